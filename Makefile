@@ -1,0 +1,32 @@
+# cqrs-knative: CQRS as Go functions on Knative.
+SHELL := /bin/bash
+GO ?= go
+BIN := bin
+
+.PHONY: all build test test-go deps bench run vet clean
+
+all: build
+
+## build: compile the deployables into bin/
+build:
+	$(GO) build -o $(BIN)/ ./functions/cmd/cqrs-write ./functions/cmd/cqrs-read
+
+## deps: install redis-server (and the browser for UI tests) where possible
+deps:
+	@./.ci/deps.sh
+
+## test: install what the tests need, then run every test
+test: deps vet test-go
+
+vet:
+	$(GO) vet ./...
+
+test-go:
+	$(GO) test -count=1 -timeout 8m ./...
+
+## bench: load the built binaries next to redis-benchmark on the same Redis
+bench: build
+	$(GO) run ./functions/cmd/cqrs-bench
+
+clean:
+	rm -rf $(BIN)

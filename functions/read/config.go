@@ -1,0 +1,65 @@
+package read
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/cqrs-knative/cqrs-knative/functions/serve"
+)
+
+// Fallback policies for reads the replica cannot serve in time.
+const (
+	FallbackMaster = "master"
+	FallbackNone   = "none"
+)
+
+// Config is the read function's environment; the Knative manifests use exactly these
+// names.
+type Config struct {
+	RedisAddr           string        `envconfig:"REDIS_ADDR" default:"cqrs-redis-replicas:6379"`
+	RedisMasterAddr     string        `envconfig:"REDIS_MASTER_ADDR" default:"cqrs-redis-master:6379"`
+	RedisPassword       string        `envconfig:"REDIS_PASSWORD"`
+	RedisSentinelAddrs  []string      `envconfig:"REDIS_SENTINEL_ADDRS"`
+	RedisSentinelMaster string        `envconfig:"REDIS_SENTINEL_MASTER" default:"mymaster"`
+	RedisPoolSize       int           `envconfig:"REDIS_POOL_SIZE" default:"64"`
+	RecordTypes         []string      `envconfig:"RECORD_TYPES" default:"bp,cmt,rvw"`
+	ReadMaxWait         time.Duration `envconfig:"READ_MAX_WAIT" default:"500ms"`
+	ReadFallback        string        `envconfig:"READ_FALLBACK" default:"master"`
+}
+
+// LoadConfig reads Config from the environment and checks it.
+func LoadConfig() (Config, error) {
+	var c Config
+	if err := serve.Process(&c); err != nil {
+		return c, err
+	}
+	return c, c.Check()
+}
+
+// Check returns an error naming the first variable with a value that cannot work.
+func (c Config) Check() error {
+	switch {
+	case c.RedisAddr == "" && len(c.RedisSentinelAddrs) == 0:
+		return fmt.Errorf("REDIS_ADDR: must not be empty")
+	case len(c.RedisSentinelAddrs) > 0 && c.RedisSentinelMaster == "":
+		return fmt.Errorf("REDIS_SENTINEL_MASTER: must be set with REDIS_SENTINEL_ADDRS")
+	case c.RedisPoolSize < 1 || c.RedisPoolSize > 10000:
+		return fmt.Errorf("REDIS_POOL_SIZE=%d: must be between 1 and 10000", c.RedisPoolSize)
+	case c.ReadMaxWait < 0 || c.ReadMaxWait > 30*time.Second:
+		return fmt.Errorf("READ_MAX_WAIT=%s: must be between 0 and 30s", c.ReadMaxWait)
+	case c.ReadFallback != FallbackMaster && c.ReadFallback != FallbackNone:
+		return fmt.Errorf("READ_FALLBACK=%q: must be %q or %q", c.ReadFallback, FallbackMaster, FallbackNone)
+	case c.ReadFallback == FallbackMaster && c.RedisMasterAddr == "" && len(c.RedisSentinelAddrs) == 0:
+		return fmt.Errorf("REDIS_MASTER_ADDR: must be set when READ_FALLBACK=master")
+	}
+	if len(c.RecordTypes) == 0 {
+		return fmt.Errorf("RECORD_TYPES: must name at least one type")
+	}
+	for _, t := range c.RecordTypes {
+		if t == "" || strings.Trim(t, "abcdefghijklmnopqrstuvwxyz0123456789-_") != "" {
+			return fmt.Errorf("RECORD_TYPES: %q is not a type name (a-z, 0-9, - and _)", t)
+		}
+	}
+	return nil
+}

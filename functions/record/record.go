@@ -1,0 +1,122 @@
+// Package record holds the CQRS record model: validation, the search tokenizer,
+// the error type shared by both functions and the CloudEvent type names.
+package record
+
+import (
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Record is one stored command result as both functions return it.
+type Record struct {
+	ID        string    `json:"id" redis:"id"`
+	Seq       int64     `json:"seq" redis:"seq"`
+	Type      string    `json:"type" redis:"type"`
+	Text      string    `json:"text" redis:"text"`
+	CreatedAt time.Time `json:"createdAt" redis:"-"`
+}
+
+// Create is the body of a create command.
+type Create struct {
+	Type string `json:"type"`
+	Text string `json:"text"`
+}
+
+// Default limits; the functions make both configurable.
+const (
+	// DefaultMaxTextBytes bounds a record's text after trimming.
+	DefaultMaxTextBytes = 4096
+	// MaxWordsPerRecord bounds the search index entries one record may add.
+	MaxWordsPerRecord = 64
+	// MaxBodyBytes bounds any request body; larger bodies are refused with 413.
+	MaxBodyBytes = 64 << 10
+)
+
+// DefaultTypes are the record types of the original sample: Blog post, Comment, Review.
+var DefaultTypes = []string{"bp", "cmt", "rvw"}
+
+// Event types exchanged through a Knative Broker. Reply types never equal a
+// request type, so a reply sent back to the Broker cannot trigger another request.
+const (
+	EventCreate  = "dev.cqrs.record.create"
+	EventCreated = "dev.cqrs.record.created"
+	EventQuery   = "dev.cqrs.records.query"
+	EventResult  = "dev.cqrs.records.result"
+)
+
+// Validator checks create commands against the configured types and text limit.
+type Validator struct {
+	types        map[string]bool
+	maxTextBytes int
+}
+
+// NewValidator returns a Validator for the given record types and text limit.
+func NewValidator(types []string, maxTextBytes int) *Validator {
+	v := &Validator{types: make(map[string]bool, len(types)), maxTextBytes: maxTextBytes}
+	for _, t := range types {
+		v.types[t] = true
+	}
+	return v
+}
+
+// KnownType reports whether t is one of the configured record types.
+func (v *Validator) KnownType(t string) bool { return v.types[t] }
+
+// Check validates c and returns it normalised (text trimmed), or an EINVALID error
+// that names the offending field.
+func (v *Validator) Check(c Create) (Create, error) {
+	if c.Type == "" {
+		return c, Invalid("type", "type is required")
+	}
+	if !v.types[c.Type] {
+		return c, Invalidf("type", "unknown type %q", c.Type)
+	}
+	if !utf8.ValidString(c.Text) {
+		return c, Invalid("text", "text is not valid UTF-8")
+	}
+	c.Text = strings.TrimSpace(c.Text)
+	if c.Text == "" {
+		return c, Invalid("text", "text is required")
+	}
+	if len(c.Text) > v.maxTextBytes {
+		return c, Invalidf("text", "text is %d bytes, at most %d allowed", len(c.Text), v.maxTextBytes)
+	}
+	return c, nil
+}
+
+// Tokenize splits text into the lower-cased words that the search index holds:
+// runs of Unicode letters and digits, each word once, at most MaxWordsPerRecord,
+// in order of first appearance. Queries use the same function so both sides agree.
+func Tokenize(text string) []string {
+	var words []string
+	seen := make(map[string]struct{})
+	start := -1
+	flush := func(end int) bool {
+		if start < 0 {
+			return true
+		}
+		w := strings.ToLower(text[start:end])
+		start = -1
+		if _, dup := seen[w]; dup {
+			return true
+		}
+		seen[w] = struct{}{}
+		words = append(words, w)
+		return len(words) < MaxWordsPerRecord
+	}
+	for i, r := range text {
+		if unicode.IsLetter(r) || unicode.IsDigit(r) {
+			if start < 0 {
+				start = i
+			}
+			continue
+		}
+		if !flush(i) {
+			return words
+		}
+	}
+	flush(len(text))
+	return words
+}

@@ -1,0 +1,326 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/cqrs-knative/cqrs-knative/functions/record"
+)
+
+// Options say how to reach Redis. With SentinelAddrs set, Addr is ignored and the
+// client follows the master (or the replicas, with Replicas) that Sentinel names.
+type Options struct {
+	Addr           string
+	Password       string
+	SentinelAddrs  []string
+	SentinelMaster string
+	Replicas       bool // connect to a replica through Sentinel (read side)
+	PoolSize       int
+	// ReadTimeout overrides the default socket read timeout; a WAIT longer than the
+	// read timeout would otherwise be cut off by the client.
+	ReadTimeout time.Duration
+}
+
+// Timeouts are short on purpose: a dead or stuck Redis must turn into a 503 within
+// about two seconds, never a hung request.
+const (
+	dialTimeout = 500 * time.Millisecond
+	ioTimeout   = time.Second
+	poolTimeout = time.Second
+)
+
+// NewClient returns a go-redis client with bounded pool and short timeouts. Commands
+// are not retried by the client: a create that timed out may have been applied, and
+// only the caller (with an idempotency key) can retry it safely.
+func NewClient(o Options) redis.UniversalClient {
+	pool := o.PoolSize
+	if pool <= 0 {
+		pool = 64
+	}
+	rt := ioTimeout
+	if o.ReadTimeout > rt {
+		rt = o.ReadTimeout
+	}
+	if len(o.SentinelAddrs) > 0 {
+		return redis.NewFailoverClient(&redis.FailoverOptions{
+			MasterName:    o.SentinelMaster,
+			SentinelAddrs: o.SentinelAddrs,
+			Password:      o.Password,
+			ReplicaOnly:   o.Replicas,
+			DialTimeout:   dialTimeout,
+			ReadTimeout:   rt,
+			WriteTimeout:  ioTimeout,
+			PoolTimeout:   poolTimeout,
+			PoolSize:      pool,
+			MaxRetries:    -1,
+		})
+	}
+	return redis.NewClient(&redis.Options{
+		Addr:         o.Addr,
+		Password:     o.Password,
+		DialTimeout:  dialTimeout,
+		ReadTimeout:  rt,
+		WriteTimeout: ioTimeout,
+		PoolTimeout:  poolTimeout,
+		PoolSize:     pool,
+		MaxRetries:   -1,
+	})
+}
+
+// Store reads and writes records in one Redis (a master or a replica).
+type Store struct {
+	rdb redis.UniversalClient
+}
+
+// New returns a Store on rdb; the caller owns and closes rdb.
+func New(rdb redis.UniversalClient) *Store { return &Store{rdb: rdb} }
+
+// Client returns the underlying client.
+func (s *Store) Client() redis.UniversalClient { return s.rdb }
+
+// Ping checks that Redis answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.rdb.Ping(ctx).Err(); err != nil {
+		return classify(err)
+	}
+	return nil
+}
+
+// Load puts the scripts into Redis' script cache so the first request pays no EVAL.
+func (s *Store) Load(ctx context.Context) error {
+	for _, sc := range []*redis.Script{createScript, pageScript} {
+		if err := sc.Load(ctx, s.rdb).Err(); err != nil {
+			return classify(err)
+		}
+	}
+	return nil
+}
+
+// NewRecord is a validated create command ready to be stored.
+type NewRecord struct {
+	ID        string
+	Type      string
+	Text      string
+	CreatedAt time.Time
+	// Claim is the idempotency claim ("" for none); build it with HTTPClaim or EventClaim.
+	Claim    string
+	ClaimTTL time.Duration
+}
+
+// HTTPClaim returns the claim for an Idempotency-Key header value.
+func HTTPClaim(key string) string { return httpIdemKey(key) }
+
+// EventClaim returns the claim for the CloudEvent identified by source and id.
+func EventClaim(source, id string) string { return eventIdemKey(source, id) }
+
+// Created is the outcome of Create.
+type Created struct {
+	Record record.Record
+	// New is false when the claim was already held: Record is the first one stored.
+	New bool
+	// Acked is the number of replicas that confirmed the write (only when asked to wait).
+	Acked int
+}
+
+// Create stores r atomically and, when replicas > 0, waits up to wait for that many
+// replicas to acknowledge it. The wait runs on the same connection as the write, as
+// WAIT requires, in the same round trip.
+func (s *Store) Create(ctx context.Context, r NewRecord, replicas int, wait time.Duration) (Created, error) {
+	keys := make([]string, 0, 5+record.MaxWordsPerRecord)
+	keys = append(keys, seqKey, r.Claim, recordKey(r.ID), allKey, typeKey(r.Type))
+	for _, w := range record.Tokenize(r.Text) {
+		keys = append(keys, wordKey(w))
+	}
+	ttl := r.ClaimTTL.Milliseconds()
+	if ttl <= 0 {
+		ttl = (24 * time.Hour).Milliseconds()
+	}
+	args := []any{r.ID, r.Type, r.Text, r.CreatedAt.UTC().Format(time.RFC3339Nano), ttl, recPrefix}
+
+	var res *redis.Cmd
+	var waitCmd *redis.Cmd
+	run := func(eval func(redis.Pipeliner) *redis.Cmd) error {
+		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			res = eval(p)
+			if replicas > 0 {
+				waitCmd = p.Do(ctx, "WAIT", replicas, wait.Milliseconds())
+			}
+			return nil
+		})
+		return err
+	}
+	err := run(func(p redis.Pipeliner) *redis.Cmd { return createScript.EvalSha(ctx, p, keys, args...) })
+	if err != nil && redis.HasErrorPrefix(res.Err(), "NOSCRIPT") {
+		// The script cache is empty after a Redis restart or failover: send it whole once.
+		err = run(func(p redis.Pipeliner) *redis.Cmd { return createScript.Eval(ctx, p, keys, args...) })
+	}
+	if err := res.Err(); err != nil {
+		return Created{}, classify(err)
+	}
+	if err != nil && waitCmd == nil {
+		return Created{}, classify(err)
+	}
+	vals, err := res.Slice()
+	if err != nil || len(vals) != 6 {
+		return Created{}, fmt.Errorf("create script: unexpected reply %v: %w", res.Val(), err)
+	}
+	out := Created{New: toInt(vals[0]) == 1}
+	if out.Record, err = recordFrom(vals[1:]); err != nil {
+		return Created{}, err
+	}
+	if waitCmd != nil {
+		n, err := waitCmd.Int64()
+		if err != nil {
+			// The write is in; only the confirmation failed. Report it unreplicated.
+			n = 0
+		}
+		out.Acked = int(n)
+	}
+	return out, nil
+}
+
+// Query selects a page of records, newest first.
+type Query struct {
+	Type   string   // "" for every type
+	Words  []string // tokenized; every word must occur
+	Limit  int
+	Before int64 // cursor: only records with seq < Before; 0 for the newest
+}
+
+// Page is one page of a Query.
+type Page struct {
+	Records []record.Record
+	// Next is the cursor of the following page; 0 when there is none.
+	Next int64
+	// Seq is the last seq this Redis has applied when it answered.
+	Seq int64
+}
+
+// scanBudget bounds how many index entries one search page examines, so a rare word
+// combination cannot make a single request walk the whole store.
+const scanBudget = 10000
+
+// Page runs q in one round trip.
+func (s *Store) Page(ctx context.Context, q Query) (Page, error) {
+	keys := make([]string, 0, 2+len(q.Words))
+	keys = append(keys, seqKey)
+	if q.Type != "" {
+		keys = append(keys, typeKey(q.Type))
+	}
+	for _, w := range q.Words {
+		keys = append(keys, wordKey(w))
+	}
+	if len(keys) == 1 {
+		keys = append(keys, allKey)
+	}
+	upper := "+inf"
+	if q.Before > 0 {
+		upper = "(" + strconv.FormatInt(q.Before, 10)
+	}
+	vals, err := pageScript.RunRO(ctx, s.rdb, keys, upper, q.Limit, recPrefix, scanBudget).Slice()
+	if err != nil {
+		return Page{}, classify(err)
+	}
+	if len(vals) < 2 || (len(vals)-2)%5 != 0 {
+		return Page{}, fmt.Errorf("page script: unexpected reply of %d values", len(vals))
+	}
+	p := Page{Seq: toInt(vals[0]), Next: toInt(vals[1]), Records: make([]record.Record, 0, (len(vals)-2)/5)}
+	for i := 2; i < len(vals); i += 5 {
+		r, err := recordFrom(vals[i : i+5])
+		if err != nil {
+			return Page{}, err
+		}
+		p.Records = append(p.Records, r)
+	}
+	return p, nil
+}
+
+// Get returns the record with id and the seq this Redis has applied.
+func (s *Store) Get(ctx context.Context, id string) (record.Record, int64, error) {
+	var seq *redis.StringCmd
+	var h *redis.SliceCmd
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		seq = p.Get(ctx, seqKey)
+		h = p.HMGet(ctx, recordKey(id), "id", "seq", "type", "text", "createdAt")
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return record.Record{}, 0, classify(err)
+	}
+	applied, _ := seq.Int64()
+	vals := h.Val()
+	if len(vals) != 5 || vals[0] == nil {
+		return record.Record{}, applied, &record.Error{Code: record.ENOTFOUND, Field: "id", Message: "no record with id " + strconv.Quote(id)}
+	}
+	r, err := recordFrom(vals)
+	return r, applied, err
+}
+
+// Seq returns the last seq this Redis has applied (0 for an empty store).
+func (s *Store) Seq(ctx context.Context) (int64, error) {
+	n, err := s.rdb.Get(ctx, seqKey).Int64()
+	if errors.Is(err, redis.Nil) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, classify(err)
+	}
+	return n, nil
+}
+
+func recordFrom(v []any) (record.Record, error) {
+	str := func(x any) string { s, _ := x.(string); return s }
+	r := record.Record{ID: str(v[0]), Seq: toInt(v[1]), Type: str(v[2]), Text: str(v[3])}
+	t, err := time.Parse(time.RFC3339Nano, str(v[4]))
+	if err != nil {
+		return record.Record{}, fmt.Errorf("record %s: bad createdAt: %w", r.ID, err)
+	}
+	r.CreatedAt = t
+	return r, nil
+}
+
+func toInt(x any) int64 {
+	switch v := x.(type) {
+	case int64:
+		return v
+	case string:
+		n, _ := strconv.ParseInt(v, 10, 64)
+		return n
+	}
+	return 0
+}
+
+// classify turns Redis failures that a retry may cure (connection refused, timeouts,
+// a master that became a replica, a replica still loading) into EUNAVAILABLE, so
+// clients get 503 + Retry-After; anything else stays an internal error.
+func classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	var ne net.Error
+	switch {
+	case errors.As(err, &ne), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled),
+		errors.Is(err, redis.ErrClosed), errors.Is(err, redis.ErrPoolTimeout), isConnErr(err):
+		return record.Unavailable("redis is unavailable", err)
+	}
+	for _, p := range []string{"LOADING", "READONLY", "MASTERDOWN", "NOREPLICAS", "BUSY", "TRYAGAIN", "CLUSTERDOWN"} {
+		if redis.HasErrorPrefix(err, p) {
+			return record.Unavailable("redis is unavailable", err)
+		}
+	}
+	return fmt.Errorf("redis: %w", err)
+}
+
+func isConnErr(err error) bool {
+	s := err.Error()
+	return strings.Contains(s, "EOF") || strings.Contains(s, "connection refused") ||
+		strings.Contains(s, "connection reset") || strings.Contains(s, "broken pipe") ||
+		strings.Contains(s, "no such host") || strings.Contains(s, "i/o timeout")
+}

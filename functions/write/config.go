@@ -1,0 +1,67 @@
+package write
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/cqrs-knative/cqrs-knative/functions/record"
+	"github.com/cqrs-knative/cqrs-knative/functions/serve"
+)
+
+// Config is the write function's environment; the Knative manifests use exactly
+// these names.
+type Config struct {
+	RedisAddr           string        `envconfig:"REDIS_ADDR" default:"cqrs-redis-master:6379"`
+	RedisPassword       string        `envconfig:"REDIS_PASSWORD"`
+	RedisSentinelAddrs  []string      `envconfig:"REDIS_SENTINEL_ADDRS"`
+	RedisSentinelMaster string        `envconfig:"REDIS_SENTINEL_MASTER" default:"mymaster"`
+	RedisPoolSize       int           `envconfig:"REDIS_POOL_SIZE" default:"64"`
+	RecordTypes         []string      `envconfig:"RECORD_TYPES" default:"bp,cmt,rvw"`
+	MaxTextBytes        int           `envconfig:"MAX_TEXT_BYTES" default:"4096"`
+	WriteReplicas       int           `envconfig:"WRITE_REPLICAS" default:"0"`
+	WriteWaitTimeout    time.Duration `envconfig:"WRITE_WAIT_TIMEOUT" default:"500ms"`
+	IdempotencyTTL      time.Duration `envconfig:"IDEMPOTENCY_TTL" default:"24h"`
+}
+
+// LoadConfig reads Config from the environment and checks it.
+func LoadConfig() (Config, error) {
+	var c Config
+	if err := serve.Process(&c); err != nil {
+		return c, err
+	}
+	return c, c.Check()
+}
+
+// Check returns an error naming the first variable with a value that cannot work.
+func (c Config) Check() error {
+	switch {
+	case c.RedisAddr == "" && len(c.RedisSentinelAddrs) == 0:
+		return fmt.Errorf("REDIS_ADDR: must not be empty")
+	case len(c.RedisSentinelAddrs) > 0 && c.RedisSentinelMaster == "":
+		return fmt.Errorf("REDIS_SENTINEL_MASTER: must be set with REDIS_SENTINEL_ADDRS")
+	case c.RedisPoolSize < 1 || c.RedisPoolSize > 10000:
+		return fmt.Errorf("REDIS_POOL_SIZE=%d: must be between 1 and 10000", c.RedisPoolSize)
+	case c.MaxTextBytes < 1 || c.MaxTextBytes > record.MaxBodyBytes/2:
+		return fmt.Errorf("MAX_TEXT_BYTES=%d: must be between 1 and %d", c.MaxTextBytes, record.MaxBodyBytes/2)
+	case c.WriteReplicas < 0:
+		return fmt.Errorf("WRITE_REPLICAS=%d: must not be negative", c.WriteReplicas)
+	case c.WriteWaitTimeout <= 0 || c.WriteWaitTimeout > time.Minute:
+		return fmt.Errorf("WRITE_WAIT_TIMEOUT=%s: must be between 1ms and 1m", c.WriteWaitTimeout)
+	case c.IdempotencyTTL < time.Second:
+		return fmt.Errorf("IDEMPOTENCY_TTL=%s: must be at least 1s", c.IdempotencyTTL)
+	}
+	return checkTypes(c.RecordTypes)
+}
+
+func checkTypes(types []string) error {
+	if len(types) == 0 {
+		return fmt.Errorf("RECORD_TYPES: must name at least one type")
+	}
+	for _, t := range types {
+		if t == "" || len(t) > 32 || strings.Trim(t, "abcdefghijklmnopqrstuvwxyz0123456789-_") != "" {
+			return fmt.Errorf("RECORD_TYPES: %q is not a type name (a-z, 0-9, - and _, at most 32)", t)
+		}
+	}
+	return nil
+}
