@@ -3,13 +3,17 @@ SHELL := /bin/bash
 GO ?= go
 BIN := bin
 
-.PHONY: all build test test-go deps bench run vet clean
+.PHONY: all build test test-go deps bench run vet clean images deploy undeploy
 
 all: build
 
 ## build: compile the deployables into bin/
 build:
-	$(GO) build -o $(BIN)/ ./functions/cmd/cqrs-write ./functions/cmd/cqrs-read
+	$(GO) build -o $(BIN)/ ./functions/cmd/cqrs-write ./functions/cmd/cqrs-read ./ui/cmd/cqrs-ui ./functions/cmd/cqrs-local
+
+## run: the whole stack locally: Redis master + replica, write, read, UI on :8080
+run: deps build
+	$(BIN)/cqrs-local
 
 ## deps: install redis-server (and the browser for UI tests) where possible
 deps:
@@ -30,3 +34,6 @@ bench: build
 
 clean:
 	rm -rf $(BIN)
+
+# Cluster targets (images, deploy, undeploy) live beside the manifests.
+-include knative/deploy.mk
