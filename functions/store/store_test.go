@@ -1,0 +1,221 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/cqrs-knative/cqrs-knative/functions/internal/redistest"
+	"github.com/cqrs-knative/cqrs-knative/functions/record"
+)
+
+func newStores(t *testing.T) (master, replica *Store, pair *redistest.Pair) {
+	t.Helper()
+	pair = redistest.Start(t)
+	mc := NewClient(Options{Addr: pair.Master.Addr()})
+	rc := NewClient(Options{Addr: pair.Replica.Addr()})
+	t.Cleanup(func() { mc.Close(); rc.Close() })
+	return New(mc), New(rc), pair
+}
+
+func mustCreate(t *testing.T, s *Store, typ, text, claim string) Created {
+	t.Helper()
+	c, err := s.Create(context.Background(), NewRecord{
+		ID: "id" + strconv.FormatInt(time.Now().UnixNano(), 36), Type: typ, Text: text,
+		CreatedAt: time.Now(), Claim: claim, ClaimTTL: time.Minute,
+	}, 0, 0)
+	if err != nil {
+		t.Fatalf("Create(%q, %q): %v", typ, text, err)
+	}
+	return c
+}
+
+// waitSeq waits until s has applied seq, so replica reads in these tests are exact.
+func waitSeq(t *testing.T, s *Store, seq int64) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got, err := s.Seq(context.Background())
+		if err == nil && got >= seq {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("replica at seq %d (err %v), want %d", got, err, seq)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestCreateAndGet(t *testing.T) {
+	m, r, _ := newStores(t)
+	ctx := context.Background()
+	c := mustCreate(t, m, "bp", "Hello World", "")
+	if !c.New || c.Record.Seq != 1 || c.Record.Type != "bp" || c.Record.Text != "Hello World" {
+		t.Fatalf("Create = %+v, want a new bp record with seq 1", c)
+	}
+	waitSeq(t, r, 1)
+	got, seq, err := r.Get(ctx, c.Record.ID)
+	if err != nil {
+		t.Fatalf("Get on replica: %v", err)
+	}
+	if seq != 1 {
+		t.Errorf("Get seq = %d, want 1", seq)
+	}
+	if got.ID != c.Record.ID || got.Text != c.Record.Text || !got.CreatedAt.Equal(c.Record.CreatedAt) {
+		t.Errorf("Get = %+v, want %+v", got, c.Record)
+	}
+	if _, _, err := r.Get(ctx, "missing"); record.ErrorCode(err) != record.ENOTFOUND {
+		t.Errorf("Get(missing) error = %v, want %s", err, record.ENOTFOUND)
+	}
+}
+
+func TestCreateClaimReturnsFirstRecord(t *testing.T) {
+	m, _, _ := newStores(t)
+	first := mustCreate(t, m, "cmt", "first", HTTPClaim("k1"))
+	again := mustCreate(t, m, "cmt", "second text", HTTPClaim("k1"))
+	if again.New {
+		t.Fatalf("second Create with the same claim: New = true, want false")
+	}
+	if again.Record != first.Record {
+		t.Errorf("replayed record = %+v, want %+v", again.Record, first.Record)
+	}
+	other := mustCreate(t, m, "cmt", "other", EventClaim("k1", ""))
+	if !other.New {
+		t.Errorf("an event claim must not collide with an HTTP claim of the same text")
+	}
+	if n, _ := m.Seq(context.Background()); n != 2 {
+		t.Errorf("seq = %d, want 2 (a replay takes no seq)", n)
+	}
+}
+
+func TestEventClaimKeepsSourceAndIDApart(t *testing.T) {
+	if EventClaim("a:b", "c") == EventClaim("a", "b:c") {
+		t.Error(`EventClaim("a:b","c") == EventClaim("a","b:c")`)
+	}
+}
+
+func TestPagePaginationAndSearch(t *testing.T) {
+	m, r, _ := newStores(t)
+	ctx := context.Background()
+	const n = 60
+	for i := 1; i <= n; i++ {
+		typ := "bp"
+		if i%3 == 0 {
+			typ = "cmt"
+		}
+		text := fmt.Sprintf("note %d", i)
+		if i%5 == 0 {
+			text += " Fizz"
+		}
+		if i%7 == 0 {
+			text += " buzz"
+		}
+		mustCreate(t, m, typ, text, "")
+	}
+	waitSeq(t, r, n)
+
+	// Walking all pages visits every seq once, newest first.
+	var seen []int64
+	var before int64
+	for pages := 0; ; pages++ {
+		p, err := r.Page(ctx, Query{Limit: 25, Before: before})
+		if err != nil {
+			t.Fatalf("Page: %v", err)
+		}
+		if p.Seq != n {
+			t.Errorf("Page.Seq = %d, want %d", p.Seq, n)
+		}
+		for _, rec := range p.Records {
+			seen = append(seen, rec.Seq)
+		}
+		if p.Next == 0 {
+			break
+		}
+		if pages > 5 {
+			t.Fatal("too many pages")
+		}
+		before = p.Next
+	}
+	if len(seen) != n {
+		t.Fatalf("pages held %d records, want %d", len(seen), n)
+	}
+	for i, s := range seen {
+		if want := int64(n - i); s != want {
+			t.Fatalf("record %d has seq %d, want %d (newest first, no gap or overlap)", i, s, want)
+		}
+	}
+
+	tests := []struct {
+		name  string
+		q     Query
+		match func(i int) bool
+	}{
+		{"type", Query{Type: "cmt", Limit: 100}, func(i int) bool { return i%3 == 0 }},
+		{"one word", Query{Words: []string{"fizz"}, Limit: 100}, func(i int) bool { return i%5 == 0 }},
+		{"all words", Query{Words: []string{"fizz", "buzz"}, Limit: 100}, func(i int) bool { return i%35 == 0 }},
+		{"word and type", Query{Type: "bp", Words: []string{"buzz"}, Limit: 100}, func(i int) bool { return i%7 == 0 && i%3 != 0 }},
+		{"no such word", Query{Words: []string{"nothing"}, Limit: 100}, func(int) bool { return false }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var want []int64
+			for i := n; i >= 1; i-- {
+				if tt.match(i) {
+					want = append(want, int64(i))
+				}
+			}
+			// Small pages, so the cursor is exercised on filtered queries too.
+			q := tt.q
+			q.Limit = 3
+			var got []int64
+			for range 100 {
+				p, err := r.Page(ctx, q)
+				if err != nil {
+					t.Fatalf("Page(%+v): %v", q, err)
+				}
+				for _, rec := range p.Records {
+					got = append(got, rec.Seq)
+				}
+				if p.Next == 0 {
+					break
+				}
+				q.Before = p.Next
+			}
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("Page(%+v) seqs = %v, want %v", tt.q, got, want)
+			}
+		})
+	}
+}
+
+func TestNoScriptAfterRestart(t *testing.T) {
+	m, _, pair := newStores(t)
+	mustCreate(t, m, "bp", "before", "")
+	if err := pair.Master.Restart(); err != nil {
+		t.Fatalf("restart master: %v", err)
+	}
+	// The restarted master has an empty script cache and an empty data set.
+	c := mustCreate(t, m, "bp", "after", "")
+	if c.Record.Seq != 1 {
+		t.Errorf("seq after restart = %d, want 1", c.Record.Seq)
+	}
+	p, err := m.Page(context.Background(), Query{Limit: 5})
+	if err != nil || len(p.Records) != 1 {
+		t.Errorf("Page after restart = %+v, %v; want one record", p, err)
+	}
+}
+
+func TestUnavailable(t *testing.T) {
+	m, _, pair := newStores(t)
+	pair.Master.Kill()
+	start := time.Now()
+	_, err := m.Create(context.Background(), NewRecord{ID: "x", Type: "bp", Text: "x", CreatedAt: time.Now()}, 0, 0)
+	if got := record.ErrorCode(err); got != record.EUNAVAILABLE {
+		t.Errorf("Create on a dead master: code %q (%v), want %q", got, err, record.EUNAVAILABLE)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("Create on a dead master took %s, want under 3s", d)
+	}
+}
