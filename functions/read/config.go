@@ -28,6 +28,19 @@ type Config struct {
 	ReadFallback        string        `envconfig:"READ_FALLBACK" default:"master"`
 }
 
+// DefaultConfig is the configuration with every variable unset.
+func DefaultConfig() Config {
+	return Config{
+		RedisAddr:           "cqrs-redis-replicas:6379",
+		RedisMasterAddr:     "cqrs-redis-master:6379",
+		RedisSentinelMaster: "mymaster",
+		RedisPoolSize:       64,
+		RecordTypes:         []string{"bp", "cmt", "rvw"},
+		ReadMaxWait:         500 * time.Millisecond,
+		ReadFallback:        FallbackMaster,
+	}
+}
+
 // LoadConfig reads Config from the environment and checks it.
 func LoadConfig() (Config, error) {
 	var c Config

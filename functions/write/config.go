@@ -24,6 +24,19 @@ type Config struct {
 	IdempotencyTTL      time.Duration `envconfig:"IDEMPOTENCY_TTL" default:"24h"`
 }
 
+// DefaultConfig is the configuration with every variable unset.
+func DefaultConfig() Config {
+	return Config{
+		RedisAddr:           "cqrs-redis-master:6379",
+		RedisSentinelMaster: "mymaster",
+		RedisPoolSize:       64,
+		RecordTypes:         append([]string(nil), record.DefaultTypes...),
+		MaxTextBytes:        record.DefaultMaxTextBytes,
+		WriteWaitTimeout:    500 * time.Millisecond,
+		IdempotencyTTL:      24 * time.Hour,
+	}
+}
+
 // LoadConfig reads Config from the environment and checks it.
 func LoadConfig() (Config, error) {
 	var c Config

@@ -173,6 +173,11 @@ func (f *Function) create(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Replicated", strconv.FormatBool(*ans.Replicated))
 	}
 	status := http.StatusCreated
+	if ans.Replicated != nil && !*ans.Replicated {
+		// Stored on the master, but not yet as durable as WRITE_REPLICAS asks: a
+		// failover now could lose it, so this is not the plain 201 of a durable write.
+		status = http.StatusAccepted
+	}
 	if !created {
 		status = http.StatusOK
 		w.Header().Set("Idempotent-Replayed", "true")

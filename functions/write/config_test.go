@@ -1,0 +1,53 @@
+package write
+
+import (
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestDefaultConfigMatchesEnvDefaults(t *testing.T) {
+	for _, k := range []string{"REDIS_ADDR", "REDIS_PASSWORD", "REDIS_SENTINEL_ADDRS", "REDIS_SENTINEL_MASTER",
+		"REDIS_POOL_SIZE", "RECORD_TYPES", "MAX_TEXT_BYTES", "WRITE_REPLICAS", "WRITE_WAIT_TIMEOUT", "IDEMPOTENCY_TTL"} {
+		unsetenv(t, k)
+	}
+	got, err := LoadConfig()
+	if err != nil {
+		t.Fatalf("LoadConfig with nothing set: %v", err)
+	}
+	if want := DefaultConfig(); !reflect.DeepEqual(got, want) {
+		t.Errorf("LoadConfig() = %+v, want DefaultConfig() %+v", got, want)
+	}
+}
+
+func unsetenv(t *testing.T, k string) {
+	t.Helper()
+	t.Setenv(k, "") // registers the restore
+	os.Unsetenv(k)
+}
+
+func TestLoadConfigErrorsNameTheVariable(t *testing.T) {
+	tests := []struct{ key, val string }{
+		{"WRITE_REPLICAS", "x"},
+		{"WRITE_REPLICAS", "-1"},
+		{"WRITE_WAIT_TIMEOUT", "soon"},
+		{"WRITE_WAIT_TIMEOUT", "0s"},
+		{"MAX_TEXT_BYTES", "0"},
+		{"IDEMPOTENCY_TTL", "10ms"},
+		{"RECORD_TYPES", "bp,Blog Post"},
+		{"REDIS_POOL_SIZE", "0"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.key+"="+tt.val, func(t *testing.T) {
+			t.Setenv(tt.key, tt.val)
+			_, err := LoadConfig()
+			if err == nil {
+				t.Fatalf("LoadConfig with %s=%q: no error", tt.key, tt.val)
+			}
+			if !strings.HasPrefix(err.Error(), tt.key) || strings.Contains(err.Error(), "\n") {
+				t.Errorf("error %q, want one line starting with %s", err, tt.key)
+			}
+		})
+	}
+}

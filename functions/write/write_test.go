@@ -1,0 +1,318 @@
+package write_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cqrs-knative/cqrs-knative/functions/internal/redisproc"
+	"github.com/cqrs-knative/cqrs-knative/functions/internal/redistest"
+	"github.com/cqrs-knative/cqrs-knative/functions/record"
+	"github.com/cqrs-knative/cqrs-knative/functions/serve"
+	"github.com/cqrs-knative/cqrs-knative/functions/write"
+)
+
+// server runs the write function, as the runtime serves it, on a real master.
+func server(t *testing.T, master *redisproc.Server, edit func(*write.Config)) *httptest.Server {
+	t.Helper()
+	cfg := write.DefaultConfig()
+	cfg.RedisAddr = master.Addr()
+	if edit != nil {
+		edit(&cfg)
+	}
+	f := write.NewWithConfig(cfg)
+	if err := f.Start(context.Background(), nil); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	srv := httptest.NewServer(serve.Mux(f))
+	t.Cleanup(func() { srv.Close(); f.Stop(context.Background()) })
+	return srv
+}
+
+func post(t *testing.T, url, contentType, body string, header ...string) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("POST %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, b
+}
+
+func TestCreate(t *testing.T) {
+	srv := server(t, redistest.Master(t), nil)
+	resp, body := post(t, srv.URL+"/records", "application/json", `{"type":"bp","text":"  Hello, world  "}`)
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("status %d, want 201; body %s", resp.StatusCode, body)
+	}
+	var got record.Record
+	if err := json.Unmarshal(body, &got); err != nil {
+		t.Fatalf("decode %s: %v", body, err)
+	}
+	if got.ID == "" || got.Seq != 1 || got.Type != "bp" || got.Text != "Hello, world" || time.Since(got.CreatedAt) > time.Minute {
+		t.Errorf("record = %+v, want id, seq 1, type bp, trimmed text, a recent createdAt", got)
+	}
+	if loc := resp.Header.Get("Location"); loc != "/records/"+got.ID {
+		t.Errorf("Location = %q, want /records/%s", loc, got.ID)
+	}
+	for _, k := range []string{`"id"`, `"seq"`, `"type"`, `"text"`, `"createdAt"`} {
+		if !strings.Contains(string(body), k) {
+			t.Errorf("body %s lacks %s", body, k)
+		}
+	}
+}
+
+func TestCreateRefusesBadInput(t *testing.T) {
+	srv := server(t, redistest.Master(t), nil)
+	tests := []struct {
+		name        string
+		contentType string
+		body        string
+		wantStatus  int
+		wantField   string
+	}{
+		{"unknown type", "application/json", `{"type":"blog","text":"x"}`, 400, "type"},
+		{"missing type", "application/json", `{"text":"x"}`, 400, "type"},
+		{"blank text", "application/json", `{"type":"bp","text":"   "}`, 400, "text"},
+		{"missing text", "application/json", `{"type":"bp"}`, 400, "text"},
+		{"text over 4096 bytes", "application/json", `{"type":"bp","text":"` + strings.Repeat("a", 4097) + `"}`, 400, "text"},
+		{"body over 64 KiB", "application/json", `{"type":"bp","text":"` + strings.Repeat("a", 70000) + `"}`, 413, "body"},
+		{"malformed JSON", "application/json", `{"type":"bp",`, 400, "body"},
+		{"not an object", "application/json", `["bp","x"]`, 400, ""},
+		{"text not a string", "application/json", `{"type":"bp","text":5}`, 400, "text"},
+		{"unknown field", "application/json", `{"type":"bp","text":"x","d_type":"bp"}`, 400, "d_type"},
+		{"two values", "application/json", `{"type":"bp","text":"x"}{}`, 400, "body"},
+		{"empty body", "application/json", ``, 400, "body"},
+		{"invalid UTF-8", "application/json", "{\"type\":\"bp\",\"text\":\"a\xff\xfeb\"}", 400, "text"},
+		{"form content type", "application/x-www-form-urlencoded", `type=bp&text=x`, 415, "Content-Type"},
+		{"text/plain", "text/plain", `{"type":"bp","text":"x"}`, 415, "Content-Type"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, body := post(t, srv.URL+"/records", tt.contentType, tt.body)
+			if resp.StatusCode != tt.wantStatus {
+				t.Fatalf("status %d, want %d; body %s", resp.StatusCode, tt.wantStatus, body)
+			}
+			var e struct{ Error, Field string }
+			if err := json.Unmarshal(body, &e); err != nil || e.Error == "" {
+				t.Fatalf("body %s is not {\"error\":...}: %v", body, err)
+			}
+			if tt.wantField != "" && e.Field != tt.wantField {
+				t.Errorf("field %q, want %q (error %q)", e.Field, tt.wantField, e.Error)
+			}
+		})
+	}
+	// Nothing above may have been stored.
+	resp, body := post(t, srv.URL+"/records", "application/json", `{"type":"bp","text":"first valid"}`)
+	var rec record.Record
+	json.Unmarshal(body, &rec)
+	if resp.StatusCode != http.StatusCreated || rec.Seq != 1 {
+		t.Errorf("first valid create: status %d seq %d, want 201 and seq 1", resp.StatusCode, rec.Seq)
+	}
+}
+
+func TestRoutes(t *testing.T) {
+	srv := server(t, redistest.Master(t), nil)
+	tests := []struct {
+		method, path string
+		want         int
+	}{
+		{http.MethodGet, "/records", 405},
+		{http.MethodDelete, "/records", 405},
+		{http.MethodGet, "/nope", 404},
+		{http.MethodGet, "/health/readiness", 200},
+		{http.MethodGet, "/health/liveness", 200},
+		{http.MethodGet, "/metrics", 200},
+	}
+	for _, tt := range tests {
+		req, _ := http.NewRequest(tt.method, srv.URL+tt.path, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tt.want {
+			t.Errorf("%s %s = %d, want %d", tt.method, tt.path, resp.StatusCode, tt.want)
+		}
+		if tt.want == 405 && resp.Header.Get("Allow") != "POST" {
+			t.Errorf("%s %s: Allow = %q, want POST", tt.method, tt.path, resp.Header.Get("Allow"))
+		}
+	}
+}
+
+func TestIdempotencyKey(t *testing.T) {
+	srv := server(t, redistest.Master(t), nil)
+	body := `{"type":"cmt","text":"only once"}`
+	r1, b1 := post(t, srv.URL+"/records", "application/json", body, "Idempotency-Key", "order-42")
+	r2, b2 := post(t, srv.URL+"/records", "application/json", body, "Idempotency-Key", "order-42")
+	if r1.StatusCode != 201 || r2.StatusCode != 200 {
+		t.Fatalf("statuses %d then %d, want 201 then 200", r1.StatusCode, r2.StatusCode)
+	}
+	if string(b1) != string(b2) {
+		t.Errorf("replay body %s, want the first record %s", b2, b1)
+	}
+	if r1.Header.Get("Location") != r2.Header.Get("Location") {
+		t.Errorf("Location %q then %q, want equal", r1.Header.Get("Location"), r2.Header.Get("Location"))
+	}
+	// A different key stores a new record: the first had seq 1, so this has seq 2.
+	_, b3 := post(t, srv.URL+"/records", "application/json", body, "Idempotency-Key", "order-43")
+	var rec record.Record
+	json.Unmarshal(b3, &rec)
+	if rec.Seq != 2 {
+		t.Errorf("create with a new key: seq %d, want 2 (the replay stored nothing)", rec.Seq)
+	}
+	for _, bad := range []string{strings.Repeat("k", 256), "has space", "tab\tkey"} {
+		r, b := post(t, srv.URL+"/records", "application/json", body, "Idempotency-Key", bad)
+		if r.StatusCode != 400 || !strings.Contains(string(b), "Idempotency-Key") {
+			t.Errorf("Idempotency-Key %q: %d %s, want 400 naming the header", bad, r.StatusCode, b)
+		}
+	}
+}
+
+func TestConcurrentCreatesHaveDistinctIDsAndGaplessSeqs(t *testing.T) {
+	srv := server(t, redistest.Master(t), nil)
+	const total, workers = 1000, 32
+	ids := make(map[string]bool)
+	seqs := make(map[int64]bool)
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	jobs := make(chan int)
+	errs := make(chan error, total)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range jobs {
+				resp, err := http.Post(srv.URL+"/records", "application/json",
+					strings.NewReader(fmt.Sprintf(`{"type":"rvw","text":"review %d"}`, i)))
+				if err != nil {
+					errs <- err
+					continue
+				}
+				var rec record.Record
+				err = json.NewDecoder(resp.Body).Decode(&rec)
+				resp.Body.Close()
+				if err != nil || resp.StatusCode != 201 {
+					errs <- fmt.Errorf("create %d: status %d, %v", i, resp.StatusCode, err)
+					continue
+				}
+				mu.Lock()
+				ids[rec.ID] = true
+				seqs[rec.Seq] = true
+				mu.Unlock()
+			}
+		}()
+	}
+	for i := range total {
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if len(ids) != total {
+		t.Errorf("%d distinct ids, want %d", len(ids), total)
+	}
+	for s := int64(1); s <= total; s++ {
+		if !seqs[s] {
+			t.Fatalf("seq %d missing: seqs must be 1..%d without gaps", s, total)
+		}
+	}
+}
+
+func TestMasterDownThenBack(t *testing.T) {
+	m := redistest.Master(t)
+	srv := server(t, m, nil)
+	body := `{"type":"bp","text":"x"}`
+	if r, b := post(t, srv.URL+"/records", "application/json", body); r.StatusCode != 201 {
+		t.Fatalf("create before the fault: %d %s", r.StatusCode, b)
+	}
+	if err := m.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	r, b := post(t, srv.URL+"/records", "application/json", body)
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("create with the master down took %s, want at most 3s", d)
+	}
+	if r.StatusCode != http.StatusServiceUnavailable || r.Header.Get("Retry-After") == "" {
+		t.Errorf("create with the master down: %d Retry-After %q %s, want 503 with Retry-After", r.StatusCode, r.Header.Get("Retry-After"), b)
+	}
+	if resp, err := http.Get(srv.URL + "/health/readiness"); err != nil || resp.StatusCode != 503 {
+		t.Errorf("readiness with the master down: %v %v, want 503", resp.StatusCode, err)
+	}
+	if err := m.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		r, b = post(t, srv.URL+"/records", "application/json", body)
+		if r.StatusCode == http.StatusCreated {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("creates after the master came back: %d %s, want 201 within 3s", r.StatusCode, b)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestMetricsCountCreates(t *testing.T) {
+	srv := server(t, redistest.Master(t), nil)
+	for range 3 {
+		post(t, srv.URL+"/records", "application/json", `{"type":"cmt","text":"counted"}`)
+	}
+	post(t, srv.URL+"/records", "application/json", `{"type":"nope","text":"refused"}`)
+	resp, err := http.Get(srv.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`cqrs_records_created_total{type="cmt"} 3`,
+		`cqrs_create_failures_total{code="invalid"} 1`,
+		`http_requests_total{code="201",method="post"} 3`,
+	} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+}
+
+func TestWriteReplicasReportsUnreplicated(t *testing.T) {
+	pair := redistest.Start(t)
+	srv := server(t, pair.Master, func(c *write.Config) {
+		c.WriteReplicas = 1
+		c.WriteWaitTimeout = 200 * time.Millisecond
+	})
+	r, b := post(t, srv.URL+"/records", "application/json", `{"type":"bp","text":"durable"}`)
+	if r.StatusCode != 201 || r.Header.Get("X-Replicated") != "true" || !strings.Contains(string(b), `"replicated":true`) {
+		t.Errorf("with a live replica: %d X-Replicated %q %s, want 201, true", r.StatusCode, r.Header.Get("X-Replicated"), b)
+	}
+	pair.Replica.Kill()
+	r, b = post(t, srv.URL+"/records", "application/json", `{"type":"bp","text":"not durable"}`)
+	if r.StatusCode != 202 || r.Header.Get("X-Replicated") != "false" || !strings.Contains(string(b), `"replicated":false`) {
+		t.Errorf("with the replica down: %d X-Replicated %q %s, want 202, false", r.StatusCode, r.Header.Get("X-Replicated"), b)
+	}
+}
