@@ -60,6 +60,7 @@ func NewClient(o Options) redis.UniversalClient {
 			PoolTimeout:   poolTimeout,
 			PoolSize:      pool,
 			MaxRetries:    -1,
+			DialerRetries: 1,
 		})
 	}
 	return redis.NewClient(&redis.Options{
@@ -71,6 +72,9 @@ func NewClient(o Options) redis.UniversalClient {
 		PoolTimeout:  poolTimeout,
 		PoolSize:     pool,
 		MaxRetries:   -1,
+		// One dial attempt: a refused connection is an answer, and the caller's
+		// fallback (or the client's retry) is faster than the pool's own backoff.
+		DialerRetries: 1,
 	})
 }
 

@@ -67,9 +67,10 @@ func baseArgs(dir string, port int, role string) []string {
 		"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--daemonize", "no",
 		"--save", "", "--appendonly", "no", "--dir", dir,
 		"--logfile", filepath.Join(dir, fmt.Sprintf("%s-%d.log", role, port)),
-		// Full syncs go straight over the socket without the default 5 s delay, so a
-		// fresh or restarted replica catches up in milliseconds.
-		"--repl-diskless-sync", "yes", "--repl-diskless-sync-delay", "0",
+		// Disk-based full syncs: a diskless sync waits up to 5 s to start and then holds
+		// back the command stream until the replica's first ACK (up to 1 s), so a new or
+		// restarted replica would lag for no reason a test could tell from a fault.
+		"--repl-diskless-sync", "no", "--repl-diskless-sync-delay", "0",
 	}
 }
 
