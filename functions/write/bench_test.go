@@ -1,0 +1,83 @@
+package write_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/cqrs-knative/cqrs-knative/functions/internal/redistest"
+	"github.com/cqrs-knative/cqrs-knative/functions/serve"
+	"github.com/cqrs-knative/cqrs-knative/functions/write"
+)
+
+// BenchmarkHandle measures one POST /records on a real master: decoding, validation,
+// the create script and the JSON answer. The function logs each create as it does in
+// production, into a discarding writer so the formatting cost stays in the numbers.
+// evalsha/op comes from the master's INFO commandstats and must be 1.
+func BenchmarkHandle(b *testing.B) {
+	prev := slog.Default()
+	slog.SetDefault(slog.New(slog.NewJSONHandler(io.Discard, nil)))
+	b.Cleanup(func() { slog.SetDefault(prev) })
+
+	pair := redistest.Start(b)
+	cfg := write.DefaultConfig()
+	cfg.RedisAddr = pair.Master.Addr()
+	f := write.NewWithConfig(cfg)
+	if err := f.Start(context.Background(), nil); err != nil {
+		b.Fatalf("Start: %v", err)
+	}
+	b.Cleanup(func() { f.Stop(context.Background()) })
+	const body = `{"type":"bp","text":"Redis replicas serve the query side of this sample"}`
+
+	for _, tc := range []struct {
+		name     string
+		h        http.Handler
+		parallel bool
+	}{
+		{"Handle", http.HandlerFunc(f.Handle), false},
+		{"Mux", serve.Mux(f), false},
+		{"Mux/parallel32", serve.Mux(f), true},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			before, err := redistest.Commands(pair.Master, "evalsha")
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			one := func() bool {
+				req := httptest.NewRequest(http.MethodPost, "/records", strings.NewReader(body))
+				req.Header.Set("Content-Type", "application/json")
+				rec := httptest.NewRecorder()
+				tc.h.ServeHTTP(rec, req)
+				if rec.Code != http.StatusCreated {
+					b.Errorf("POST /records = %d %s, want 201", rec.Code, rec.Body)
+					return false
+				}
+				return true
+			}
+			if tc.parallel {
+				b.SetParallelism(16)
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() && one() {
+					}
+				})
+			} else {
+				for b.Loop() {
+					if !one() {
+						break
+					}
+				}
+			}
+			b.StopTimer()
+			after, err := redistest.Commands(pair.Master, "evalsha")
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(float64(after-before)/float64(b.N), "evalsha/op")
+		})
+	}
+}
