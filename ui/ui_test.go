@@ -1,0 +1,396 @@
+package ui
+
+import (
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"reflect"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// seen is what a stand-in function received.
+type seen struct {
+	method, path, query string
+	header              http.Header
+	body                string
+}
+
+// backend is an httptest server standing in for a function: it records each
+// request and answers with reply.
+func backend(t *testing.T, reply func(w http.ResponseWriter, r *http.Request)) (*httptest.Server, chan seen) {
+	t.Helper()
+	got := make(chan seen, 16)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got <- seen{r.Method, r.URL.Path, r.URL.RawQuery, r.Header.Clone(), string(b)}
+		reply(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return srv, got
+}
+
+func newUI(t *testing.T, writeURL, readURL string, timeout time.Duration) *httptest.Server {
+	t.Helper()
+	cfg := Config{Port: 8080, WriteURL: writeURL, ReadURL: readURL, ProxyTimeout: timeout, DrainTimeout: time.Second}
+	s, err := New(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	srv := httptest.NewServer(s)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// closedURL is a loopback URL where nothing listens.
+func closedURL(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return "http://" + addr
+}
+
+func do(t *testing.T, method, url, contentType, body string, header map[string]string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+func next(t *testing.T, c chan seen) seen {
+	t.Helper()
+	select {
+	case s := <-c:
+		return s
+	case <-time.After(5 * time.Second):
+		t.Fatal("the function got no request")
+		return seen{}
+	}
+}
+
+func TestLoadConfig(t *testing.T) {
+	tests := []struct {
+		name    string
+		env     map[string]string
+		wantErr string // prefix of the error; "" for none
+	}{
+		{"defaults", nil, ""},
+		{"bad port", map[string]string{"PORT": "http"}, `PORT="http"`},
+		{"port out of range", map[string]string{"PORT": "70000"}, "PORT=70000"},
+		{"relative write url", map[string]string{"WRITE_URL": "cqrs-write"}, `WRITE_URL="cqrs-write"`},
+		{"read url with query", map[string]string{"READ_URL": "http://r/?x=1"}, `READ_URL="http://r/?x=1"`},
+		{"bad timeout", map[string]string{"PROXY_TIMEOUT": "soon"}, `PROXY_TIMEOUT="soon"`},
+		{"zero timeout", map[string]string{"PROXY_TIMEOUT": "0s"}, "PROXY_TIMEOUT=0s"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, k := range []string{"PORT", "LISTEN_ADDRESS", "WRITE_URL", "READ_URL", "PROXY_TIMEOUT", "DRAIN_TIMEOUT"} {
+				t.Setenv(k, "") // restored after the test
+				if v, ok := tt.env[k]; ok {
+					os.Setenv(k, v)
+				} else {
+					os.Unsetenv(k)
+				}
+			}
+			c, err := LoadConfig()
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("got error %v, want none", err)
+				}
+				if c.Port != 8080 || c.WriteURL != "http://cqrs-write.default.svc.cluster.local" || c.ReadURL != "http://cqrs-read.default.svc.cluster.local" {
+					t.Errorf("got %+v, want the documented defaults", c)
+				}
+				return
+			}
+			if err == nil || !strings.HasPrefix(err.Error(), tt.wantErr) || strings.Contains(err.Error(), "\n") {
+				t.Errorf("got error %v, want one line starting with %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestProxyWrite(t *testing.T) {
+	write, got := backend(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Location", "/records/abc")
+		w.Header().Set("X-Replicated", "false")
+		w.Header().Set("Set-Cookie", "session=1")
+		w.Header().Set("Content-Security-Policy", "default-src *")
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusCreated)
+		io.WriteString(w, `{"id":"abc","seq":7,"type":"bp","text":"hi"}`)
+	})
+	ui := newUI(t, write.URL+"/base/", closedURL(t), 5*time.Second)
+
+	resp, body := do(t, http.MethodPost, ui.URL+"/api/records", "application/json", `{"type":"bp","text":"hi"}`,
+		map[string]string{"Idempotency-Key": "k1", "Cookie": "secret=1"})
+	in := next(t, got)
+
+	if in.method != http.MethodPost || in.path != "/base/records" || in.body != `{"type":"bp","text":"hi"}` {
+		t.Errorf("function got %s %s %q, want POST /base/records with the body", in.method, in.path, in.body)
+	}
+	if k := in.header.Get("Idempotency-Key"); k != "k1" {
+		t.Errorf("function got Idempotency-Key %q, want k1", k)
+	}
+	if c := in.header.Get("Cookie"); c != "" {
+		t.Errorf("function got Cookie %q, want none: the page's cookies are not the function's", c)
+	}
+	if resp.StatusCode != http.StatusCreated || body != `{"id":"abc","seq":7,"type":"bp","text":"hi"}` {
+		t.Errorf("got %d %q, want the function's 201 and body", resp.StatusCode, body)
+	}
+	for k, want := range map[string]string{
+		"Location":                "/api/records/abc",
+		"X-Replicated":            "false",
+		"Set-Cookie":              "",
+		"Content-Security-Policy": ContentSecurityPolicy,
+	} {
+		if got := strings.Join(resp.Header.Values(k), ","); got != want {
+			t.Errorf("got %s %q, want %q", k, got, want)
+		}
+	}
+}
+
+func TestProxyRead(t *testing.T) {
+	read, got := backend(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Replica-Seq", "41")
+		w.Header().Set("X-Served-By", "master")
+		w.Header().Set("Retry-After", "1")
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"records":[]}`)
+	})
+	ui := newUI(t, closedURL(t), read.URL, 5*time.Second)
+
+	tests := []struct {
+		path, wantPath, wantQuery string
+	}{
+		{"/api/records?type=bp&q=red+fox&limit=50&cursor=9&minSeq=42", "/records", "type=bp&q=red+fox&limit=50&cursor=9&minSeq=42"},
+		{"/api/records/abc123", "/records/abc123", ""},
+	}
+	for _, tt := range tests {
+		resp, body := do(t, http.MethodGet, ui.URL+tt.path, "", "", map[string]string{"X-Min-Seq": "5"})
+		in := next(t, got)
+		if in.path != tt.wantPath || in.query != tt.wantQuery {
+			t.Errorf("GET %s: function got %s?%s, want %s?%s", tt.path, in.path, in.query, tt.wantPath, tt.wantQuery)
+		}
+		if v := in.header.Get("X-Min-Seq"); v != "5" {
+			t.Errorf("GET %s: function got X-Min-Seq %q, want 5", tt.path, v)
+		}
+		if resp.StatusCode != http.StatusOK || body != `{"records":[]}` {
+			t.Errorf("GET %s: got %d %q, want the function's answer", tt.path, resp.StatusCode, body)
+		}
+		if s, b := resp.Header.Get("X-Replica-Seq"), resp.Header.Get("X-Served-By"); s != "41" || b != "master" {
+			t.Errorf("GET %s: got X-Replica-Seq %q X-Served-By %q, want 41 and master", tt.path, s, b)
+		}
+	}
+}
+
+func TestProxyFailures(t *testing.T) {
+	release := make(chan struct{})
+	slow, _ := backend(t, func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	})
+	t.Cleanup(func() { close(release) })
+	html, _ := backend(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(http.StatusBadGateway)
+		io.WriteString(w, "<h1>upstream connect error</h1><script>alert(1)</script>")
+	})
+	tests := []struct {
+		name       string
+		write      string
+		method     string
+		path       string
+		wantStatus int
+		wantError  string
+	}{
+		{"write unreachable", closedURL(t), http.MethodPost, "/api/records", http.StatusBadGateway, "the write function is unreachable"},
+		{"read unreachable", closedURL(t), http.MethodGet, "/api/records", http.StatusBadGateway, "the read function is unreachable"},
+		{"write too slow", slow.URL, http.MethodPost, "/api/records", http.StatusServiceUnavailable, "the write function did not answer within 300ms; retry shortly"},
+		{"html error page", html.URL, http.MethodPost, "/api/records", http.StatusBadGateway, "the write function answered 502 Bad Gateway"},
+		{"add with write unreachable", closedURL(t), http.MethodPost, "/add", http.StatusBadGateway, "the write function is unreachable"},
+		{"wrong method", closedURL(t), http.MethodPut, "/api/records", http.StatusMethodNotAllowed, "method PUT not allowed; use GET or POST"},
+		{"unknown api path", closedURL(t), http.MethodGet, "/api/other", http.StatusNotFound, `no such path "/api/other"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			read := closedURL(t)
+			ui := newUI(t, tt.write, read, 300*time.Millisecond)
+			start := time.Now()
+			resp, body := do(t, tt.method, ui.URL+tt.path, "application/json", `{"type":"bp","text":"x","d_type":"bp","data":"x"}`, nil)
+			if time.Since(start) > 5*time.Second {
+				t.Errorf("took %s, want an answer soon after the proxy timeout", time.Since(start))
+			}
+			var e errorBody
+			if err := json.Unmarshal([]byte(body), &e); err != nil || resp.Header.Get("Content-Type") != "application/json" {
+				t.Fatalf("got %q (%s), want a JSON error: %v", body, resp.Header.Get("Content-Type"), err)
+			}
+			if resp.StatusCode != tt.wantStatus || e.Error != tt.wantError {
+				t.Errorf("got %d %q, want %d %q", resp.StatusCode, e.Error, tt.wantStatus, tt.wantError)
+			}
+			if tt.wantStatus == http.StatusServiceUnavailable && resp.Header.Get("Retry-After") == "" {
+				t.Error("got no Retry-After on 503")
+			}
+		})
+	}
+}
+
+func TestAdd(t *testing.T) {
+	write, got := backend(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusCreated)
+		io.WriteString(w, `{"id":"a","seq":1,"type":"bp","text":"x"}`)
+	})
+	ui := newUI(t, write.URL, closedURL(t), 5*time.Second)
+	tests := []struct {
+		name, contentType, body, wantSent string
+	}{
+		{"json", "application/json", `{"d_type":"rvw","data":"five stars"}`, `{"text":"five stars","type":"rvw"}`},
+		{"form", "application/x-www-form-urlencoded", `d_type=cmt&data=nice+post`, `{"text":"nice post","type":"cmt"}`},
+	}
+	for _, tt := range tests {
+		resp, body := do(t, http.MethodPost, ui.URL+"/add", tt.contentType, tt.body, nil)
+		in := next(t, got)
+		if in.path != "/records" || in.body != tt.wantSent {
+			t.Errorf("%s: function got %s %q, want /records %q", tt.name, in.path, in.body, tt.wantSent)
+		}
+		if resp.StatusCode != http.StatusOK || strings.TrimSpace(body) != `{"success":true}` {
+			t.Errorf("%s: got %d %q, want 200 {\"success\":true}", tt.name, resp.StatusCode, body)
+		}
+	}
+}
+
+func TestAddRelaysValidationError(t *testing.T) {
+	write, _ := backend(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		io.WriteString(w, `{"error":"text is required","field":"text"}`)
+	})
+	ui := newUI(t, write.URL, closedURL(t), 5*time.Second)
+	resp, body := do(t, http.MethodPost, ui.URL+"/add", "application/json", `{"d_type":"bp","data":" "}`, nil)
+	var e errorBody
+	json.Unmarshal([]byte(body), &e)
+	if resp.StatusCode != http.StatusBadRequest || e.Error != "text is required" || e.Field != "data" {
+		t.Errorf("got %d %+v, want 400 with the function's message and the old field name data", resp.StatusCode, e)
+	}
+}
+
+func TestSearch(t *testing.T) {
+	read, got := backend(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if r.URL.Query().Get("limit") == "500" {
+			w.WriteHeader(http.StatusBadRequest)
+			io.WriteString(w, `{"error":"limit must be a whole number from 1 to 100","field":"limit"}`)
+			return
+		}
+		io.WriteString(w, `{"records":[{"id":"b","seq":2,"type":"bp","text":"second"},{"id":"a","seq":1,"type":"bp","text":"<b>first</b>"}],"nextCursor":"1"}`)
+	})
+	ui := newUI(t, closedURL(t), read.URL, 5*time.Second)
+	tests := []struct {
+		name, body, wantQuery string
+		wantStatus            int
+		wantBody              string
+	}{
+		{"number", `{"sd_type":"bp","max_count":25}`, "limit=25&type=bp", 200, `["second","<b>first</b>"]`},
+		{"string from a select", `{"sd_type":"bp","max_count":"50"}`, "limit=50&type=bp", 200, `["second","<b>first</b>"]`},
+		{"all types, default count", `{"sd_type":"All"}`, "limit=25", 200, `["second","<b>first</b>"]`},
+		{"count the function refuses", `{"sd_type":"bp","max_count":500}`, "limit=500&type=bp", 400, `{"error":"limit must be a whole number from 1 to 100","field":"max_count"}`},
+	}
+	for _, tt := range tests {
+		resp, body := do(t, http.MethodPost, ui.URL+"/search", "application/json", tt.body, nil)
+		in := next(t, got)
+		if in.path != "/records" || in.query != tt.wantQuery {
+			t.Errorf("%s: function got %s?%s, want /records?%s", tt.name, in.path, in.query, tt.wantQuery)
+		}
+		var gotBody, wantBody any
+		json.Unmarshal([]byte(body), &gotBody)
+		json.Unmarshal([]byte(tt.wantBody), &wantBody)
+		if resp.StatusCode != tt.wantStatus || !reflect.DeepEqual(gotBody, wantBody) {
+			t.Errorf("%s: got %d %s, want %d %s", tt.name, resp.StatusCode, body, tt.wantStatus, tt.wantBody)
+		}
+	}
+	resp, body := do(t, http.MethodPost, ui.URL+"/search", "application/json", `{"max_count":"many"}`, nil)
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, `"field":"max_count"`) {
+		t.Errorf("bad max_count: got %d %s, want 400 naming max_count", resp.StatusCode, body)
+	}
+}
+
+func TestPage(t *testing.T) {
+	ui := newUI(t, closedURL(t), closedURL(t), time.Second)
+	tests := []struct {
+		path, wantType, wantIn string
+	}{
+		{"/", "text/html; charset=utf-8", `<script src="/static/app.js" defer></script>`},
+		{"/static/app.js", "text/javascript; charset=utf-8", "textContent"},
+		{"/static/style.css", "text/css; charset=utf-8", "@media"},
+		{"/health/readiness", "text/plain; charset=utf-8", "ok"},
+		{"/health/liveness", "text/plain; charset=utf-8", "ok"},
+		{"/metrics", "", `ui_http_requests_total{code="200",method="get",route="page"} 1`},
+	}
+	for _, tt := range tests {
+		resp, body := do(t, http.MethodGet, ui.URL+tt.path, "", "", nil)
+		if resp.StatusCode != http.StatusOK || !strings.Contains(body, tt.wantIn) {
+			t.Errorf("GET %s: got %d without %q", tt.path, resp.StatusCode, tt.wantIn)
+		}
+		if tt.wantType != "" && resp.Header.Get("Content-Type") != tt.wantType {
+			t.Errorf("GET %s: got Content-Type %q, want %q", tt.path, resp.Header.Get("Content-Type"), tt.wantType)
+		}
+		if got := resp.Header.Get("Content-Security-Policy"); got != ContentSecurityPolicy {
+			t.Errorf("GET %s: got CSP %q, want %q", tt.path, got, ContentSecurityPolicy)
+		}
+	}
+}
+
+// TestStaticFilesStayInert reads the embedded files: the page has no inline script or
+// handler (the CSP would block them) and loads nothing from another origin, and the
+// script never turns strings into markup.
+func TestStaticFilesStayInert(t *testing.T) {
+	html, err := staticFiles.ReadFile("static/index.html")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tag := range regexp.MustCompile(`<script[^>]*>[^<]*</script>`).FindAll(html, -1) {
+		if !regexp.MustCompile(`^<script src="/static/[a-z]+\.js"[^>]*></script>$`).Match(tag) {
+			t.Errorf("index.html holds an inline or foreign script: %s", tag)
+		}
+	}
+	for _, re := range []string{`\son[a-z]+\s*=`, `(?:src|href)\s*=\s*"(?:[a-z]+:)?//`, `\sstyle\s*=`} {
+		if m := regexp.MustCompile(re).Find(html); m != nil {
+			t.Errorf("index.html holds %q (pattern %s)", m, re)
+		}
+	}
+	js, err := staticFiles.ReadFile("static/app.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{"innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function", "http://", "https://"} {
+		if strings.Contains(string(js), bad) {
+			t.Errorf("app.js uses %s", bad)
+		}
+	}
+}
