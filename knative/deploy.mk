@@ -1,0 +1,62 @@
+# Cluster targets, included by the Makefile. They need a Kubernetes cluster with
+# Knative Serving and Eventing, and helm, ko and kubectl on the PATH. ko pushes the
+# images to $KO_DOCKER_REPO (for a kind cluster: KO_DOCKER_REPO=kind.local).
+#
+#   make images                      build and push the three images
+#   make deploy                      Redis master + replica, then the Services,
+#                                    the Broker and the Triggers
+#   make deploy REDIS_MODE=sentinel  Redis with Sentinel and the Sentinel variants
+#   make undeploy                    remove them again (the Redis volumes and the
+#                                    password Secret stay, so data survives)
+
+# The manifests in knative/ name this namespace, and the UI's WRITE_URL/READ_URL
+# contain it; change all of them together.
+CQRS_NAMESPACE := default
+REDIS_MODE ?= replication
+REDIS_CHART ?= oci://registry-1.docker.io/bitnamicharts/redis
+# Empty means the chart's newest version; set it to pin one.
+REDIS_CHART_VERSION ?=
+KO ?= ko
+HELM ?= helm
+KUBECTL ?= kubectl
+
+# The three deployables. Only these become images: the other mains under
+# functions/cmd (local stack, benchmark) are tools for a workstation.
+CQRS_IMAGES := ./functions/cmd/cqrs-write ./functions/cmd/cqrs-read ./ui/cmd/cqrs-ui
+
+ifeq ($(REDIS_MODE),sentinel)
+REDIS_VALUES := knative/redis/values-sentinel.yaml
+# Everything in knative/ except the two functions, which come from knative/sentinel/.
+KNATIVE_APPLY := $(addprefix -f ,$(filter-out knative/cqrs-write.yaml knative/cqrs-read.yaml,$(wildcard knative/*.yaml))) -f knative/sentinel/
+else
+REDIS_VALUES := knative/redis/values.yaml
+KNATIVE_APPLY := -f knative/
+endif
+
+.PHONY: images deploy undeploy redis-secret check-ko-repo
+
+check-ko-repo:
+	@test -n "$$KO_DOCKER_REPO" || { echo "set KO_DOCKER_REPO to the image repository ko pushes to (kind.local for kind)" >&2; exit 1; }
+
+## images: build the three images with ko and push them to $KO_DOCKER_REPO
+images: check-ko-repo
+	$(KO) build --base-import-paths $(CQRS_IMAGES)
+
+## redis-secret: create the Redis password Secret once; never replace it
+redis-secret:
+	@$(KUBECTL) get secret cqrs-redis --namespace $(CQRS_NAMESPACE) >/dev/null 2>&1 || \
+	  $(KUBECTL) create secret generic cqrs-redis --namespace $(CQRS_NAMESPACE) \
+	    --from-literal=redis-password="$$(head -c 24 /dev/urandom | base64 | tr -d '/+=')"
+
+## deploy: Redis from Bitnami's chart, then the Knative Services, Broker and Triggers
+deploy: check-ko-repo redis-secret
+	$(HELM) upgrade --install cqrs-redis $(REDIS_CHART) $(if $(REDIS_CHART_VERSION),--version $(REDIS_CHART_VERSION)) \
+	  --namespace $(CQRS_NAMESPACE) -f $(REDIS_VALUES) --wait --timeout 10m
+	$(KO) apply --base-import-paths $(KNATIVE_APPLY)
+	$(KUBECTL) wait --namespace $(CQRS_NAMESPACE) --for=condition=Ready --timeout=5m \
+	  ksvc/cqrs-write ksvc/cqrs-read ksvc/cqrs-ui
+
+## undeploy: remove the Services, Broker, Triggers and the Redis release
+undeploy:
+	$(KUBECTL) delete --ignore-not-found -f knative/
+	-$(HELM) uninstall cqrs-redis --namespace $(CQRS_NAMESPACE)
