@@ -85,6 +85,22 @@ func commandStats(tb testing.TB, s *redisproc.Server) map[string]int {
 // clientCommands are the commands that only a client sends (never our scripts).
 var clientCommands = []string{"evalsha", "evalsha_ro", "eval", "eval_ro", "ping", "wait", "script", "hello", "client"}
 
+// scriptMicros returns the total time Redis spent in cmd (INFO commandstats usec).
+func scriptMicros(tb testing.TB, s *redisproc.Server, cmd string) float64 {
+	tb.Helper()
+	v, err := s.Info("commandstats", "cmdstat_"+cmd)
+	if err != nil {
+		tb.Fatalf("INFO commandstats: %v", err)
+	}
+	for _, kv := range strings.Split(v, ",") {
+		if n, ok := strings.CutPrefix(kv, "usec="); ok {
+			f, _ := strconv.ParseFloat(n, 64)
+			return f
+		}
+	}
+	return 0
+}
+
 func delta(before, after map[string]int) map[string]int {
 	d := make(map[string]int)
 	for _, c := range clientCommands {
@@ -181,7 +197,7 @@ func BenchmarkCreate(b *testing.B) {
 	m, rt := counted(b, pair.Master)
 	ctx := context.Background()
 	b.Run("serial", func(b *testing.B) {
-		start := rt.n.Load()
+		start, usec := rt.n.Load(), scriptMicros(b, pair.Master, "evalsha")
 		b.ReportAllocs()
 		var i int64
 		for b.Loop() {
@@ -191,6 +207,7 @@ func BenchmarkCreate(b *testing.B) {
 			}
 		}
 		b.ReportMetric(float64(rt.n.Load()-start)/float64(i), "roundtrips/op")
+		b.ReportMetric((scriptMicros(b, pair.Master, "evalsha")-usec)/float64(i), "redis-µs/op")
 	})
 	b.Run("parallel32", func(b *testing.B) {
 		b.ReportAllocs()
@@ -263,7 +280,7 @@ func BenchmarkPage(b *testing.B) {
 		{"rareword25", store.Query{Words: []string{"nowhere"}, Limit: 25}},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
-			start := rt.n.Load()
+			start, usec := rt.n.Load(), scriptMicros(b, pair.Replica, "evalsha_ro")
 			b.ReportAllocs()
 			var ops int64
 			for b.Loop() {
@@ -273,6 +290,7 @@ func BenchmarkPage(b *testing.B) {
 				}
 			}
 			b.ReportMetric(float64(rt.n.Load()-start)/float64(ops), "roundtrips/op")
+			b.ReportMetric((scriptMicros(b, pair.Replica, "evalsha_ro")-usec)/float64(ops), "redis-µs/op")
 		})
 	}
 }
