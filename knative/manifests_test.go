@@ -235,6 +235,11 @@ func shapeCheck(svc *servingv1.Service) error {
 			bad("no httpGet probe on %s", name)
 		}
 	}
+	// A period makes queue-proxy probe at that pace instead of aggressively, which
+	// adds up to a whole period to every cold start.
+	if p := c.ReadinessProbe; p != nil && p.PeriodSeconds != 0 {
+		bad("readinessProbe.periodSeconds = %d, want it unset for fast starts from zero", p.PeriodSeconds)
+	}
 	sc := c.SecurityContext
 	switch {
 	case sc == nil:
@@ -404,6 +409,14 @@ func TestChecksRejectBrokenServices(t *testing.T) {
 			edit:   func(s *servingv1.Service) { addEnv(s, "REDIS_HOST", "x") },
 			check:  envCheck,
 			substr: "REDIS_HOST",
+		},
+		{
+			name: "slow readiness probing",
+			edit: func(s *servingv1.Service) {
+				s.Spec.Template.Spec.Containers[0].ReadinessProbe.PeriodSeconds = 5
+			},
+			check:  shapeCheck,
+			substr: "periodSeconds",
 		},
 		{
 			name: "no liveness probe",
