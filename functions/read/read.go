@@ -139,13 +139,15 @@ func (f *Function) Alive(context.Context) (bool, error) { return true, nil }
 
 // Collectors returns the function's Prometheus metrics.
 func (f *Function) Collectors() []prometheus.Collector {
-	return []prometheus.Collector{f.metrics.served, f.metrics.fallbacks, f.metrics.waits}
+	return []prometheus.Collector{f.metrics.served, f.metrics.fallbacks, f.metrics.waits, f.eventCollector()}
 }
 
 // Handle serves GET /records and GET /records/{id}.
 func (f *Function) Handle(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.Path
 	switch {
+	case r.URL.Path == "/":
+		f.handleEvent(w, r)
 	case path == "/records" || strings.HasPrefix(path, "/records/"):
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			reply.Error(w, r, f.log, reply.MethodNotAllowed(r.Method, http.MethodGet))

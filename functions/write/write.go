@@ -125,12 +125,14 @@ func (f *Function) Alive(context.Context) (bool, error) { return true, nil }
 
 // Collectors returns the function's Prometheus metrics.
 func (f *Function) Collectors() []prometheus.Collector {
-	return []prometheus.Collector{f.metrics.created, f.metrics.replays, f.metrics.unreplicated, f.metrics.failures}
+	return []prometheus.Collector{f.metrics.created, f.metrics.replays, f.metrics.unreplicated, f.metrics.failures, f.eventCollector()}
 }
 
 // Handle serves POST /records.
 func (f *Function) Handle(w http.ResponseWriter, r *http.Request) {
 	switch {
+	case r.URL.Path == "/":
+		f.handleEvent(w, r)
 	case r.URL.Path == "/records":
 		if r.Method != http.MethodPost {
 			reply.Error(w, r, f.log, reply.MethodNotAllowed(r.Method, http.MethodPost))

@@ -1,0 +1,373 @@
+package read_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+	"github.com/cloudevents/sdk-go/v2/binding"
+	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+
+	"github.com/cqrs-knative/cqrs-knative/functions/internal/redistest"
+	"github.com/cqrs-knative/cqrs-knative/functions/read"
+	"github.com/cqrs-knative/cqrs-knative/functions/record"
+	"github.com/cqrs-knative/cqrs-knative/functions/reply"
+	"github.com/cqrs-knative/cqrs-knative/functions/serve"
+	"github.com/cqrs-knative/cqrs-knative/functions/store"
+)
+
+// evFixture is the read function served on a real replica, with a store on the
+// master to write the records it should find.
+type evFixture struct {
+	pair   *redistest.Pair
+	master *store.Store
+	srv    *httptest.Server
+	client cloudevents.Client
+}
+
+func evStart(t *testing.T, edit func(*read.Config)) *evFixture {
+	t.Helper()
+	pair := redistest.Start(t)
+	cfg := read.DefaultConfig()
+	cfg.RedisAddr, cfg.RedisMasterAddr = pair.Replica.Addr(), pair.Master.Addr()
+	if edit != nil {
+		edit(&cfg)
+	}
+	f := read.NewWithConfig(cfg)
+	if err := f.Start(context.Background(), nil); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	srv := httptest.NewServer(serve.Mux(f))
+	mc := store.NewClient(store.Options{Addr: pair.Master.Addr()})
+	c, err := cloudevents.NewClientHTTP()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close(); f.Stop(context.Background()); mc.Close() })
+	return &evFixture{pair: pair, master: store.New(mc), srv: srv, client: c}
+}
+
+func (fx *evFixture) put(t *testing.T, typ, text string) record.Record {
+	t.Helper()
+	c, err := fx.master.Create(context.Background(), store.NewRecord{
+		ID: fmt.Sprintf("ev%d", time.Now().UnixNano()), Type: typ, Text: text, CreatedAt: time.Now(),
+	}, 0, 0)
+	if err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	return c.Record
+}
+
+var modes = []struct {
+	name  string
+	force func(context.Context) context.Context
+}{
+	{"binary", binding.WithForceBinary},
+	{"structured", binding.WithForceStructured},
+}
+
+func queryEvent(id string, data any) cloudevents.Event {
+	e := cloudevents.NewEvent()
+	e.SetID(id)
+	e.SetSource("/test")
+	e.SetType(record.EventQuery)
+	if data != nil {
+		e.SetData(cloudevents.ApplicationJSON, data)
+	}
+	return e
+}
+
+type resultPage struct {
+	Records    []record.Record `json:"records"`
+	NextCursor string          `json:"nextCursor"`
+}
+
+// ask sends e with the SDK's client and returns the reply, its page, and the status.
+func (fx *evFixture) ask(t *testing.T, force func(context.Context) context.Context, e cloudevents.Event) (*cloudevents.Event, resultPage, int) {
+	t.Helper()
+	ctx := force(cloudevents.ContextWithTarget(context.Background(), fx.srv.URL+"/"))
+	out, res := fx.client.Request(ctx, e)
+	var hr *cehttp.Result
+	if !cloudevents.ResultAs(res, &hr) {
+		t.Fatalf("ask %s: no HTTP result: %v", e.ID(), res)
+	}
+	var p resultPage
+	if out != nil {
+		if err := out.DataAs(&p); err != nil {
+			t.Fatalf("reply data %s: %v", out.Data(), err)
+		}
+	}
+	return out, p, hr.StatusCode
+}
+
+func texts(rs []record.Record) string {
+	s := make([]string, len(rs))
+	for i, r := range rs {
+		s[i] = r.Text
+	}
+	return strings.Join(s, ",")
+}
+
+func TestQueryEvent(t *testing.T) {
+	t.Setenv("K_SERVICE", "")
+	fx := evStart(t, nil)
+	fx.put(t, "bp", "first post")
+	fx.put(t, "cmt", "a comment")
+	fx.put(t, "bp", "second post")
+	last := fx.put(t, "bp", "third post")
+	tests := []struct {
+		name string
+		data any
+		want string
+		next bool
+	}{
+		{"newest of a type", map[string]any{"type": "bp", "limit": 2, "minSeq": last.Seq}, "third post,second post", true},
+		{"words", map[string]any{"q": "POST first"}, "first post", false},
+		{"no data", nil, "third post,second post,a comment,first post", false},
+		{"cursor", map[string]any{"type": "bp", "limit": 2, "cursor": strconv.FormatInt(last.Seq-1, 10)}, "first post", false},
+	}
+	for _, m := range modes {
+		for _, tt := range tests {
+			t.Run(m.name+"/"+tt.name, func(t *testing.T) {
+				out, p, status := fx.ask(t, m.force, queryEvent("q-"+tt.name, tt.data))
+				if status != http.StatusOK || out == nil {
+					t.Fatalf("status %d, reply %v; want 200 with an event", status, out)
+				}
+				if got := texts(p.Records); got != tt.want {
+					t.Errorf("records %q, want %q", got, tt.want)
+				}
+				if (p.NextCursor != "") != tt.next {
+					t.Errorf("nextCursor %q, want one: %v", p.NextCursor, tt.next)
+				}
+				ext := out.Extensions()
+				seq, _ := strconv.ParseInt(fmt.Sprint(ext[read.ExtReplicaSeq]), 10, 64)
+				checks := []struct{ what, got, want string }{
+					{"type", out.Type(), record.EventResult},
+					{"source", out.Source(), read.DefaultEventSource},
+					{"servedby", fmt.Sprint(ext[read.ExtServedBy]), read.ServedByReplica},
+					{"replicaseq", strconv.FormatInt(seq, 10), strconv.FormatInt(last.Seq, 10)},
+				}
+				for _, c := range checks {
+					if c.got != c.want {
+						t.Errorf("reply %s = %q, want %q", c.what, c.got, c.want)
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestQueryEventReadsItsOwnWrites: a query event with the seq of a record written a
+// moment ago finds that record, from the replica once it has caught up.
+func TestQueryEventReadsItsOwnWrites(t *testing.T) {
+	fx := evStart(t, nil)
+	for i := range 20 {
+		word := fmt.Sprintf("fresh%d", i)
+		r := fx.put(t, "rvw", "just written "+word)
+		out, p, status := fx.ask(t, modes[i%2].force, queryEvent("own-"+word, map[string]any{"q": word, "minSeq": r.Seq}))
+		if status != http.StatusOK {
+			t.Fatalf("status %d, want 200", status)
+		}
+		if len(p.Records) != 1 || p.Records[0].ID != r.ID {
+			t.Fatalf("query for %s with minSeq %d found %q, want the record just written", word, r.Seq, texts(p.Records))
+		}
+		if seq, _ := strconv.ParseInt(fmt.Sprint(out.Extensions()[read.ExtReplicaSeq]), 10, 64); seq < r.Seq {
+			t.Errorf("replicaseq %d, want at least minSeq %d", seq, r.Seq)
+		}
+	}
+}
+
+// TestQueryEventMinSeqAhead: a minSeq no Redis has reached is answered by the master
+// with READ_FALLBACK=master, and with 503 and Retry-After (retried by the Broker)
+// with READ_FALLBACK=none.
+func TestQueryEventMinSeqAhead(t *testing.T) {
+	for _, tt := range []struct {
+		fallback string
+		status   int
+		servedBy string
+	}{
+		{read.FallbackMaster, http.StatusOK, read.ServedByMaster},
+		{read.FallbackNone, http.StatusServiceUnavailable, ""},
+	} {
+		t.Run(tt.fallback, func(t *testing.T) {
+			fx := evStart(t, func(c *read.Config) { c.ReadFallback, c.ReadMaxWait = tt.fallback, 20*time.Millisecond })
+			r := fx.put(t, "bp", "only one")
+			out, _, status := fx.ask(t, binding.WithForceBinary, queryEvent("ahead", map[string]any{"minSeq": r.Seq + 100}))
+			if status != tt.status {
+				t.Fatalf("status %d, want %d", status, tt.status)
+			}
+			if out != nil {
+				if got := fmt.Sprint(out.Extensions()[read.ExtServedBy]); got != tt.servedBy {
+					t.Errorf("servedby %q, want %q", got, tt.servedBy)
+				}
+			}
+			if tt.status == http.StatusServiceUnavailable {
+				resp, _ := evRaw(t, fx.srv.URL, evHeader("ce-specversion", "1.0", "ce-id", "ahead", "ce-source", "/test",
+					"ce-type", record.EventQuery, "Content-Type", "application/json"), fmt.Sprintf(`{"minSeq":%d}`, r.Seq+100))
+				if resp.StatusCode != tt.status || resp.Header.Get("Retry-After") == "" {
+					t.Errorf("raw: status %d, Retry-After %q; want %d with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"), tt.status)
+				}
+			}
+		})
+	}
+}
+
+func TestQueryEventReplyHeaders(t *testing.T) {
+	fx := evStart(t, nil)
+	r := fx.put(t, "bp", "headers too")
+	resp, body := evRaw(t, fx.srv.URL, evHeader("Content-Type", "application/cloudevents+json"),
+		`{"specversion":"1.0","id":"h","source":"/raw","type":"`+record.EventQuery+`","data":{"limit":1}}`)
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/cloudevents+json") {
+		t.Fatalf("status %d, content type %q; want 200 structured", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	if resp.Header.Get("X-Served-By") != read.ServedByReplica || resp.Header.Get("X-Replica-Seq") != strconv.FormatInt(r.Seq, 10) {
+		t.Errorf("X-Served-By %q, X-Replica-Seq %q; want replica, %d", resp.Header.Get("X-Served-By"), resp.Header.Get("X-Replica-Seq"), r.Seq)
+	}
+	var env struct {
+		Type       string     `json:"type"`
+		ServedBy   string     `json:"servedby"`
+		ReplicaSeq string     `json:"replicaseq"`
+		Data       resultPage `json:"data"`
+	}
+	if err := json.Unmarshal(body, &env); err != nil || env.Type != record.EventResult || env.ServedBy != read.ServedByReplica ||
+		env.ReplicaSeq != strconv.FormatInt(r.Seq, 10) || texts(env.Data.Records) != "headers too" {
+		t.Errorf("reply %s (%v): want %s from the replica at seq %d with the record as data", body, err, record.EventResult, r.Seq)
+	}
+}
+
+func evRaw(t *testing.T, url string, h http.Header, body string) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, url+"/", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header = h
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("POST /: %v", err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, b
+}
+
+func evHeader(kv ...string) http.Header {
+	h := http.Header{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		if kv[i+1] != "" {
+			h.Set(kv[i], kv[i+1])
+		}
+	}
+	return h
+}
+
+func TestQueryEventRefused(t *testing.T) {
+	fx := evStart(t, nil)
+	ce := func(id, specversion, typ string) http.Header {
+		return evHeader("ce-specversion", specversion, "ce-id", id, "ce-source", "/test", "ce-type", typ, "Content-Type", "application/json")
+	}
+	ok := ce("x", "1.0", record.EventQuery)
+	tests := []struct {
+		name    string
+		header  http.Header
+		body    string
+		status  int
+		field   string
+		message string
+	}{
+		{"limit zero", ok, `{"limit":0}`, 400, "data.limit", "1 to 100"},
+		{"limit too big", ok, `{"limit":101}`, 400, "data.limit", "1 to 100"},
+		{"limit as string", ok, `{"limit":"5"}`, 400, "data.limit", "whole number"},
+		{"limit fraction", ok, `{"limit":1.5}`, 400, "data.limit", "whole number"},
+		{"cursor not ours", ok, `{"cursor":"abc"}`, 400, "data.cursor", "nextCursor"},
+		{"cursor as number", ok, `{"cursor":5}`, 400, "data.cursor", "string"},
+		{"negative minSeq", ok, `{"minSeq":-1}`, 400, "data.minSeq", "whole number"},
+		{"unknown record type", ok, `{"type":"poem"}`, 400, "data.type", "unknown type"},
+		{"no words", ok, `{"q":"!!"}`, 400, "data.q", "no words"},
+		{"unknown field", ok, `{"max":5}`, 400, "data.max", "unknown field"},
+		{"not an object", ok, `[1]`, 400, "data", "JSON object"},
+		{"malformed", ok, `{"limit":`, 400, "data", "malformed JSON"},
+		{"create sent to read", ce("x", "1.0", record.EventCreate), `{}`, 400, "type", record.EventQuery},
+		{"unknown event type", ce("x", "1.0", "com.example.nope"), `{}`, 400, "type", record.EventQuery},
+		{"missing id", ce("", "1.0", record.EventQuery), `{}`, 400, "id", "id"},
+		{"missing specversion", ce("x", "", record.EventQuery), `{}`, 400, "specversion", "ce-specversion"},
+		{"structured without specversion", evHeader("Content-Type", "application/cloudevents+json"),
+			`{"id":"s","source":"/test","type":"` + record.EventQuery + `"}`, 400, "specversion", "specversion"},
+		{"data not JSON", evHeader("ce-specversion", "1.0", "ce-id", "x", "ce-source", "/test", "ce-type", record.EventQuery,
+			"Content-Type", "application/xml"), `<q/>`, 415, "datacontenttype", "application/xml"},
+		{"too large", ok, `{"q":"` + strings.Repeat("a ", record.MaxBodyBytes/2) + `"}`, 413, "body", "over"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, body := evRaw(t, fx.srv.URL, tt.header, tt.body)
+			if resp.StatusCode != tt.status {
+				t.Fatalf("status %d, want %d; body %s", resp.StatusCode, tt.status, body)
+			}
+			var got reply.Body
+			if err := json.Unmarshal(body, &got); err != nil {
+				t.Fatalf("body %s is not a JSON error: %v", body, err)
+			}
+			if got.Field != tt.field || !strings.Contains(got.Error, tt.message) {
+				t.Errorf("error = %+v, want field %q and a message with %q", got, tt.field, tt.message)
+			}
+		})
+	}
+	// The SDK's client, in both modes, sees the same 400.
+	for _, m := range modes {
+		bad := queryEvent("sdk-bad", map[string]any{"limit": 0})
+		if out, _, status := fx.ask(t, m.force, bad); status != http.StatusBadRequest || out != nil {
+			t.Errorf("%s: status %d, reply %v; want 400 and no event", m.name, status, out)
+		}
+	}
+	// Prefixes of metric lines; the invalid count depends on the cases above.
+	want := []string{
+		`cqrs_events_total{outcome="unknown_type",type="other"} 2`,
+		`cqrs_events_total{outcome="invalid",type="dev.cqrs.records.query"} `,
+	}
+	resp, err := http.Get(fx.srv.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	seen := map[string]bool{}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		for _, w := range want {
+			if strings.HasPrefix(sc.Text(), w) {
+				seen[w] = true
+			}
+		}
+	}
+	for _, w := range want {
+		if !seen[w] {
+			t.Errorf("metrics lack %q", w)
+		}
+	}
+}
+
+// TestQueryEventRedisDown: with the replica gone and no fallback, a query event gets
+// 503 with Retry-After, never a hang or a 500.
+func TestQueryEventRedisDown(t *testing.T) {
+	fx := evStart(t, func(c *read.Config) { c.ReadFallback = read.FallbackNone })
+	if err := fx.pair.Replica.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range modes {
+		if _, _, status := fx.ask(t, m.force, queryEvent("down", nil)); status != http.StatusServiceUnavailable {
+			t.Errorf("%s: status %d, want 503", m.name, status)
+		}
+	}
+	resp, body := evRaw(t, fx.srv.URL, evHeader("ce-specversion", "1.0", "ce-id", "down", "ce-source", "/test", "ce-type", record.EventQuery), "")
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("raw: status %d, Retry-After %q, body %s; want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"), body)
+	}
+}

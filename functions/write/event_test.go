@@ -1,0 +1,520 @@
+package write_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+	"github.com/cloudevents/sdk-go/v2/binding"
+	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+
+	"github.com/cqrs-knative/cqrs-knative/functions/internal/redisproc"
+	"github.com/cqrs-knative/cqrs-knative/functions/internal/redistest"
+	"github.com/cqrs-knative/cqrs-knative/functions/record"
+	"github.com/cqrs-knative/cqrs-knative/functions/reply"
+	"github.com/cqrs-knative/cqrs-knative/functions/serve"
+	"github.com/cqrs-knative/cqrs-knative/functions/store"
+	"github.com/cqrs-knative/cqrs-knative/functions/write"
+)
+
+// evFixture is the write function served on a real master, with a store on the same
+// master to look at what was written.
+type evFixture struct {
+	master *redisproc.Server
+	store  *store.Store
+	srv    *httptest.Server
+	client cloudevents.Client
+}
+
+func evStart(t *testing.T, edit func(*write.Config)) *evFixture {
+	t.Helper()
+	m := redistest.Master(t)
+	cfg := write.DefaultConfig()
+	cfg.RedisAddr = m.Addr()
+	if edit != nil {
+		edit(&cfg)
+	}
+	f := write.NewWithConfig(cfg)
+	if err := f.Start(context.Background(), nil); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	srv := httptest.NewServer(serve.Mux(f))
+	rc := store.NewClient(store.Options{Addr: m.Addr()})
+	c, err := cloudevents.NewClientHTTP()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close(); f.Stop(context.Background()); rc.Close() })
+	return &evFixture{master: m, store: store.New(rc), srv: srv, client: c}
+}
+
+// modes are the two HTTP content modes, as the SDK's client sends them.
+var modes = []struct {
+	name  string
+	force func(context.Context) context.Context
+}{
+	{"binary", binding.WithForceBinary},
+	{"structured", binding.WithForceStructured},
+}
+
+func createEvent(source, id string, data any) cloudevents.Event {
+	e := cloudevents.NewEvent()
+	e.SetID(id)
+	e.SetSource(source)
+	e.SetType(record.EventCreate)
+	if data != nil {
+		e.SetData(cloudevents.ApplicationJSON, data)
+	}
+	return e
+}
+
+// send delivers e with the SDK's client and returns the reply event, or the HTTP
+// status of a refusal (0 when nothing answered).
+func (fx *evFixture) send(t *testing.T, force func(context.Context) context.Context, e cloudevents.Event) (*cloudevents.Event, int) {
+	t.Helper()
+	ctx := force(cloudevents.ContextWithTarget(context.Background(), fx.srv.URL+"/"))
+	resp, res := fx.client.Request(ctx, e)
+	var hr *cehttp.Result
+	if !cloudevents.ResultAs(res, &hr) {
+		// Errorf, not Fatalf: send also runs on the redelivery test's goroutines.
+		t.Errorf("send %s: no HTTP result: %v", e.ID(), res)
+		return nil, 0
+	}
+	return resp, hr.StatusCode
+}
+
+func replyRecord(t *testing.T, e *cloudevents.Event) record.Record {
+	t.Helper()
+	if e == nil {
+		t.Fatal("no reply event")
+	}
+	var r record.Record
+	if err := e.DataAs(&r); err != nil {
+		t.Fatalf("reply data %s: %v", e.Data(), err)
+	}
+	return r
+}
+
+func (fx *evFixture) stored(t *testing.T) (store.Page, int64) {
+	t.Helper()
+	ctx := context.Background()
+	p, err := fx.store.Page(ctx, store.Query{Limit: 100})
+	if err != nil {
+		t.Fatalf("page: %v", err)
+	}
+	seq, err := fx.store.Seq(ctx)
+	if err != nil {
+		t.Fatalf("seq: %v", err)
+	}
+	return p, seq
+}
+
+func TestCreateEvent(t *testing.T) {
+	t.Setenv("K_SERVICE", "")
+	fx := evStart(t, nil)
+	for i, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			text := "hello from " + m.name + " mode"
+			in := createEvent("/test/"+m.name, "ev-1", record.Create{Type: "cmt", Text: "  " + text + " "})
+			out, status := fx.send(t, m.force, in)
+			if status != http.StatusOK {
+				t.Fatalf("status %d, want 200", status)
+			}
+			if err := out.Validate(); err != nil {
+				t.Errorf("reply is not a valid event: %v", err)
+			}
+			r := replyRecord(t, out)
+			if r.ID == "" || r.Seq != int64(i+1) || r.Type != "cmt" || r.Text != text || time.Since(r.CreatedAt) > time.Minute {
+				t.Errorf("reply record = %+v, want an id, seq %d, type cmt, text %q, recent createdAt", r, i+1, text)
+			}
+			checks := []struct{ what, got, want string }{
+				{"type", out.Type(), record.EventCreated},
+				{"source", out.Source(), write.DefaultEventSource},
+				{"subject", out.Subject(), r.ID},
+				{"datacontenttype", out.DataContentType(), cloudevents.ApplicationJSON},
+				{"replayed", fmt.Sprint(out.Extensions()["replayed"]), "false"},
+			}
+			for _, c := range checks {
+				if c.got != c.want {
+					t.Errorf("reply %s = %q, want %q", c.what, c.got, c.want)
+				}
+			}
+			if out.ID() == "" || out.ID() == in.ID() {
+				t.Errorf("reply id = %q, want a new one", out.ID())
+			}
+			p, _ := fx.stored(t)
+			if len(p.Records) == 0 || p.Records[0] != r {
+				t.Errorf("newest stored record = %+v, want the reply's %+v", p.Records, r)
+			}
+		})
+	}
+}
+
+func TestCreateEventReplySourceIsKService(t *testing.T) {
+	t.Setenv("K_SERVICE", "cqrs-write-test")
+	fx := evStart(t, nil)
+	out, status := fx.send(t, binding.WithForceBinary, createEvent("/test", "1", record.Create{Type: "bp", Text: "x"}))
+	if status != http.StatusOK || out == nil {
+		t.Fatalf("status %d, want 200 with a reply", status)
+	}
+	if out.Source() != "cqrs-write-test" {
+		t.Errorf("reply source = %q, want K_SERVICE cqrs-write-test", out.Source())
+	}
+}
+
+// rawPost sends a hand-made request to /.
+func rawPost(t *testing.T, url string, header http.Header, body string) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, url+"/", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header = header
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("POST /: %v", err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, b
+}
+
+func binaryHeader(kv ...string) http.Header {
+	h := http.Header{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		h.Set(kv[i], kv[i+1])
+	}
+	return h
+}
+
+func TestCreateEventReplyKeepsTheRequestMode(t *testing.T) {
+	fx := evStart(t, nil)
+	resp, body := rawPost(t, fx.srv.URL, binaryHeader("ce-specversion", "1.0", "ce-id", "a", "ce-source", "/raw",
+		"ce-type", record.EventCreate, "Content-Type", "application/json"), `{"type":"bp","text":"binary"}`)
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Ce-Type") != record.EventCreated ||
+		resp.Header.Get("Content-Type") != "application/json" {
+		t.Errorf("binary: status %d, ce-type %q, content type %q; want 200, %s, application/json",
+			resp.StatusCode, resp.Header.Get("Ce-Type"), resp.Header.Get("Content-Type"), record.EventCreated)
+	}
+	var r record.Record
+	if err := json.Unmarshal(body, &r); err != nil || r.Text != "binary" || resp.Header.Get("Ce-Subject") != r.ID {
+		t.Errorf("binary: body %s (%v), ce-subject %q; want the record as data, subject its id", body, err, resp.Header.Get("Ce-Subject"))
+	}
+
+	resp, body = rawPost(t, fx.srv.URL, binaryHeader("Content-Type", "application/cloudevents+json; charset=utf-8"),
+		`{"specversion":"1.0","id":"b","source":"/raw","type":"`+record.EventCreate+`","data":{"type":"bp","text":"structured"}}`)
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/cloudevents+json") {
+		t.Fatalf("structured: status %d, content type %q; want 200, application/cloudevents+json", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	var env struct {
+		Type string        `json:"type"`
+		Data record.Record `json:"data"`
+	}
+	if err := json.Unmarshal(body, &env); err != nil || env.Type != record.EventCreated || env.Data.Text != "structured" {
+		t.Errorf("structured reply %s (%v): want type %s with the record as data", body, err, record.EventCreated)
+	}
+}
+
+// TestCreateEventRedelivered is the Broker's at-least-once delivery: one event
+// delivered 1,000 times, 16 at a time, in both modes, stores one record, and every
+// reply carries it.
+func TestCreateEventRedelivered(t *testing.T) {
+	fx := evStart(t, nil)
+	const deliveries, workers = 1000, 16
+	in := createEvent("/test/broker", "delivered-many-times", record.Create{Type: "rvw", Text: "once only"})
+
+	type result struct {
+		id       string
+		replayed string
+		status   int
+	}
+	results := make(chan result, deliveries)
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for i := range next {
+				out, status := fx.send(t, modes[i%2].force, in)
+				res := result{status: status}
+				if out != nil {
+					var r record.Record
+					if err := out.DataAs(&r); err == nil {
+						res.id = r.ID
+					}
+					res.replayed = fmt.Sprint(out.Extensions()["replayed"])
+				}
+				results <- res
+			}
+		})
+	}
+	for i := range deliveries {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	close(results)
+
+	ids := map[string]int{}
+	fresh := 0
+	for r := range results {
+		if r.status != http.StatusOK {
+			t.Errorf("a delivery got %d, want 200", r.status)
+		}
+		ids[r.id]++
+		if r.replayed == "false" {
+			fresh++
+		}
+	}
+	if len(ids) != 1 {
+		t.Errorf("replies carried %d record ids %v, want one", len(ids), ids)
+	}
+	if fresh != 1 {
+		t.Errorf("%d replies said replayed=false, want exactly 1", fresh)
+	}
+	p, seq := fx.stored(t)
+	if len(p.Records) != 1 || seq != 1 {
+		t.Fatalf("store holds %d records, seq %d; want 1 and 1", len(p.Records), seq)
+	}
+	if _, ok := ids[p.Records[0].ID]; !ok {
+		t.Errorf("stored record %s is not the one the replies carried %v", p.Records[0].ID, ids)
+	}
+
+	// The claim expires after IDEMPOTENCY_TTL (24h by default), not before.
+	ttl, err := fx.master.Do("PTTL", store.EventClaim(in.Source(), in.ID()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ms int64
+	fmt.Sscan(ttl, &ms)
+	if ms <= int64(23*time.Hour/time.Millisecond) || ms > int64(24*time.Hour/time.Millisecond) {
+		t.Errorf("claim PTTL = %s ms, want just under 24h", ttl)
+	}
+
+	// The same id from another source is another event.
+	other := in.Clone()
+	other.SetSource("/test/elsewhere")
+	out, status := fx.send(t, binding.WithForceBinary, other)
+	if status != http.StatusOK {
+		t.Fatalf("other source: status %d, want 200", status)
+	}
+	if r := replyRecord(t, out); r.ID == p.Records[0].ID || r.Seq != 2 {
+		t.Errorf("other source got record %+v, want a new one with seq 2", r)
+	}
+	if p, seq := fx.stored(t); len(p.Records) != 2 || seq != 2 {
+		t.Errorf("store holds %d records, seq %d; want 2 and 2", len(p.Records), seq)
+	}
+
+	metrics := scrape(t, fx.srv.URL)
+	for _, want := range []string{
+		`cqrs_events_total{outcome="created",type="dev.cqrs.record.create"} 2`,
+		fmt.Sprintf(`cqrs_events_total{outcome="replayed",type="dev.cqrs.record.create"} %d`, deliveries-1),
+	} {
+		if !metrics[want] {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+}
+
+func TestCreateEventIdempotencyTTL(t *testing.T) {
+	fx := evStart(t, func(c *write.Config) { c.IdempotencyTTL = time.Second })
+	in := createEvent("/test", "short-lived", record.Create{Type: "bp", Text: "ttl"})
+	first, _ := fx.send(t, binding.WithForceBinary, in)
+	ms, err := fx.master.Do("PTTL", store.EventClaim("/test", "short-lived"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	fmt.Sscan(ms, &n)
+	if n <= 0 || n > 1000 {
+		t.Errorf("claim PTTL = %s ms, want at most IDEMPOTENCY_TTL 1s", ms)
+	}
+	// Once the claim has expired the event is new again: the window is the TTL.
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if v, _ := fx.master.Do("EXISTS", store.EventClaim("/test", "short-lived")); v == "0" {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	second, _ := fx.send(t, binding.WithForceBinary, in)
+	if a, b := replyRecord(t, first), replyRecord(t, second); a.ID == b.ID {
+		t.Errorf("after the TTL the event got the old record %s again, want a new one", a.ID)
+	}
+}
+
+func scrape(t *testing.T, url string) map[string]bool {
+	t.Helper()
+	resp, err := http.Get(url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	lines := map[string]bool{}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		lines[sc.Text()] = true
+	}
+	return lines
+}
+
+func TestCreateEventRefused(t *testing.T) {
+	fx := evStart(t, nil)
+	ce := func(kv ...string) http.Header {
+		base := []string{"ce-specversion", "1.0", "ce-id", "x1", "ce-source", "/test", "ce-type", record.EventCreate, "Content-Type", "application/json"}
+		h := binaryHeader(base...)
+		for i := 0; i+1 < len(kv); i += 2 {
+			if kv[i+1] == "" {
+				h.Del(kv[i])
+			} else {
+				h.Set(kv[i], kv[i+1])
+			}
+		}
+		return h
+	}
+	structured := binaryHeader("Content-Type", "application/cloudevents+json")
+	good := `{"type":"bp","text":"hi"}`
+	tests := []struct {
+		name    string
+		header  http.Header
+		body    string
+		status  int
+		field   string
+		message string // a part of the error message
+	}{
+		{"empty text", ce(), `{"type":"bp","text":"   "}`, 400, "data.text", "text is required"},
+		{"unknown record type", ce(), `{"type":"poem","text":"hi"}`, 400, "data.type", "unknown type"},
+		{"malformed data", ce(), `{"type":"bp",`, 400, "data", "malformed JSON"},
+		{"unknown data field", ce(), `{"type":"bp","text":"hi","x":1}`, 400, "data.x", "unknown field"},
+		{"text not a string", ce(), `{"type":"bp","text":7}`, 400, "data.text", "text must be"},
+		{"data not an object", ce(), `"hi"`, 400, "data", "JSON object"},
+		{"no data", ce(), ``, 400, "data", "event data is empty"},
+		{"data not UTF-8", ce(), "{\"type\":\"bp\",\"text\":\"\xff\"}", 400, "data.text", "UTF-8"},
+		{"unknown event type", ce("ce-type", "dev.cqrs.other"), good, 400, "type", record.EventCreate},
+		{"query sent to write", ce("ce-type", record.EventQuery), good, 400, "type", record.EventCreate},
+		{"missing id", ce("ce-id", ""), good, 400, "id", "id"},
+		{"missing source", ce("ce-source", ""), good, 400, "source", "source"},
+		{"missing type", ce("ce-type", ""), good, 400, "type", "type"},
+		{"missing specversion", ce("ce-specversion", ""), good, 400, "specversion", "ce-specversion"},
+		{"unknown specversion", ce("ce-specversion", "0.1"), good, 400, "specversion", "0.1"},
+		{"plain JSON", binaryHeader("Content-Type", "application/json"), good, 400, "specversion", "not a CloudEvent"},
+		{"data not JSON", ce("Content-Type", "text/plain"), "hi", 415, "datacontenttype", "text/plain"},
+		{"structured without specversion", structured,
+			`{"id":"s1","source":"/test","type":"` + record.EventCreate + `","data":` + good + `}`, 400, "specversion", "specversion"},
+		{"structured without id", structured,
+			`{"specversion":"1.0","source":"/test","type":"` + record.EventCreate + `","data":` + good + `}`, 400, "id", "id"},
+		{"structured malformed", structured, `{"specversion":"1.0",`, 400, "", "malformed event"},
+		{"structured bad data", structured,
+			`{"specversion":"1.0","id":"s2","source":"/test","type":"` + record.EventCreate + `","data":{"type":"bp"}}`, 400, "data.text", "text is required"},
+		{"batch", binaryHeader("Content-Type", "application/cloudevents-batch+json"), `[]`, 400, "Content-Type", "one event per request"},
+		{"too large", ce(), `{"type":"bp","text":"` + strings.Repeat("a", record.MaxBodyBytes) + `"}`, 413, "body", "over"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, body := rawPost(t, fx.srv.URL, tt.header, tt.body)
+			if resp.StatusCode != tt.status {
+				t.Fatalf("status %d, want %d; body %s", resp.StatusCode, tt.status, body)
+			}
+			var got reply.Body
+			if err := json.Unmarshal(body, &got); err != nil {
+				t.Fatalf("body %s is not a JSON error: %v", body, err)
+			}
+			if got.Field != tt.field || !strings.Contains(got.Error, tt.message) {
+				t.Errorf("error = %+v, want field %q and a message with %q", got, tt.field, tt.message)
+			}
+		})
+	}
+	resp, _ := rawGet(t, fx.srv.URL+"/")
+	if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != http.MethodPost {
+		t.Errorf("GET / = %d Allow %q, want 405 Allow POST", resp.StatusCode, resp.Header.Get("Allow"))
+	}
+	if p, seq := fx.stored(t); len(p.Records) != 0 || seq != 0 {
+		t.Errorf("refused events stored %d records (seq %d), want none", len(p.Records), seq)
+	}
+	if m := scrape(t, fx.srv.URL); !m[`cqrs_events_total{outcome="unknown_type",type="other"} 2`] {
+		t.Errorf("metrics lack the 2 valid events of another type")
+	}
+}
+
+func rawGet(t *testing.T, url string) (*http.Response, []byte) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, b
+}
+
+// TestCreateEventRefusedBySDKClient checks what the SDK's own client sees, in both
+// modes, for events the function refuses.
+func TestCreateEventRefusedBySDKClient(t *testing.T) {
+	fx := evStart(t, nil)
+	for _, m := range modes {
+		wrongType := createEvent("/test", "w1", record.Create{Type: "bp", Text: "x"})
+		wrongType.SetType("dev.cqrs.unknown")
+		badData := createEvent("/test", "w2", map[string]string{"type": "bp"})
+		for _, e := range []cloudevents.Event{wrongType, badData} {
+			out, status := fx.send(t, m.force, e)
+			if status != http.StatusBadRequest || out != nil {
+				t.Errorf("%s %s: status %d, reply %v; want 400 and no event", m.name, e.ID(), status, out)
+			}
+		}
+	}
+}
+
+// TestCreateEventRedisDown: with the master gone, events get 503 and Retry-After,
+// which Knative's delivery retries; once the master is back, the retry stores the
+// record.
+func TestCreateEventRedisDown(t *testing.T) {
+	fx := evStart(t, nil)
+	in := createEvent("/test", "while-down", record.Create{Type: "bp", Text: "retry me"})
+	if err := fx.master.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_, status := fx.send(t, binding.WithForceStructured, in)
+	if status != http.StatusServiceUnavailable {
+		t.Errorf("SDK client: status %d, want 503", status)
+	}
+	resp, body := rawPost(t, fx.srv.URL, binaryHeader("ce-specversion", "1.0", "ce-id", "while-down", "ce-source", "/test",
+		"ce-type", record.EventCreate), `{"type":"bp","text":"retry me"}`)
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("raw: status %d, Retry-After %q; want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	var got reply.Body
+	if err := json.Unmarshal(body, &got); err != nil || got.Error == "" {
+		t.Errorf("503 body %s: want a JSON error (%v)", body, err)
+	}
+
+	if m := scrape(t, fx.srv.URL); !m[`cqrs_events_total{outcome="unavailable",type="dev.cqrs.record.create"} 2`] {
+		t.Errorf("metrics lack the 2 events refused while Redis was down")
+	}
+
+	if err := fx.master.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var out *cloudevents.Event
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		out, status = fx.send(t, binding.WithForceBinary, in)
+		if status == http.StatusOK || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if status != http.StatusOK {
+		t.Fatalf("after restart: status %d, want 200", status)
+	}
+	if r := replyRecord(t, out); r.Text != "retry me" {
+		t.Errorf("record %+v, want text %q", r, "retry me")
+	}
+}
