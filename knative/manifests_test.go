@@ -646,7 +646,7 @@ func TestRedisValuesMatchServices(t *testing.T) {
 				}
 			}
 			// Half of maxclients stays free for replication links, Sentinels and
-			// operators' redis-cli sessions.
+			// operators' redis-cli connections.
 			for role, n := range budget {
 				if n > redisMaxClients/2 {
 					t.Errorf("at max-scale, %d pooled connections to the %s, want at most %d", n, role, redisMaxClients/2)
