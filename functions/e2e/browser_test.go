@@ -457,3 +457,25 @@ func moduleRoot(t *testing.T) string {
 	}
 	return filepath.Dir(strings.TrimSpace(string(out)))
 }
+
+// TestUIConfigErrors starts the built UI with bad variables: it stops at once with
+// one line naming the variable.
+func TestUIConfigErrors(t *testing.T) {
+	bin := proctest.Build(t, "./ui/cmd/cqrs-ui")
+	tests := []struct {
+		env      string
+		wantLine string
+	}{
+		{"PROXY_TIMEOUT=later", `cqrs-ui: configuration: PROXY_TIMEOUT="later": not a valid time.Duration`},
+		{"WRITE_URL=cqrs-write:80", `cqrs-ui: configuration: WRITE_URL="cqrs-write:80": must be an absolute http or https URL`},
+		{"READ_URL=ftp://cqrs-read", `cqrs-ui: configuration: READ_URL="ftp://cqrs-read": must be an absolute http or https URL`},
+	}
+	for _, tt := range tests {
+		p := proctest.Start(t, bin, tt.env)
+		code := p.Wait(10 * time.Second)
+		out := strings.TrimSpace(p.Output())
+		if code != 2 || !strings.HasPrefix(out, tt.wantLine) || strings.Contains(out, "\n") {
+			t.Errorf("%s: got exit %d and %q, want exit 2 and one line starting %q", tt.env, code, out, tt.wantLine)
+		}
+	}
+}
