@@ -350,6 +350,11 @@ func (f *Function) consistent(ctx context.Context, minSeq int64, read func(conte
 		if reason == "replica_error" {
 			msg = "the replica is unavailable"
 		}
+		if errors.As(err, &nf) {
+			// Not found on a replica that is behind is no answer; kept as the cause it
+			// would turn this 503 into a 404.
+			err = nil
+		}
 		return Served{By: ServedByReplica, Seq: seq}, record.Unavailable(msg, err)
 	}
 	seq, err = read(ctx, f.master)
