@@ -158,7 +158,7 @@ func apiFallback(w http.ResponseWriter, r *http.Request) {
 	case r.URL.Path == "/api/records":
 		w.Header().Set("Allow", "GET, HEAD, POST")
 		writeError(w, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed; use GET or POST", "")
-	case strings.HasPrefix(r.URL.Path, "/api/records/"):
+	case strings.HasPrefix(r.URL.Path, "/api/records/") && strings.Count(r.URL.Path, "/") == 3 && r.Method != http.MethodGet && r.Method != http.MethodHead:
 		w.Header().Set("Allow", "GET, HEAD")
 		writeError(w, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed; use GET", "")
 	default:

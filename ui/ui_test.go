@@ -236,6 +236,8 @@ func TestProxyFailures(t *testing.T) {
 		{"add with write unreachable", closedURL(t), http.MethodPost, "/add", http.StatusBadGateway, "the write function is unreachable"},
 		{"wrong method", closedURL(t), http.MethodPut, "/api/records", http.StatusMethodNotAllowed, "method PUT not allowed; use GET or POST"},
 		{"unknown api path", closedURL(t), http.MethodGet, "/api/other", http.StatusNotFound, `no such path "/api/other"`},
+		{"record path with a slash", closedURL(t), http.MethodGet, "/api/records/a/b", http.StatusNotFound, `no such path "/api/records/a/b"`},
+		{"record with wrong method", closedURL(t), http.MethodDelete, "/api/records/a", http.StatusMethodNotAllowed, "method DELETE not allowed; use GET"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
