@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 	"unicode/utf8"
 	"weak"
 
@@ -132,6 +133,7 @@ func (f *Function) replyResult(w http.ResponseWriter, r *http.Request, st *event
 	out.SetID(rand.Text())
 	out.SetSource(st.source)
 	out.SetType(record.EventResult)
+	out.SetTime(time.Now())
 	out.SetExtension(ExtServedBy, served.By)
 	out.SetExtension(ExtReplicaSeq, strconv.FormatInt(served.Seq, 10))
 	// Set from the value, not from bytes: the SDK sends []byte as data_base64.
