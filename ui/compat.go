@@ -144,9 +144,9 @@ type compatError struct {
 }
 
 // decodeCompat reads a JSON body into v, or a form body through form, as the
-// original Express app accepted both.
+// original Express app accepted both. A JSON object sent with the form content type
+// (what curl -d does by default) is read as JSON.
 func decodeCompat(w http.ResponseWriter, r *http.Request, v any, form func(url.Values)) *compatError {
-	r.Body = http.MaxBytesReader(w, r.Body, maxCompatBody)
 	mt := "application/json"
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		var err error
@@ -154,33 +154,39 @@ func decodeCompat(w http.ResponseWriter, r *http.Request, v any, form func(url.V
 			return &compatError{http.StatusUnsupportedMediaType, fmt.Sprintf("content type %q is not supported; send application/json", ct), "Content-Type"}
 		}
 	}
+	isForm := mt == "application/x-www-form-urlencoded"
+	if !isForm && mt != "application/json" && !strings.HasSuffix(mt, "+json") {
+		return &compatError{http.StatusUnsupportedMediaType, fmt.Sprintf("content type %q is not supported; send application/json", mt), "Content-Type"}
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxCompatBody))
 	var tooBig *http.MaxBytesError
-	switch {
-	case mt == "application/x-www-form-urlencoded":
-		if err := r.ParseForm(); err != nil {
-			if errors.As(err, &tooBig) {
-				return &compatError{http.StatusRequestEntityTooLarge, fmt.Sprintf("body is over %d bytes", maxCompatBody), "body"}
-			}
+	if errors.As(err, &tooBig) {
+		return &compatError{http.StatusRequestEntityTooLarge, fmt.Sprintf("body is over %d bytes", maxCompatBody), "body"}
+	}
+	if err != nil {
+		return &compatError{http.StatusBadRequest, "cannot read the body", "body"}
+	}
+	trimmed := bytes.TrimSpace(body)
+	if isForm && !bytes.HasPrefix(trimmed, []byte("{")) {
+		vals, err := url.ParseQuery(string(body))
+		if err != nil {
 			return &compatError{http.StatusBadRequest, "malformed form body", "body"}
 		}
-		form(r.PostForm)
+		form(vals)
 		return nil
-	case mt == "application/json" || strings.HasSuffix(mt, "+json"):
-		err := json.NewDecoder(r.Body).Decode(v)
-		var te *json.UnmarshalTypeError
-		switch {
-		case err == nil:
-			return nil
-		case errors.As(err, &tooBig):
-			return &compatError{http.StatusRequestEntityTooLarge, fmt.Sprintf("body is over %d bytes", maxCompatBody), "body"}
-		case errors.As(err, &te):
-			return &compatError{http.StatusBadRequest, fmt.Sprintf("%s must be a JSON %s", te.Field, te.Type.Kind()), te.Field}
-		case errors.Is(err, io.EOF):
-			return &compatError{http.StatusBadRequest, "body is empty", "body"}
-		}
-		return &compatError{http.StatusBadRequest, "malformed JSON body", "body"}
 	}
-	return &compatError{http.StatusUnsupportedMediaType, fmt.Sprintf("content type %q is not supported; send application/json", mt), "Content-Type"}
+	if len(trimmed) == 0 {
+		return &compatError{http.StatusBadRequest, "body is empty", "body"}
+	}
+	var te *json.UnmarshalTypeError
+	err = json.Unmarshal(trimmed, v)
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &te):
+		return &compatError{http.StatusBadRequest, fmt.Sprintf("%s must be a JSON %s", te.Field, te.Type.Kind()), te.Field}
+	}
+	return &compatError{http.StatusBadRequest, "malformed JSON body", "body"}
 }
 
 // relayError passes a function's error answer on with the old client's field names.

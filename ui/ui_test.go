@@ -274,6 +274,8 @@ func TestAdd(t *testing.T) {
 	}{
 		{"json", "application/json", `{"d_type":"rvw","data":"five stars"}`, `{"text":"five stars","type":"rvw"}`},
 		{"form", "application/x-www-form-urlencoded", `d_type=cmt&data=nice+post`, `{"text":"nice post","type":"cmt"}`},
+		{"json sent as a form, as curl -d does", "application/x-www-form-urlencoded", `{"d_type":"bp","data":"a & b"}`, `{"text":"a \u0026 b","type":"bp"}`},
+		{"no content type", "", `{"d_type":"bp","data":"plain"}`, `{"text":"plain","type":"bp"}`},
 	}
 	for _, tt := range tests {
 		resp, body := do(t, http.MethodPost, ui.URL+"/add", tt.contentType, tt.body, nil)
@@ -393,6 +395,29 @@ func TestStaticFilesStayInert(t *testing.T) {
 	for _, bad := range []string{"innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function", "http://", "https://"} {
 		if strings.Contains(string(js), bad) {
 			t.Errorf("app.js uses %s", bad)
+		}
+	}
+}
+
+func TestCompatBadBodies(t *testing.T) {
+	ui := newUI(t, closedURL(t), closedURL(t), time.Second)
+	tests := []struct {
+		name, path, contentType, body string
+		wantStatus                    int
+		wantField                     string
+	}{
+		{"malformed json", "/add", "application/json", `{"d_type":`, http.StatusBadRequest, "body"},
+		{"empty body", "/add", "application/json", ``, http.StatusBadRequest, "body"},
+		{"data not a string", "/add", "application/json", `{"d_type":"bp","data":5}`, http.StatusBadRequest, "data"},
+		{"wrong content type", "/search", "text/plain", `{"sd_type":"bp"}`, http.StatusUnsupportedMediaType, "Content-Type"},
+		{"body too large", "/add", "application/json", `{"d_type":"bp","data":"` + strings.Repeat("x", 70<<10) + `"}`, http.StatusRequestEntityTooLarge, "body"},
+	}
+	for _, tt := range tests {
+		resp, body := do(t, http.MethodPost, ui.URL+tt.path, tt.contentType, tt.body, nil)
+		var e errorBody
+		json.Unmarshal([]byte(body), &e)
+		if resp.StatusCode != tt.wantStatus || e.Field != tt.wantField || e.Error == "" {
+			t.Errorf("%s: got %d %s, want %d naming %s", tt.name, resp.StatusCode, body, tt.wantStatus, tt.wantField)
 		}
 	}
 }
