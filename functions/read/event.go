@@ -99,22 +99,21 @@ func (f *Function) handleEvent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ev, structured, err := receiveEvent(w, r, record.EventQuery)
-	label := otherType
-	if ev != nil && ev.Type() == record.EventQuery {
-		label = record.EventQuery
-	}
 	if err == nil {
 		var q Query
 		q, err = f.parseQueryData(ev.Data())
 		if err == nil {
 			var res Result
 			var served Served
-			res, served, err = f.Query(r.Context(), q)
-			if err == nil {
+			if res, served, err = f.Query(r.Context(), q); err == nil {
 				f.replyResult(w, r, st, res, served, structured)
 				return
 			}
 		}
+	}
+	label := otherType
+	if ev != nil && ev.Type() == record.EventQuery {
+		label = record.EventQuery
 	}
 	st.total.WithLabelValues(label, outcome(err)).Inc()
 	if c := record.ErrorCode(err); c != record.EUNAVAILABLE && c != record.EINTERNAL {

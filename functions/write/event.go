@@ -2,6 +2,7 @@ package write
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
@@ -29,6 +30,10 @@ import (
 
 // DefaultEventSource is the source of reply events when K_SERVICE is not set.
 const DefaultEventSource = "/cqrs-write"
+
+// ExtReplayed is the extension of a dev.cqrs.record.created event that is true when
+// the event had been delivered before and the record is the one stored then.
+const ExtReplayed = "replayed"
 
 // Outcomes of an event, the outcome label of cqrs_events_total besides the error codes.
 const (
@@ -83,23 +88,18 @@ func (f *Function) handleEvent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ev, structured, err := receiveEvent(w, r, record.EventCreate)
+	if err == nil {
+		var ans Answer
+		var created bool
+		ans, created, err = f.createFromEvent(r.Context(), ev)
+		if err == nil {
+			f.replyCreated(w, r, st, ans, created, structured)
+			return
+		}
+	}
 	label := otherType
 	if ev != nil && ev.Type() == record.EventCreate {
 		label = record.EventCreate
-	}
-	if err == nil {
-		var in record.Create
-		in, err = decodeEventData(ev.Data())
-		if err == nil {
-			var ans Answer
-			var created bool
-			ans, created, err = f.Create(r.Context(), in, store.EventClaim(ev.Source(), ev.ID()))
-			if err == nil {
-				f.replyCreated(w, r, st, ans, created, structured)
-				return
-			}
-		}
-		err = dataError(err)
 	}
 	st.total.WithLabelValues(label, outcome(err)).Inc()
 	if c := record.ErrorCode(err); c != record.EUNAVAILABLE && c != record.EINTERNAL {
@@ -112,28 +112,34 @@ func (f *Function) handleEvent(w http.ResponseWriter, r *http.Request) {
 	reply.Error(w, r, f.log, err)
 }
 
-func (f *Function) replyCreated(w http.ResponseWriter, r *http.Request, st *events, ans Answer, created, structured bool) {
-	outcome := outcomeCreated
-	if !created {
-		outcome = outcomeReplayed
+// createFromEvent stores the record that ev's data describes under ev's claim.
+func (f *Function) createFromEvent(ctx context.Context, ev *event.Event) (Answer, bool, error) {
+	in, err := decodeEventData(ev.Data())
+	if err != nil {
+		return Answer{}, false, dataError(err)
 	}
-	st.total.WithLabelValues(record.EventCreate, outcome).Inc()
+	ans, created, err := f.Create(ctx, in, store.EventClaim(ev.Source(), ev.ID()))
+	return ans, created, dataError(err)
+}
+
+func (f *Function) replyCreated(w http.ResponseWriter, r *http.Request, st *events, ans Answer, created, structured bool) {
+	result := outcomeCreated
+	if !created {
+		result = outcomeReplayed
+	}
+	st.total.WithLabelValues(record.EventCreate, result).Inc()
 	out := event.New()
 	out.SetID(rand.Text())
 	out.SetSource(st.source)
 	out.SetType(record.EventCreated)
 	out.SetSubject(ans.ID)
 	out.SetTime(f.now())
-	out.SetExtension("replayed", !created)
+	out.SetExtension(ExtReplayed, !created)
 	// Set from the value, not from bytes: the SDK sends []byte as data_base64.
 	if err := out.SetData(event.ApplicationJSON, ans); err != nil {
 		reply.Error(w, r, f.log, fmt.Errorf("set reply data: %w", err))
 		return
 	}
-	writeEvent(w, r, f, out, structured)
-}
-
-func writeEvent(w http.ResponseWriter, r *http.Request, f *Function, out event.Event, structured bool) {
 	ctx := binding.WithForceBinary(r.Context())
 	if structured {
 		ctx = binding.WithForceStructured(r.Context())

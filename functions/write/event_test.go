@@ -141,7 +141,7 @@ func TestCreateEvent(t *testing.T) {
 				{"source", out.Source(), write.DefaultEventSource},
 				{"subject", out.Subject(), r.ID},
 				{"datacontenttype", out.DataContentType(), cloudevents.ApplicationJSON},
-				{"replayed", fmt.Sprint(out.Extensions()["replayed"]), "false"},
+				{"replayed", fmt.Sprint(out.Extensions()[write.ExtReplayed]), "false"},
 			}
 			for _, c := range checks {
 				if c.got != c.want {
@@ -250,7 +250,7 @@ func TestCreateEventRedelivered(t *testing.T) {
 					if err := out.DataAs(&r); err == nil {
 						res.id = r.ID
 					}
-					res.replayed = fmt.Sprint(out.Extensions()["replayed"])
+					res.replayed = fmt.Sprint(out.Extensions()[write.ExtReplayed])
 				}
 				results <- res
 			}
