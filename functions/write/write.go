@@ -270,7 +270,40 @@ func DecodeCreate(body []byte) (record.Create, error) {
 	if _, err := dec.Token(); err != io.EOF {
 		return c, record.Invalid("body", "body holds more than one JSON value")
 	}
+	if k := duplicateKey(body); k != "" {
+		return record.Create{}, record.Invalidf(k, "%s is given more than once; give it once", k)
+	}
 	return c, nil
+}
+
+// duplicateKey returns the first top-level key of the JSON object in body that
+// repeats an earlier one as encoding/json matches names (ignoring case), or "".
+// encoding/json keeps the last value and other parsers the first, so a repeated key
+// would mean one record to this function and another to a proxy that checked it.
+func duplicateKey(body []byte) string {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return ""
+	}
+	var seen []string
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return ""
+		}
+		k, _ := t.(string)
+		for _, s := range seen {
+			if strings.EqualFold(s, k) {
+				return k
+			}
+		}
+		seen = append(seen, k)
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return ""
+		}
+	}
+	return ""
 }
 
 // invalidUTF8Field names the top-level field whose value holds the bad bytes,
