@@ -176,7 +176,12 @@ type Served struct {
 }
 
 func (f *Function) list(w http.ResponseWriter, r *http.Request) {
-	q, err := f.ParseQuery(r.URL.Query(), r.Header.Get("X-Min-Seq"))
+	v, err := queryValues(r.URL.RawQuery)
+	if err != nil {
+		reply.Error(w, r, f.log, err)
+		return
+	}
+	q, err := f.ParseQuery(v, r.Header.Get("X-Min-Seq"))
 	if err != nil {
 		reply.Error(w, r, f.log, err)
 		return
@@ -191,7 +196,12 @@ func (f *Function) list(w http.ResponseWriter, r *http.Request) {
 }
 
 func (f *Function) get(w http.ResponseWriter, r *http.Request, id string) {
-	minSeq, err := parseMinSeq(r.URL.Query().Get("minSeq"), r.Header.Get("X-Min-Seq"))
+	v, err := queryValues(r.URL.RawQuery)
+	if err != nil {
+		reply.Error(w, r, f.log, err)
+		return
+	}
+	minSeq, err := parseMinSeq(v.Get("minSeq"), r.Header.Get("X-Min-Seq"))
 	if err != nil {
 		reply.Error(w, r, f.log, err)
 		return
@@ -243,6 +253,22 @@ const (
 	maxQueryBytes = 1024
 	maxQueryWords = 16
 )
+
+// queryValues parses a raw query string strictly. A malformed escape or a parameter
+// given twice is refused: dropping or picking one would answer a query the client did
+// not send.
+func queryValues(raw string) (url.Values, error) {
+	v, err := url.ParseQuery(raw)
+	if err != nil {
+		return nil, record.Invalidf("query", "malformed query string: %v", err)
+	}
+	for _, k := range []string{"type", "q", "limit", "cursor", "minSeq"} {
+		if n := len(v[k]); n > 1 {
+			return nil, record.Invalidf(k, "%s is given %d times; give it once", k, n)
+		}
+	}
+	return v, nil
+}
 
 // ParseQuery validates the query parameters of GET /records; header is X-Min-Seq.
 func (f *Function) ParseQuery(v url.Values, header string) (Query, error) {
