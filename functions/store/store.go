@@ -150,7 +150,13 @@ func (s *Store) Create(ctx context.Context, r NewRecord, replicas int, wait time
 
 	var res *redis.Cmd
 	var waitCmd *redis.Cmd
-	run := func(eval func(redis.Pipeliner) *redis.Cmd) error {
+	run := func(eval func(redis.Scripter) *redis.Cmd) error {
+		if replicas <= 0 {
+			// A lone command: skip the pipeline, whose separate connection pool and
+			// large buffers cost more than the command itself.
+			res = eval(s.rdb)
+			return res.Err()
+		}
 		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			res = eval(p)
 			if replicas > 0 {
@@ -160,10 +166,10 @@ func (s *Store) Create(ctx context.Context, r NewRecord, replicas int, wait time
 		})
 		return err
 	}
-	err := run(func(p redis.Pipeliner) *redis.Cmd { return createScript.EvalSha(ctx, p, keys, args...) })
+	err := run(func(p redis.Scripter) *redis.Cmd { return createScript.EvalSha(ctx, p, keys, args...) })
 	if err != nil && redis.HasErrorPrefix(res.Err(), "NOSCRIPT") {
 		// The script cache is empty after a Redis restart or failover: send it whole once.
-		err = run(func(p redis.Pipeliner) *redis.Cmd { return createScript.Eval(ctx, p, keys, args...) })
+		err = run(func(p redis.Scripter) *redis.Cmd { return createScript.Eval(ctx, p, keys, args...) })
 	}
 	if err := res.Err(); err != nil {
 		return Created{}, classify(err)
