@@ -5,6 +5,7 @@ package read
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -163,10 +164,38 @@ func (f *Function) Handle(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// Result is a page as the read side returns it.
+// Result is a page as the read side returns it. The records are the documents the
+// write side stored, passed through without decoding.
 type Result struct {
-	Records    []record.Record `json:"records"`
-	NextCursor string          `json:"nextCursor,omitempty"`
+	Records    []json.RawMessage `json:"records"`
+	NextCursor string            `json:"nextCursor,omitempty"`
+}
+
+// writeResult writes res as encoding/json would, without re-validating documents
+// that the write side encoded.
+func writeResult(w http.ResponseWriter, res Result) {
+	n := len(`{"records":[],"nextCursor":""}`) + 24
+	for _, d := range res.Records {
+		n += len(d) + 1
+	}
+	b := make([]byte, 0, n)
+	b = append(b, `{"records":[`...)
+	for i, d := range res.Records {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, d...)
+	}
+	b = append(b, ']')
+	if res.NextCursor != "" {
+		b = append(b, `,"nextCursor":"`...)
+		b = append(b, res.NextCursor...)
+		b = append(b, '"')
+	}
+	b = append(b, "}\n"...)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	w.Write(b)
 }
 
 // Served says which Redis answered and how far it had got.
@@ -192,7 +221,7 @@ func (f *Function) list(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	setServed(w, served)
-	reply.JSON(w, http.StatusOK, res)
+	writeResult(w, res)
 }
 
 func (f *Function) get(w http.ResponseWriter, r *http.Request, id string) {
@@ -206,11 +235,11 @@ func (f *Function) get(w http.ResponseWriter, r *http.Request, id string) {
 		reply.Error(w, r, f.log, err)
 		return
 	}
-	var rec record.Record
+	var rec json.RawMessage
 	served, err := f.consistent(r.Context(), minSeq, func(ctx context.Context, s *store.Store) (int64, error) {
 		var seq int64
 		var err error
-		rec, seq, err = s.Get(ctx, id)
+		rec, seq, err = s.GetDoc(ctx, id)
 		if record.ErrorCode(err) == record.ENOTFOUND {
 			// Not found is an answer, as long as the store had caught up.
 			return seq, errNotFound{err}
@@ -228,7 +257,9 @@ func (f *Function) get(w http.ResponseWriter, r *http.Request, id string) {
 		return
 	}
 	setServed(w, served)
-	reply.JSON(w, http.StatusOK, rec)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(rec)+1))
+	w.Write(append(rec, '\n'))
 }
 
 type errNotFound struct{ err error }
@@ -324,16 +355,16 @@ func parseMinSeq(param, header string) (int64, error) {
 
 // Query answers q, newest first.
 func (f *Function) Query(ctx context.Context, q Query) (Result, Served, error) {
-	var page store.Page
+	var page store.DocPage
 	served, err := f.consistent(ctx, q.MinSeq, func(ctx context.Context, s *store.Store) (int64, error) {
 		var err error
-		page, err = s.Page(ctx, q.Query)
+		page, err = s.PageDocs(ctx, q.Query)
 		return page.Seq, err
 	})
 	if err != nil {
 		return Result{}, served, err
 	}
-	res := Result{Records: page.Records}
+	res := Result{Records: page.Docs}
 	if page.Next > 0 {
 		res.NextCursor = strconv.FormatInt(page.Next, 10)
 	}

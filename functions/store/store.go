@@ -1,7 +1,9 @@
 package store
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -59,8 +61,11 @@ func NewClient(o Options) redis.UniversalClient {
 			WriteTimeout:  ioTimeout,
 			PoolTimeout:   poolTimeout,
 			PoolSize:      pool,
-			MaxRetries:    -1,
-			DialerRetries: 1,
+			// Pipelines share the bounded main pool instead of a second pool with
+			// 128 KiB buffers per connection.
+			PipelinePoolSize: -1,
+			MaxRetries:       -1,
+			DialerRetries:    1,
 		})
 	}
 	return redis.NewClient(&redis.Options{
@@ -71,7 +76,10 @@ func NewClient(o Options) redis.UniversalClient {
 		WriteTimeout: ioTimeout,
 		PoolTimeout:  poolTimeout,
 		PoolSize:     pool,
-		MaxRetries:   -1,
+		// Pipelines share the bounded main pool instead of a second pool with
+		// 128 KiB buffers per connection.
+		PipelinePoolSize: -1,
+		MaxRetries:       -1,
 		// One dial attempt: a refused connection is an answer, and the caller's
 		// fallback (or the client's retry) is faster than the pool's own backoff.
 		DialerRetries: 1,
@@ -99,7 +107,7 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Load puts the scripts into Redis' script cache so the first request pays no EVAL.
 func (s *Store) Load(ctx context.Context) error {
-	for _, sc := range []*redis.Script{createScript, pageScript} {
+	for _, sc := range []*redis.Script{createScript, searchScript} {
 		if err := sc.Load(ctx, s.rdb).Err(); err != nil {
 			return classify(err)
 		}
@@ -146,7 +154,12 @@ func (s *Store) Create(ctx context.Context, r NewRecord, replicas int, wait time
 	if ttl <= 0 {
 		ttl = (24 * time.Hour).Milliseconds()
 	}
-	args := []any{r.ID, r.Type, r.Text, r.CreatedAt.UTC().Format(time.RFC3339Nano), ttl, recPrefix}
+	createdAt := r.CreatedAt.UTC()
+	before, after, err := docHalves(record.Record{ID: r.ID, Type: r.Type, Text: r.Text, CreatedAt: createdAt})
+	if err != nil {
+		return Created{}, err
+	}
+	args := []any{r.ID, r.Type, r.Text, createdAt.Format(time.RFC3339Nano), ttl, recPrefix, before, after}
 
 	var res *redis.Cmd
 	var waitCmd *redis.Cmd
@@ -166,7 +179,7 @@ func (s *Store) Create(ctx context.Context, r NewRecord, replicas int, wait time
 		})
 		return err
 	}
-	err := run(func(p redis.Scripter) *redis.Cmd { return createScript.EvalSha(ctx, p, keys, args...) })
+	err = run(func(p redis.Scripter) *redis.Cmd { return createScript.EvalSha(ctx, p, keys, args...) })
 	if err != nil && redis.HasErrorPrefix(res.Err(), "NOSCRIPT") {
 		// The script cache is empty after a Redis restart or failover: send it whole once.
 		err = run(func(p redis.Scripter) *redis.Cmd { return createScript.Eval(ctx, p, keys, args...) })
@@ -204,7 +217,7 @@ type Query struct {
 	Before int64 // cursor: only records with seq < Before; 0 for the newest
 }
 
-// Page is one page of a Query.
+// Page is one page of a Query, decoded.
 type Page struct {
 	Records []record.Record
 	// Next is the cursor of the following page; 0 when there is none.
@@ -213,64 +226,146 @@ type Page struct {
 	Seq int64
 }
 
+// DocPage is one page of a Query as stored: each record's JSON document, ready to
+// be sent without decoding.
+type DocPage struct {
+	Docs []json.RawMessage
+	Next int64
+	Seq  int64
+}
+
 // scanBudget bounds how many index entries one search page examines, so a rare word
 // combination cannot make a single request walk the whole store.
 const scanBudget = 10000
 
-// Page runs q in one round trip.
+// Page runs q and decodes the records.
 func (s *Store) Page(ctx context.Context, q Query) (Page, error) {
-	keys := make([]string, 0, 2+len(q.Words))
-	keys = append(keys, seqKey)
-	if q.Type != "" {
-		keys = append(keys, typeKey(q.Type))
-	}
-	for _, w := range q.Words {
-		keys = append(keys, wordKey(w))
-	}
-	if len(keys) == 1 {
-		keys = append(keys, allKey)
-	}
-	upper := "+inf"
-	if q.Before > 0 {
-		upper = "(" + strconv.FormatInt(q.Before, 10)
-	}
-	vals, err := pageScript.RunRO(ctx, s.rdb, keys, upper, q.Limit, recPrefix, scanBudget).Slice()
+	dp, err := s.PageDocs(ctx, q)
 	if err != nil {
-		return Page{}, classify(err)
+		return Page{}, err
 	}
-	if len(vals) < 2 || (len(vals)-2)%5 != 0 {
-		return Page{}, fmt.Errorf("page script: unexpected reply of %d values", len(vals))
-	}
-	p := Page{Seq: toInt(vals[0]), Next: toInt(vals[1]), Records: make([]record.Record, 0, (len(vals)-2)/5)}
-	for i := 2; i < len(vals); i += 5 {
-		r, err := recordFrom(vals[i : i+5])
-		if err != nil {
-			return Page{}, err
+	p := Page{Next: dp.Next, Seq: dp.Seq, Records: make([]record.Record, len(dp.Docs))}
+	for i, d := range dp.Docs {
+		if err := json.Unmarshal(d, &p.Records[i]); err != nil {
+			return Page{}, fmt.Errorf("record document %q: %w", d, err)
 		}
-		p.Records = append(p.Records, r)
 	}
 	return p, nil
 }
 
-// Get returns the record with id and the seq this Redis has applied.
-func (s *Store) Get(ctx context.Context, id string) (record.Record, int64, error) {
-	var seq *redis.StringCmd
-	var h *redis.SliceCmd
+// PageDocs runs q in two round trips: the ids (and the applied seq), then the
+// documents. Without search words the ids come from one ZRANGE on the type or global
+// index; with words from the search script.
+func (s *Store) PageDocs(ctx context.Context, q Query) (DocPage, error) {
+	upper := "+inf"
+	if q.Before > 0 {
+		upper = "(" + strconv.FormatInt(q.Before, 10)
+	}
+	index := allKey
+	if q.Type != "" {
+		index = typeKey(q.Type)
+	}
+	var dp DocPage
+	var ids []string
+	if len(q.Words) == 0 {
+		var seq *redis.StringCmd
+		var zs *redis.ZSliceCmd
+		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			seq = p.Get(ctx, seqKey)
+			zs = p.ZRangeArgsWithScores(ctx, redis.ZRangeArgs{
+				Key: index, Start: upper, Stop: "-inf", ByScore: true, Rev: true, Count: int64(q.Limit) + 1,
+			})
+			return nil
+		})
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return DocPage{}, classify(err)
+		}
+		dp.Seq, _ = seq.Int64()
+		page := zs.Val()
+		if len(page) > q.Limit {
+			page = page[:q.Limit]
+			dp.Next = int64(page[len(page)-1].Score)
+		}
+		ids = make([]string, len(page))
+		for i, z := range page {
+			ids[i], _ = z.Member.(string)
+		}
+	} else {
+		keys := make([]string, 0, 2+len(q.Words))
+		keys = append(keys, seqKey)
+		if q.Type != "" {
+			keys = append(keys, index)
+		}
+		for _, w := range q.Words {
+			keys = append(keys, wordKey(w))
+		}
+		vals, err := searchScript.RunRO(ctx, s.rdb, keys, upper, q.Limit, scanBudget).StringSlice()
+		if err != nil {
+			return DocPage{}, classify(err)
+		}
+		if len(vals) < 2 {
+			return DocPage{}, fmt.Errorf("search script: unexpected reply %q", vals)
+		}
+		dp.Seq, _ = strconv.ParseInt(vals[0], 10, 64)
+		dp.Next, _ = strconv.ParseInt(vals[1], 10, 64)
+		ids = vals[2:]
+	}
+	if len(ids) == 0 {
+		dp.Docs = []json.RawMessage{}
+		return dp, nil
+	}
+	docs := make([]*redis.StringCmd, len(ids))
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		seq = p.Get(ctx, seqKey)
-		h = p.HMGet(ctx, recordKey(id), "id", "seq", "type", "text", "createdAt")
+		for i, id := range ids {
+			docs[i] = p.HGet(ctx, recordKey(id), "doc")
+		}
 		return nil
 	})
 	if err != nil && !errors.Is(err, redis.Nil) {
-		return record.Record{}, 0, classify(err)
+		return DocPage{}, classify(err)
+	}
+	dp.Docs = make([]json.RawMessage, 0, len(ids))
+	for _, d := range docs {
+		// Records are never deleted, and the index entry and the hash are written in
+		// one step; a missing document can only be a hand-edited store. Skip it.
+		if b, err := d.Bytes(); err == nil {
+			dp.Docs = append(dp.Docs, b)
+		}
+	}
+	return dp, nil
+}
+
+// Get returns the record with id and the seq this Redis has applied.
+func (s *Store) Get(ctx context.Context, id string) (record.Record, int64, error) {
+	doc, seq, err := s.GetDoc(ctx, id)
+	if err != nil {
+		return record.Record{}, seq, err
+	}
+	var r record.Record
+	if err := json.Unmarshal(doc, &r); err != nil {
+		return record.Record{}, seq, fmt.Errorf("record document %q: %w", doc, err)
+	}
+	return r, seq, nil
+}
+
+// GetDoc returns the stored JSON document of the record with id, and the seq this
+// Redis has applied, in one round trip.
+func (s *Store) GetDoc(ctx context.Context, id string) (json.RawMessage, int64, error) {
+	var seq, doc *redis.StringCmd
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		seq = p.Get(ctx, seqKey)
+		doc = p.HGet(ctx, recordKey(id), "doc")
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, 0, classify(err)
 	}
 	applied, _ := seq.Int64()
-	vals := h.Val()
-	if len(vals) != 5 || vals[0] == nil {
-		return record.Record{}, applied, &record.Error{Code: record.ENOTFOUND, Field: "id", Message: "no record with id " + strconv.Quote(id)}
+	b, err := doc.Bytes()
+	if err != nil {
+		return nil, applied, &record.Error{Code: record.ENOTFOUND, Field: "id", Message: "no record with id " + strconv.Quote(id)}
 	}
-	r, err := recordFrom(vals)
-	return r, applied, err
+	return b, applied, nil
 }
 
 // Seq returns the last seq this Redis has applied (0 for an empty store).
@@ -283,6 +378,22 @@ func (s *Store) Seq(ctx context.Context) (int64, error) {
 		return 0, classify(err)
 	}
 	return n, nil
+}
+
+// docHalves returns r's JSON document split around the seq, which the create script
+// fills in.
+func docHalves(r record.Record) (before, after string, err error) {
+	r.Seq = 0
+	b, err := json.Marshal(r)
+	if err != nil {
+		return "", "", fmt.Errorf("encode record: %w", err)
+	}
+	const mark = `"seq":0`
+	i := bytes.Index(b, []byte(mark))
+	if i < 0 {
+		return "", "", fmt.Errorf("encode record: no seq in %s", b)
+	}
+	return string(b[:i+len(mark)-1]), string(b[i+len(mark):]), nil
 }
 
 func recordFrom(v []any) (record.Record, error) {

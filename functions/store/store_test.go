@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"testing"
@@ -51,8 +52,8 @@ func waitSeq(t *testing.T, s *Store, seq int64) {
 func TestCreateAndGet(t *testing.T) {
 	m, r, _ := newStores(t)
 	ctx := context.Background()
-	c := mustCreate(t, m, "bp", "Hello World", "")
-	if !c.New || c.Record.Seq != 1 || c.Record.Type != "bp" || c.Record.Text != "Hello World" {
+	c := mustCreate(t, m, "bp", "Hello \"World\" <b>&</b> \u2028 ünï", "")
+	if !c.New || c.Record.Seq != 1 || c.Record.Type != "bp" || c.Record.Text != "Hello \"World\" <b>&</b> \u2028 ünï" {
 		t.Fatalf("Create = %+v, want a new bp record with seq 1", c)
 	}
 	waitSeq(t, r, 1)
@@ -65,6 +66,11 @@ func TestCreateAndGet(t *testing.T) {
 	}
 	if got.ID != c.Record.ID || got.Text != c.Record.Text || !got.CreatedAt.Equal(c.Record.CreatedAt) {
 		t.Errorf("Get = %+v, want %+v", got, c.Record)
+	}
+	doc, _, err := r.GetDoc(ctx, c.Record.ID)
+	want, _ := json.Marshal(c.Record)
+	if err != nil || string(doc) != string(want) {
+		t.Errorf("GetDoc = %s, %v; want the record as encoding/json writes it: %s", doc, err, want)
 	}
 	if _, _, err := r.Get(ctx, "missing"); record.ErrorCode(err) != record.ENOTFOUND {
 		t.Errorf("Get(missing) error = %v, want %s", err, record.ENOTFOUND)
