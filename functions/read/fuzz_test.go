@@ -106,6 +106,13 @@ func FuzzCursor(f *testing.F) {
 			}
 			return
 		}
+		if cursor == "" {
+			// No cursor: the first page.
+			if q.Before != 0 {
+				t.Fatalf("no cursor read as %d, want 0", q.Before)
+			}
+			return
+		}
 		if q.Before < 1 {
 			t.Fatalf("cursor %q accepted as %d", cursor, q.Before)
 		}
