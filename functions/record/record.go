@@ -83,7 +83,17 @@ func (v *Validator) Check(c Create) (Create, error) {
 	if len(c.Text) > v.maxTextBytes {
 		return c, Invalidf("text", "text is %d bytes, at most %d allowed", len(c.Text), v.maxTextBytes)
 	}
+	if i := strings.IndexFunc(c.Text, isControl); i >= 0 {
+		return c, Invalidf("text", "text holds the control character %U at byte %d; only tab and line breaks are allowed", []rune(c.Text[i:])[0], i)
+	}
 	return c, nil
+}
+
+// isControl reports the characters a record text may not hold: C0 controls and DEL
+// other than tab and line breaks, which no one types and which break logs and
+// terminals that show the text.
+func isControl(r rune) bool {
+	return (r < 0x20 && r != '\t' && r != '\n' && r != '\r') || r == 0x7f
 }
 
 // Tokenize splits text into the lower-cased words that the search index holds:

@@ -53,6 +53,9 @@ func TestValidatorCheck(t *testing.T) {
 		{"unknown type", Create{"blog", "x"}, "", "type"},
 		{"blank text", Create{"bp", " \t\n"}, "", "text"},
 		{"invalid utf-8", Create{"bp", "a\xffb"}, "", "text"},
+		{"NUL", Create{"bp", "a\x00b"}, "", "text"},
+		{"escape", Create{"bp", "a\x1b[31mred"}, "", "text"},
+		{"tabs and line breaks", Create{"bp", "a\tb\r\nc"}, "a\tb\r\nc", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

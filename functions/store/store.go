@@ -267,28 +267,29 @@ func (s *Store) PageDocs(ctx context.Context, q Query) (DocPage, error) {
 	}
 	var dp DocPage
 	var ids []string
+	nextOf := "" // the index whose score of the last id is the next cursor
 	if len(q.Words) == 0 {
+		// Members only: scores would cost Redis a float formatting per entry. The one
+		// score needed, the next cursor, is fetched with the documents.
 		var seq *redis.StringCmd
-		var zs *redis.ZSliceCmd
+		var zs *redis.StringSliceCmd
 		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			seq = p.Get(ctx, seqKey)
-			zs = p.ZRangeArgsWithScores(ctx, redis.ZRangeArgs{
-				Key: index, Start: upper, Stop: "-inf", ByScore: true, Rev: true, Count: int64(q.Limit) + 1,
-			})
+			z := redis.ZRangeArgs{Key: index, Start: 0, Stop: q.Limit, Rev: true}
+			if q.Before > 0 {
+				z = redis.ZRangeArgs{Key: index, Start: upper, Stop: "-inf", ByScore: true, Rev: true, Count: int64(q.Limit) + 1}
+			}
+			zs = p.ZRangeArgs(ctx, z)
 			return nil
 		})
 		if err != nil && !errors.Is(err, redis.Nil) {
 			return DocPage{}, classify(err)
 		}
 		dp.Seq, _ = seq.Int64()
-		page := zs.Val()
-		if len(page) > q.Limit {
-			page = page[:q.Limit]
-			dp.Next = int64(page[len(page)-1].Score)
-		}
-		ids = make([]string, len(page))
-		for i, z := range page {
-			ids[i], _ = z.Member.(string)
+		ids = zs.Val()
+		if len(ids) > q.Limit {
+			ids = ids[:q.Limit]
+			nextOf = index
 		}
 	} else {
 		keys := make([]string, 0, 2+len(q.Words))
@@ -315,14 +316,21 @@ func (s *Store) PageDocs(ctx context.Context, q Query) (DocPage, error) {
 		return dp, nil
 	}
 	docs := make([]*redis.StringCmd, len(ids))
+	var next *redis.FloatCmd
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, id := range ids {
 			docs[i] = p.HGet(ctx, recordKey(id), "doc")
+		}
+		if nextOf != "" {
+			next = p.ZScore(ctx, nextOf, ids[len(ids)-1])
 		}
 		return nil
 	})
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return DocPage{}, classify(err)
+	}
+	if next != nil {
+		dp.Next = int64(next.Val())
 	}
 	dp.Docs = make([]json.RawMessage, 0, len(ids))
 	for _, d := range docs {
