@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/cqrs-knative/cqrs-knative/functions/cloudevent"
 	"github.com/cqrs-knative/cqrs-knative/functions/record"
 )
 
@@ -149,7 +150,7 @@ func FuzzQueryEvent(f *testing.F) {
 				}
 			}
 		}
-		ev, _, err := receiveEvent(httptest.NewRecorder(), req, record.EventQuery)
+		ev, _, err := cloudevent.Receive(httptest.NewRecorder(), req, record.EventQuery)
 		if err == nil {
 			if ev.Type() != record.EventQuery || ev.Validate() != nil {
 				t.Fatalf("received an event of type %q (validation: %v)", ev.Type(), ev.Validate())

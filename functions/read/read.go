@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/cqrs-knative/cqrs-knative/functions/cloudevent"
 	"github.com/cqrs-knative/cqrs-knative/functions/record"
 	"github.com/cqrs-knative/cqrs-knative/functions/reply"
 	"github.com/cqrs-knative/cqrs-knative/functions/store"
@@ -32,12 +33,15 @@ type Function struct {
 	master  *store.Store // nil unless READ_FALLBACK=master
 	types   map[string]bool
 	metrics metrics
+	events  *cloudevent.Endpoint
+	source  string // of reply events
 }
 
 type metrics struct {
 	served    *prometheus.CounterVec
 	fallbacks *prometheus.CounterVec
 	waits     prometheus.Histogram
+	events    *prometheus.CounterVec
 }
 
 // Values of X-Served-By.
@@ -59,6 +63,7 @@ func New() *Function {
 			Name: "cqrs_read_replica_wait_seconds", Help: "Time spent waiting for the replica to reach minSeq.",
 			Buckets: []float64{.0001, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1},
 		}),
+		events: cloudevent.NewCounter(),
 	}}
 }
 
@@ -81,6 +86,8 @@ func (f *Function) Start(ctx context.Context, _ map[string]string) error {
 		return fmt.Errorf("configuration: %w", err)
 	}
 	f.log = slog.Default().With("function", "read")
+	f.source = cloudevent.Source(DefaultEventSource)
+	f.events = cloudevent.NewEndpoint(record.EventQuery, "plain queries go to GET /records", f.log, f.metrics.events, f.handleQueryEvent)
 	f.types = make(map[string]bool)
 	for _, t := range f.cfg.RecordTypes {
 		f.types[t] = true
@@ -140,7 +147,7 @@ func (f *Function) Alive(context.Context) (bool, error) { return true, nil }
 
 // Collectors returns the function's Prometheus metrics.
 func (f *Function) Collectors() []prometheus.Collector {
-	return []prometheus.Collector{f.metrics.served, f.metrics.fallbacks, f.metrics.waits, f.eventCollector()}
+	return []prometheus.Collector{f.metrics.served, f.metrics.fallbacks, f.metrics.waits, f.metrics.events}
 }
 
 // Handle serves GET /records and GET /records/{id}.
@@ -148,7 +155,7 @@ func (f *Function) Handle(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.Path
 	switch {
 	case r.URL.Path == "/":
-		f.handleEvent(w, r)
+		f.events.ServeHTTP(w, r)
 	case path == "/records" || strings.HasPrefix(path, "/records/"):
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			reply.Error(w, r, f.log, reply.MethodNotAllowed(r.Method, http.MethodGet))
@@ -220,7 +227,7 @@ func (f *Function) list(w http.ResponseWriter, r *http.Request) {
 		reply.Error(w, r, f.log, err)
 		return
 	}
-	setServed(w, served)
+	setServed(w.Header(), served)
 	writeResult(w, res)
 }
 
@@ -248,7 +255,7 @@ func (f *Function) get(w http.ResponseWriter, r *http.Request, id string) {
 	})
 	var nf errNotFound
 	if errors.As(err, &nf) {
-		setServed(w, served)
+		setServed(w.Header(), served)
 		reply.Error(w, r, f.log, nf.err)
 		return
 	}
@@ -256,7 +263,7 @@ func (f *Function) get(w http.ResponseWriter, r *http.Request, id string) {
 		reply.Error(w, r, f.log, err)
 		return
 	}
-	setServed(w, served)
+	setServed(w.Header(), served)
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Length", strconv.Itoa(len(rec)+1))
 	w.Write(append(rec, '\n'))
@@ -266,9 +273,9 @@ type errNotFound struct{ err error }
 
 func (e errNotFound) Error() string { return e.err.Error() }
 
-func setServed(w http.ResponseWriter, s Served) {
-	w.Header().Set("X-Served-By", s.By)
-	w.Header().Set("X-Replica-Seq", strconv.FormatInt(s.Seq, 10))
+func setServed(h http.Header, s Served) {
+	h.Set("X-Served-By", s.By)
+	h.Set("X-Replica-Seq", strconv.FormatInt(s.Seq, 10))
 }
 
 // Query is a validated read request.

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/cqrs-knative/cqrs-knative/functions/cloudevent"
 	"github.com/cqrs-knative/cqrs-knative/functions/record"
 )
 
@@ -88,13 +89,13 @@ func FuzzCreateEvent(f *testing.F) {
 				}
 			}
 		}
-		ev, _, err := receiveEvent(httptest.NewRecorder(), req, record.EventCreate)
+		ev, _, err := cloudevent.Receive(httptest.NewRecorder(), req, record.EventCreate)
 		if err == nil {
 			if ev.Type() != record.EventCreate || ev.Validate() != nil {
 				t.Fatalf("received an event of type %q (validation: %v)", ev.Type(), ev.Validate())
 			}
 			_, err = decodeEventData(ev.Data())
-			err = dataError(err)
+			err = cloudevent.DataError(err)
 		}
 		switch code := codeOf(err); {
 		case err == nil:

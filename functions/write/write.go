@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/cqrs-knative/cqrs-knative/functions/cloudevent"
 	"github.com/cqrs-knative/cqrs-knative/functions/record"
 	"github.com/cqrs-knative/cqrs-knative/functions/reply"
 	"github.com/cqrs-knative/cqrs-knative/functions/store"
@@ -36,6 +37,8 @@ type Function struct {
 	validator *record.Validator
 	metrics   metrics
 	now       func() time.Time
+	events    *cloudevent.Endpoint
+	source    string // of reply events
 }
 
 type metrics struct {
@@ -43,6 +46,7 @@ type metrics struct {
 	replays      prometheus.Counter
 	unreplicated prometheus.Counter
 	failures     *prometheus.CounterVec
+	events       *prometheus.CounterVec
 }
 
 // New returns a function that reads its configuration from the environment in Start.
@@ -61,6 +65,7 @@ func New() *Function {
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cqrs_create_failures_total", Help: "Creates refused, by error code.",
 		}, []string{"code"}),
+		events: cloudevent.NewCounter(),
 	}
 	return f
 }
@@ -86,6 +91,8 @@ func (f *Function) Start(ctx context.Context, _ map[string]string) error {
 	}
 	f.log = slog.Default().With("function", "write")
 	f.validator = record.NewValidator(f.cfg.RecordTypes, f.cfg.MaxTextBytes)
+	f.source = cloudevent.Source(DefaultEventSource)
+	f.events = cloudevent.NewEndpoint(record.EventCreate, "plain JSON goes to POST /records", f.log, f.metrics.events, f.handleCreateEvent)
 	f.rdb = store.NewClient(store.Options{
 		Addr:           f.cfg.RedisAddr,
 		Password:       f.cfg.RedisPassword,
@@ -125,14 +132,14 @@ func (f *Function) Alive(context.Context) (bool, error) { return true, nil }
 
 // Collectors returns the function's Prometheus metrics.
 func (f *Function) Collectors() []prometheus.Collector {
-	return []prometheus.Collector{f.metrics.created, f.metrics.replays, f.metrics.unreplicated, f.metrics.failures, f.eventCollector()}
+	return []prometheus.Collector{f.metrics.created, f.metrics.replays, f.metrics.unreplicated, f.metrics.failures, f.metrics.events}
 }
 
-// Handle serves POST /records.
+// Handle serves POST /records and CloudEvents on POST /.
 func (f *Function) Handle(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.URL.Path == "/":
-		f.handleEvent(w, r)
+		f.events.ServeHTTP(w, r)
 	case r.URL.Path == "/records":
 		if r.Method != http.MethodPost {
 			reply.Error(w, r, f.log, reply.MethodNotAllowed(r.Method, http.MethodPost))
