@@ -2,10 +2,11 @@ package read
 
 import (
 	"fmt"
-	"strings"
 	"time"
 
+	"github.com/cqrs-knative/cqrs-knative/functions/record"
 	"github.com/cqrs-knative/cqrs-knative/functions/serve"
+	"github.com/cqrs-knative/cqrs-knative/functions/store"
 )
 
 // Fallback policies for reads the replica cannot serve in time.
@@ -52,13 +53,10 @@ func LoadConfig() (Config, error) {
 
 // Check returns an error naming the first variable with a value that cannot work.
 func (c Config) Check() error {
+	if err := c.replica().Check(); err != nil {
+		return err
+	}
 	switch {
-	case c.RedisAddr == "" && len(c.RedisSentinelAddrs) == 0:
-		return fmt.Errorf("REDIS_ADDR: must not be empty")
-	case len(c.RedisSentinelAddrs) > 0 && c.RedisSentinelMaster == "":
-		return fmt.Errorf("REDIS_SENTINEL_MASTER: must be set with REDIS_SENTINEL_ADDRS")
-	case c.RedisPoolSize < 1 || c.RedisPoolSize > 10000:
-		return fmt.Errorf("REDIS_POOL_SIZE=%d: must be between 1 and 10000", c.RedisPoolSize)
 	case c.ReadMaxWait < 0 || c.ReadMaxWait > 30*time.Second:
 		return fmt.Errorf("READ_MAX_WAIT=%s: must be between 0 and 30s", c.ReadMaxWait)
 	case c.ReadFallback != FallbackMaster && c.ReadFallback != FallbackNone:
@@ -66,13 +64,27 @@ func (c Config) Check() error {
 	case c.ReadFallback == FallbackMaster && c.RedisMasterAddr == "" && len(c.RedisSentinelAddrs) == 0:
 		return fmt.Errorf("REDIS_MASTER_ADDR: must be set when READ_FALLBACK=master")
 	}
-	if len(c.RecordTypes) == 0 {
-		return fmt.Errorf("RECORD_TYPES: must name at least one type")
-	}
-	for _, t := range c.RecordTypes {
-		if t == "" || strings.Trim(t, "abcdefghijklmnopqrstuvwxyz0123456789-_") != "" {
-			return fmt.Errorf("RECORD_TYPES: %q is not a type name (a-z, 0-9, - and _)", t)
-		}
+	if err := record.CheckTypes(c.RecordTypes); err != nil {
+		return fmt.Errorf("RECORD_TYPES: %w", err)
 	}
 	return nil
+}
+
+// replica is how the read function reaches the replicas.
+func (c Config) replica() store.Options {
+	return store.Options{
+		Addr:           c.RedisAddr,
+		Password:       c.RedisPassword,
+		SentinelAddrs:  c.RedisSentinelAddrs,
+		SentinelMaster: c.RedisSentinelMaster,
+		Replicas:       true,
+		PoolSize:       c.RedisPoolSize,
+	}
+}
+
+// master is how the read function reaches the master for its fallback.
+func (c Config) master() store.Options {
+	o := c.replica()
+	o.Addr, o.Replicas = c.RedisMasterAddr, false
+	return o
 }

@@ -92,20 +92,11 @@ func (f *Function) Start(ctx context.Context, _ map[string]string) error {
 	for _, t := range f.cfg.RecordTypes {
 		f.types[t] = true
 	}
-	opts := store.Options{
-		Addr:           f.cfg.RedisAddr,
-		Password:       f.cfg.RedisPassword,
-		SentinelAddrs:  f.cfg.RedisSentinelAddrs,
-		SentinelMaster: f.cfg.RedisSentinelMaster,
-		Replicas:       true,
-		PoolSize:       f.cfg.RedisPoolSize,
-	}
-	rc := store.NewClient(opts)
+	rc := store.NewClient(f.cfg.replica())
 	f.clients = append(f.clients, rc)
 	f.replica = store.New(rc)
 	if f.cfg.ReadFallback == FallbackMaster {
-		opts.Addr, opts.Replicas = f.cfg.RedisMasterAddr, false
-		mc := store.NewClient(opts)
+		mc := store.NewClient(f.cfg.master())
 		f.clients = append(f.clients, mc)
 		f.master = store.New(mc)
 	}

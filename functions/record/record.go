@@ -3,6 +3,8 @@
 package record
 
 import (
+	"errors"
+	"fmt"
 	"strings"
 	"time"
 	"unicode"
@@ -45,6 +47,20 @@ const (
 	EventQuery   = "dev.cqrs.records.query"
 	EventResult  = "dev.cqrs.records.result"
 )
+
+// CheckTypes reports whether types can serve as the configured record types: at
+// least one, each a short lower-case name that fits a Redis key and a URL as is.
+func CheckTypes(types []string) error {
+	if len(types) == 0 {
+		return errors.New("must name at least one type")
+	}
+	for _, t := range types {
+		if t == "" || len(t) > 32 || strings.Trim(t, "abcdefghijklmnopqrstuvwxyz0123456789-_") != "" {
+			return fmt.Errorf("%q is not a type name (a-z, 0-9, - and _, at most 32)", t)
+		}
+	}
+	return nil
+}
 
 // Validator checks create commands against the configured types and text limit.
 type Validator struct {

@@ -30,6 +30,20 @@ type Options struct {
 	ReadTimeout time.Duration
 }
 
+// Check returns an error naming the first environment variable behind o whose
+// value cannot work.
+func (o Options) Check() error {
+	switch {
+	case o.Addr == "" && len(o.SentinelAddrs) == 0:
+		return fmt.Errorf("REDIS_ADDR: must not be empty")
+	case len(o.SentinelAddrs) > 0 && o.SentinelMaster == "":
+		return fmt.Errorf("REDIS_SENTINEL_MASTER: must be set with REDIS_SENTINEL_ADDRS")
+	case o.PoolSize < 1 || o.PoolSize > 10000:
+		return fmt.Errorf("REDIS_POOL_SIZE=%d: must be between 1 and 10000", o.PoolSize)
+	}
+	return nil
+}
+
 // Timeouts are short on purpose: a dead or stuck Redis must turn into a 503 within
 // about two seconds, never a hung request.
 const (

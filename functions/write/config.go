@@ -2,11 +2,11 @@ package write
 
 import (
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/cqrs-knative/cqrs-knative/functions/record"
 	"github.com/cqrs-knative/cqrs-knative/functions/serve"
+	"github.com/cqrs-knative/cqrs-knative/functions/store"
 )
 
 // Config is the write function's environment; the Knative manifests use exactly
@@ -48,13 +48,10 @@ func LoadConfig() (Config, error) {
 
 // Check returns an error naming the first variable with a value that cannot work.
 func (c Config) Check() error {
+	if err := c.redis().Check(); err != nil {
+		return err
+	}
 	switch {
-	case c.RedisAddr == "" && len(c.RedisSentinelAddrs) == 0:
-		return fmt.Errorf("REDIS_ADDR: must not be empty")
-	case len(c.RedisSentinelAddrs) > 0 && c.RedisSentinelMaster == "":
-		return fmt.Errorf("REDIS_SENTINEL_MASTER: must be set with REDIS_SENTINEL_ADDRS")
-	case c.RedisPoolSize < 1 || c.RedisPoolSize > 10000:
-		return fmt.Errorf("REDIS_POOL_SIZE=%d: must be between 1 and 10000", c.RedisPoolSize)
 	case c.MaxTextBytes < 1 || c.MaxTextBytes > record.MaxBodyBytes/2:
 		return fmt.Errorf("MAX_TEXT_BYTES=%d: must be between 1 and %d", c.MaxTextBytes, record.MaxBodyBytes/2)
 	case c.WriteReplicas < 0:
@@ -64,17 +61,21 @@ func (c Config) Check() error {
 	case c.IdempotencyTTL < time.Second:
 		return fmt.Errorf("IDEMPOTENCY_TTL=%s: must be at least 1s", c.IdempotencyTTL)
 	}
-	return checkTypes(c.RecordTypes)
-}
-
-func checkTypes(types []string) error {
-	if len(types) == 0 {
-		return fmt.Errorf("RECORD_TYPES: must name at least one type")
-	}
-	for _, t := range types {
-		if t == "" || len(t) > 32 || strings.Trim(t, "abcdefghijklmnopqrstuvwxyz0123456789-_") != "" {
-			return fmt.Errorf("RECORD_TYPES: %q is not a type name (a-z, 0-9, - and _, at most 32)", t)
-		}
+	if err := record.CheckTypes(c.RecordTypes); err != nil {
+		return fmt.Errorf("RECORD_TYPES: %w", err)
 	}
 	return nil
+}
+
+// redis is how the write function reaches the master. The socket read timeout
+// outlasts the longest WAIT.
+func (c Config) redis() store.Options {
+	return store.Options{
+		Addr:           c.RedisAddr,
+		Password:       c.RedisPassword,
+		SentinelAddrs:  c.RedisSentinelAddrs,
+		SentinelMaster: c.RedisSentinelMaster,
+		PoolSize:       c.RedisPoolSize,
+		ReadTimeout:    c.WriteWaitTimeout + time.Second,
+	}
 }

@@ -93,14 +93,7 @@ func (f *Function) Start(ctx context.Context, _ map[string]string) error {
 	f.validator = record.NewValidator(f.cfg.RecordTypes, f.cfg.MaxTextBytes)
 	f.source = cloudevent.Source(DefaultEventSource)
 	f.events = cloudevent.NewEndpoint(record.EventCreate, "plain JSON goes to POST /records", f.log, f.metrics.events, f.handleCreateEvent)
-	f.rdb = store.NewClient(store.Options{
-		Addr:           f.cfg.RedisAddr,
-		Password:       f.cfg.RedisPassword,
-		SentinelAddrs:  f.cfg.RedisSentinelAddrs,
-		SentinelMaster: f.cfg.RedisSentinelMaster,
-		PoolSize:       f.cfg.RedisPoolSize,
-		ReadTimeout:    f.cfg.WriteWaitTimeout + time.Second,
-	})
+	f.rdb = store.NewClient(f.cfg.redis())
 	f.store = store.New(f.rdb)
 	if err := f.store.Load(ctx); err != nil {
 		f.log.Warn("redis not reachable at start; will retry on each request", "err", err)
