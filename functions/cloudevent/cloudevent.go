@@ -143,14 +143,9 @@ func (e *Endpoint) receive(w http.ResponseWriter, r *http.Request) (*event.Event
 // record.MaxBodyBytes, and checks that it is valid, of type want, and carries JSON
 // data or none. structured reports the mode, so the reply can use the same one.
 func Receive(w http.ResponseWriter, r *http.Request, want string) (ev *event.Event, structured bool, err error) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, record.MaxBodyBytes))
-	var tooBig *http.MaxBytesError
-	if errors.As(err, &tooBig) {
-		return nil, false, &record.Error{Code: record.ETOOLARGE, Field: "body",
-			Message: fmt.Sprintf("event is over %d bytes", record.MaxBodyBytes)}
-	}
+	body, err := reply.ReadBody(w, r)
 	if err != nil {
-		return nil, false, record.Invalidf("body", "cannot read event: %v", err)
+		return nil, false, err
 	}
 	msg := cehttp.NewMessage(r.Header, io.NopCloser(bytes.NewReader(body)))
 	switch msg.ReadEncoding() {

@@ -12,6 +12,7 @@ const (
 	ETOOLARGE    = "too_large"   // body over the limit: 413
 	EUNSUPPORTED = "unsupported" // wrong content type: 415
 	EMETHOD      = "method"      // method not allowed: 405
+	ETIMEOUT     = "timeout"     // the client was too slow sending the request: 408
 	EUNAVAILABLE = "unavailable" // Redis unreachable or not caught up: 503, retry later
 	EINTERNAL    = "internal"    // a bug: 500, logged
 )

@@ -37,6 +37,8 @@ func Status(code string) int {
 		return http.StatusNotFound
 	case record.EMETHOD:
 		return http.StatusMethodNotAllowed
+	case record.ETIMEOUT:
+		return http.StatusRequestTimeout
 	case record.ETOOLARGE:
 		return http.StatusRequestEntityTooLarge
 	case record.EUNSUPPORTED:

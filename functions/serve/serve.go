@@ -211,10 +211,57 @@ func Mux(f Handler) http.Handler {
 		probe(w, r, f, false)
 	})
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mux.Handle("/", promhttp.InstrumentHandlerDuration(duration,
-		promhttp.InstrumentHandlerCounter(requests, http.HandlerFunc(f.Handle))))
+	mux.Handle("/", instrument(requests, duration, f))
 	return mux
 }
+
+// instrument counts and times each request. It wraps the ResponseWriter in a type
+// that unwraps, so handlers can still use http.ResponseController (read deadlines).
+func instrument(requests *prometheus.CounterVec, duration *prometheus.HistogramVec, f Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		f.Handle(sw, r)
+		if sw.status == 0 {
+			sw.status = http.StatusOK
+		}
+		m := methodLabel(r.Method)
+		requests.WithLabelValues(m, strconv.Itoa(sw.status)).Inc()
+		duration.WithLabelValues(m).Observe(time.Since(start).Seconds())
+	})
+}
+
+// methodLabel keeps the method label to a known set, whatever clients send.
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodPost, http.MethodHead, http.MethodPut, http.MethodDelete,
+		http.MethodPatch, http.MethodOptions:
+		return strings.ToLower(m)
+	}
+	return "other"
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusWriter) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the server's writer.
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 func probe(w http.ResponseWriter, r *http.Request, f Handler, readiness bool) {
 	ok, err := true, error(nil)

@@ -238,14 +238,9 @@ func decodeCreate(w http.ResponseWriter, r *http.Request) (record.Create, error)
 				Message: fmt.Sprintf("content type %q is not supported; send application/json", ct)}
 		}
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, record.MaxBodyBytes))
-	var tooBig *http.MaxBytesError
-	if errors.As(err, &tooBig) {
-		return c, &record.Error{Code: record.ETOOLARGE, Field: "body",
-			Message: fmt.Sprintf("body is over %d bytes", record.MaxBodyBytes)}
-	}
+	body, err := reply.ReadBody(w, r)
 	if err != nil {
-		return c, record.Invalidf("body", "cannot read body: %v", err)
+		return c, err
 	}
 	return DecodeCreate(body)
 }

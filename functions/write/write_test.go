@@ -1,10 +1,12 @@
 package write_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -15,6 +17,7 @@ import (
 	"github.com/cqrs-knative/cqrs-knative/functions/internal/redisproc"
 	"github.com/cqrs-knative/cqrs-knative/functions/internal/redistest"
 	"github.com/cqrs-knative/cqrs-knative/functions/record"
+	"github.com/cqrs-knative/cqrs-knative/functions/reply"
 	"github.com/cqrs-knative/cqrs-knative/functions/serve"
 	"github.com/cqrs-knative/cqrs-knative/functions/write"
 )
@@ -314,5 +317,28 @@ func TestWriteReplicasReportsUnreplicated(t *testing.T) {
 	r, b = post(t, srv.URL+"/records", "application/json", `{"type":"bp","text":"not durable"}`)
 	if r.StatusCode != 202 || r.Header.Get("X-Replicated") != "false" || !strings.Contains(string(b), `"replicated":false`) {
 		t.Errorf("with the replica down: %d X-Replicated %q %s, want 202, false", r.StatusCode, r.Header.Get("X-Replicated"), b)
+	}
+}
+
+func TestStalledBodyGets408(t *testing.T) {
+	srv := server(t, redistest.Master(t), nil)
+	old := reply.BodyTimeout
+	reply.BodyTimeout = 200 * time.Millisecond
+	t.Cleanup(func() { reply.BodyTimeout = old })
+	conn, err := net.Dial("tcp", strings.TrimPrefix(srv.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// Promise 100 bytes, send 10, then nothing.
+	fmt.Fprint(conn, "POST /records HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"type\":\"b")
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("no answer to a stalled body: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestTimeout {
+		t.Errorf("stalled body: status %d, want 408", resp.StatusCode)
 	}
 }
