@@ -128,12 +128,12 @@ func (b *bench) run(ctx context.Context) error {
 			d = b.opts.largeRead
 		}
 		progress("GET /records?limit=25 on cqrs-read with %d records: %d connections for %s", n, b.opts.conns, d)
-		before := redisCalls(b.replica, "evalsha_ro")
+		before := pageCalls(b.replica)
 		page, err := b.loadPage(ctx, d)
 		if err != nil {
 			return err
 		}
-		b.pageUsec = append(b.pageUsec, redisCalls(b.replica, "evalsha_ro").perCallSince(before))
+		b.pageUsec = append(b.pageUsec, pageCalls(b.replica).perCallSince(before))
 		b.rows = append(b.rows, row{name: fmt.Sprintf("GET /records?limit=25, %s records (cqrs-read)", count(n)), stats: page, base: &get, baseName: "GET"})
 	}
 	b.rssWrite, b.rssRead = rss(b.write.Process.Pid), rss(b.read.Process.Pid)
