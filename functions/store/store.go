@@ -121,7 +121,7 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Load puts the scripts into Redis' script cache so the first request pays no EVAL.
 func (s *Store) Load(ctx context.Context) error {
-	for _, sc := range []*redis.Script{createScript, searchScript} {
+	for _, sc := range []*redis.Script{createScript, pageScript} {
 		if err := sc.Load(ctx, s.rdb).Err(); err != nil {
 			return classify(err)
 		}
@@ -267,92 +267,35 @@ func (s *Store) Page(ctx context.Context, q Query) (Page, error) {
 	return p, nil
 }
 
-// PageDocs runs q in two round trips: the ids (and the applied seq), then the
-// documents. Without search words the ids come from one ZRANGE on the type or global
-// index; with words from the search script.
+// PageDocs runs q in one round trip.
 func (s *Store) PageDocs(ctx context.Context, q Query) (DocPage, error) {
+	keys := make([]string, 0, 3+len(q.Words))
+	keys = append(keys, seqKey)
+	if q.Type != "" {
+		keys = append(keys, typeKey(q.Type))
+	}
+	for _, w := range q.Words {
+		keys = append(keys, wordKey(w))
+	}
+	if len(keys) == 1 {
+		keys = append(keys, allKey)
+	}
 	upper := "+inf"
 	if q.Before > 0 {
 		upper = "(" + strconv.FormatInt(q.Before, 10)
 	}
-	index := allKey
-	if q.Type != "" {
-		index = typeKey(q.Type)
-	}
-	var dp DocPage
-	var ids []string
-	nextOf := "" // the index whose score of the last id is the next cursor
-	if len(q.Words) == 0 {
-		// Members only: scores would cost Redis a float formatting per entry. The one
-		// score needed, the next cursor, is fetched with the documents.
-		var seq *redis.StringCmd
-		var zs *redis.StringSliceCmd
-		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			seq = p.Get(ctx, seqKey)
-			z := redis.ZRangeArgs{Key: index, Start: 0, Stop: q.Limit, Rev: true}
-			if q.Before > 0 {
-				z = redis.ZRangeArgs{Key: index, Start: upper, Stop: "-inf", ByScore: true, Rev: true, Count: int64(q.Limit) + 1}
-			}
-			zs = p.ZRangeArgs(ctx, z)
-			return nil
-		})
-		if err != nil && !errors.Is(err, redis.Nil) {
-			return DocPage{}, classify(err)
-		}
-		dp.Seq, _ = seq.Int64()
-		ids = zs.Val()
-		if len(ids) > q.Limit {
-			ids = ids[:q.Limit]
-			nextOf = index
-		}
-	} else {
-		keys := make([]string, 0, 2+len(q.Words))
-		keys = append(keys, seqKey)
-		if q.Type != "" {
-			keys = append(keys, index)
-		}
-		for _, w := range q.Words {
-			keys = append(keys, wordKey(w))
-		}
-		vals, err := searchScript.RunRO(ctx, s.rdb, keys, upper, q.Limit, scanBudget).StringSlice()
-		if err != nil {
-			return DocPage{}, classify(err)
-		}
-		if len(vals) < 2 {
-			return DocPage{}, fmt.Errorf("search script: unexpected reply %q", vals)
-		}
-		dp.Seq, _ = strconv.ParseInt(vals[0], 10, 64)
-		dp.Next, _ = strconv.ParseInt(vals[1], 10, 64)
-		ids = vals[2:]
-	}
-	if len(ids) == 0 {
-		dp.Docs = []json.RawMessage{}
-		return dp, nil
-	}
-	docs := make([]*redis.StringCmd, len(ids))
-	var next *redis.FloatCmd
-	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, id := range ids {
-			docs[i] = p.HGet(ctx, recordKey(id), "doc")
-		}
-		if nextOf != "" {
-			next = p.ZScore(ctx, nextOf, ids[len(ids)-1])
-		}
-		return nil
-	})
-	if err != nil && !errors.Is(err, redis.Nil) {
+	vals, err := pageScript.RunRO(ctx, s.rdb, keys, upper, q.Limit, scanBudget, recPrefix).StringSlice()
+	if err != nil {
 		return DocPage{}, classify(err)
 	}
-	if next != nil {
-		dp.Next = int64(next.Val())
+	if len(vals) < 2 {
+		return DocPage{}, fmt.Errorf("page script: unexpected reply %q", vals)
 	}
-	dp.Docs = make([]json.RawMessage, 0, len(ids))
-	for _, d := range docs {
-		// Records are never deleted, and the index entry and the hash are written in
-		// one step; a missing document can only be a hand-edited store. Skip it.
-		if b, err := d.Bytes(); err == nil {
-			dp.Docs = append(dp.Docs, b)
-		}
+	dp := DocPage{Docs: make([]json.RawMessage, len(vals)-2)}
+	dp.Seq, _ = strconv.ParseInt(vals[0], 10, 64)
+	dp.Next, _ = strconv.ParseInt(vals[1], 10, 64)
+	for i, d := range vals[2:] {
+		dp.Docs[i] = json.RawMessage(d)
 	}
 	return dp, nil
 }

@@ -350,15 +350,9 @@ func redisCalls(s *redisproc.Server, cmd string) callStat {
 	return c
 }
 
-// pageCalls counts pages (one ZRANGE each) and the Redis time of every command a
-// page of the newest records runs: GET, ZRANGE, the HGETs and the ZSCORE.
-func pageCalls(s *redisproc.Server) callStat {
-	c := callStat{calls: redisCalls(s, "zrange").calls}
-	for _, cmd := range []string{"get", "zrange", "hget", "zscore"} {
-		c.usec += redisCalls(s, cmd).usec
-	}
-	return c
-}
+// pageCalls counts pages (one read-only script call each) and their Redis time,
+// which includes every command the script runs.
+func pageCalls(s *redisproc.Server) callStat { return redisCalls(s, "evalsha_ro") }
 
 // perCallSince is the server-side time per call since before, in microseconds.
 func (c callStat) perCallSince(before callStat) float64 {

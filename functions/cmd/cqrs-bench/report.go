@@ -43,7 +43,7 @@ func (b *bench) report(w io.Writer, took time.Duration) {
 		if i > 0 {
 			n = b.opts.large
 		}
-		fmt.Fprintf(w, "| Redis time per page (GET, ZRANGE, 25 HGET, ZSCORE on the replica), %s records | %.1f µs |\n", count(n), u)
+		fmt.Fprintf(w, "| Redis time per page script (EVALSHA_RO on the replica: GET, ZRANGE, 25 HGET), %s records | %.1f µs |\n", count(n), u)
 	}
 	if len(b.cold) > 0 {
 		fmt.Fprintf(w, "| cold start cqrs-read, exec to first ready 200, median of %d (min..max) | %s (%s..%s) |\n",
