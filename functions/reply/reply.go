@@ -72,19 +72,32 @@ func Error(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) 
 		log.Warn("redis unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
 		w.Header().Set("Retry-After", strconv.Itoa(RetryAfterSeconds))
 	case record.EMETHOD:
-		if e != nil && e.Field != "" {
-			w.Header().Set("Allow", e.Field)
-			body.Field = ""
+		var me *methodError
+		if errors.As(err, &me) {
+			w.Header().Set("Allow", me.allow)
 		}
 	}
 	JSON(w, status, body)
 }
 
 // MethodNotAllowed is the error for a known path with the wrong method; allow lists
-// the methods the path takes.
+// the methods the path takes, for the Allow header.
 func MethodNotAllowed(method, allow string) error {
-	return &record.Error{Code: record.EMETHOD, Field: allow, Message: "method " + method + " not allowed; use " + allow}
+	return &methodError{
+		err:   &record.Error{Code: record.EMETHOD, Message: "method " + method + " not allowed; use " + allow},
+		allow: allow,
+	}
 }
+
+// methodError carries the Allow header's value beside the record error.
+type methodError struct {
+	err   *record.Error
+	allow string
+}
+
+func (e *methodError) Error() string { return e.err.Error() }
+
+func (e *methodError) Unwrap() error { return e.err }
 
 // NotFound is the error for an unknown path.
 func NotFound(path string) error {

@@ -201,6 +201,16 @@ func (b *bench) loadPage(ctx context.Context, d time.Duration) (stats, error) {
 	})
 }
 
+// loadLiveness loads the read function's liveness probe, which touches no Redis.
+func (b *bench) loadLiveness(ctx context.Context) (stats, error) {
+	c := newClient(b.opts.conns)
+	defer c.CloseIdleConnections()
+	url := b.readURL + "/health/liveness"
+	return load(ctx, b.opts.conns, b.opts.duration, func(ctx context.Context, _, _ int) error {
+		return send(ctx, c, http.MethodGet, url, nil, http.StatusOK)
+	})
+}
+
 // checkPage makes sure the measured request does the real work: a full page of 25,
 // served by the replica.
 func checkPage(ctx context.Context, c *http.Client, url string) error {

@@ -101,6 +101,15 @@ func (b *bench) run(ctx context.Context) error {
 		return err
 	}
 
+	// The same server with no Redis behind it: how far HTTP alone gets on this
+	// machine with this load generator, the ceiling of any HTTP function here.
+	progress("GET /health/liveness on cqrs-read (no Redis): %d connections for %s", b.opts.conns, b.opts.duration)
+	live, err := b.loadLiveness(ctx)
+	if err != nil {
+		return err
+	}
+	b.rows = append(b.rows, row{name: "GET /health/liveness (cqrs-read, no Redis: the HTTP ceiling)", stats: live, base: &get, baseName: "GET"})
+
 	progress("POST /records on cqrs-write: %d connections for %s", b.opts.conns, b.opts.duration)
 	before := redisCalls(b.master, "evalsha")
 	create, err := b.loadCreate(ctx)
