@@ -13,6 +13,7 @@ const (
 	EUNSUPPORTED = "unsupported" // wrong content type: 415
 	EMETHOD      = "method"      // method not allowed: 405
 	ETIMEOUT     = "timeout"     // the client was too slow sending the request: 408
+	ECONFLICT    = "conflict"    // an idempotency key or event id reused for other content: 422
 	EUNAVAILABLE = "unavailable" // Redis unreachable or not caught up: 503, retry later
 	EINTERNAL    = "internal"    // a bug: 500, logged
 )

@@ -39,6 +39,8 @@ func Status(code string) int {
 		return http.StatusMethodNotAllowed
 	case record.ETIMEOUT:
 		return http.StatusRequestTimeout
+	case record.ECONFLICT:
+		return http.StatusUnprocessableEntity
 	case record.ETOOLARGE:
 		return http.StatusRequestEntityTooLarge
 	case record.EUNSUPPORTED:

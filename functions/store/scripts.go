@@ -10,15 +10,23 @@ import "github.com/redis/go-redis/v9"
 // caller sends doc in two halves around the seq, which only the script knows.
 //
 // KEYS: seq, idem claim ("" for none), record hash, all index, type index, word indexes...
+// The claim holds the record id and a fingerprint of the command, so the same claim
+// with a different command is refused instead of answered with the wrong record.
+//
 // ARGV: id, type, text, createdAt, idempotency TTL in ms, record key prefix,
-// doc before seq, doc after seq
-// Returns {created 1|0, id, seq, type, text, createdAt}.
+// doc before seq, doc after seq, command fingerprint
+// Returns {created 1|0, id, seq, type, text, createdAt}, or {2, id} when the claim
+// is held by a different command.
 var createScript = redis.NewScript(`
 local idem = KEYS[2]
 if idem ~= '' then
   local prior = redis.call('GET', idem)
   if prior then
-    local h = redis.call('HMGET', ARGV[6] .. prior, 'id', 'seq', 'type', 'text', 'createdAt')
+    local id, fp = string.match(prior, '^(%S+) (%S*)$')
+    if id and fp ~= ARGV[9] then
+      return {2, id}
+    end
+    local h = redis.call('HMGET', ARGV[6] .. (id or prior), 'id', 'seq', 'type', 'text', 'createdAt')
     if h[1] then
       return {0, h[1], h[2], h[3], h[4], h[5]}
     end
@@ -31,7 +39,7 @@ for i = 4, #KEYS do
   redis.call('ZADD', KEYS[i], seq, ARGV[1])
 end
 if idem ~= '' then
-  redis.call('SET', idem, ARGV[1], 'PX', ARGV[5])
+  redis.call('SET', idem, ARGV[1] .. ' ' .. ARGV[9], 'PX', ARGV[5])
 end
 return {1, ARGV[1], tostring(seq), ARGV[2], ARGV[3], ARGV[4]}
 `)

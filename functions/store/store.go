@@ -3,6 +3,8 @@ package store
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -173,36 +175,23 @@ func (s *Store) Create(ctx context.Context, r NewRecord, replicas int, wait time
 	if err != nil {
 		return Created{}, err
 	}
-	args := []any{r.ID, r.Type, r.Text, createdAt.Format(time.RFC3339Nano), ttl, recPrefix, before, after}
+	args := []any{r.ID, r.Type, r.Text, createdAt.Format(time.RFC3339Nano), ttl, recPrefix, before, after,
+		fingerprint(r.Type, r.Text)}
 
-	var res *redis.Cmd
-	var waitCmd *redis.Cmd
-	run := func(eval func(redis.Scripter) *redis.Cmd) error {
-		if replicas <= 0 {
-			// A lone command: skip the pipeline, whose separate connection pool and
-			// large buffers cost more than the command itself.
-			res = eval(s.rdb)
-			return res.Err()
+	res, waitCmd := s.runCreate(ctx, keys, args, replicas, wait)
+	if redis.HasErrorPrefix(res.Err(), "NOSCRIPT") {
+		// The script cache is empty after a Redis restart or failover: load it, once.
+		if err := createScript.Load(ctx, s.rdb).Err(); err != nil {
+			return Created{}, classify(err)
 		}
-		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			res = eval(p)
-			if replicas > 0 {
-				waitCmd = p.Do(ctx, "WAIT", replicas, wait.Milliseconds())
-			}
-			return nil
-		})
-		return err
-	}
-	err = run(func(p redis.Scripter) *redis.Cmd { return createScript.EvalSha(ctx, p, keys, args...) })
-	if err != nil && redis.HasErrorPrefix(res.Err(), "NOSCRIPT") {
-		// The script cache is empty after a Redis restart or failover: send it whole once.
-		err = run(func(p redis.Scripter) *redis.Cmd { return createScript.Eval(ctx, p, keys, args...) })
+		res, waitCmd = s.runCreate(ctx, keys, args, replicas, wait)
 	}
 	if err := res.Err(); err != nil {
 		return Created{}, classify(err)
 	}
-	if err != nil && waitCmd == nil {
-		return Created{}, classify(err)
+	if vals, _ := res.Slice(); len(vals) == 2 && toInt(vals[0]) == 2 {
+		return Created{}, &record.Error{Code: record.ECONFLICT, Field: "claim",
+			Message: fmt.Sprintf("already used for a different record (%v)", vals[1])}
 	}
 	vals, err := res.Slice()
 	if err != nil || len(vals) != 6 {
@@ -213,14 +202,36 @@ func (s *Store) Create(ctx context.Context, r NewRecord, replicas int, wait time
 		return Created{}, err
 	}
 	if waitCmd != nil {
-		n, err := waitCmd.Int64()
-		if err != nil {
-			// The write is in; only the confirmation failed. Report it unreplicated.
-			n = 0
+		// The write is in whatever WAIT says; if WAIT itself failed, no replica is
+		// known to have it, and the record is reported unreplicated.
+		if n, err := waitCmd.Int64(); err == nil {
+			out.Acked = int(n)
 		}
-		out.Acked = int(n)
 	}
 	return out, nil
+}
+
+// runCreate sends the create script by its SHA and, when replicas > 0, WAIT on the
+// same connection (a pipeline), as WAIT only counts that connection's writes.
+func (s *Store) runCreate(ctx context.Context, keys []string, args []any, replicas int, wait time.Duration) (res, waitCmd *redis.Cmd) {
+	if replicas <= 0 {
+		return createScript.EvalSha(ctx, s.rdb, keys, args...), nil
+	}
+	s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		res = createScript.EvalSha(ctx, p, keys, args...)
+		waitCmd = p.Do(ctx, "WAIT", replicas, wait.Milliseconds())
+		return nil
+	})
+	return res, waitCmd
+}
+
+// fingerprint identifies a create command's content for its idempotency claim.
+func fingerprint(typ, text string) string {
+	h := sha256.New()
+	h.Write([]byte(typ))
+	h.Write([]byte{0})
+	h.Write([]byte(text))
+	return hex.EncodeToString(h.Sum(nil)[:12])
 }
 
 // Query selects a page of records, newest first.

@@ -80,12 +80,17 @@ func TestCreateAndGet(t *testing.T) {
 func TestCreateClaimReturnsFirstRecord(t *testing.T) {
 	m, _, _ := newStores(t)
 	first := mustCreate(t, m, "cmt", "first", HTTPClaim("k1"))
-	again := mustCreate(t, m, "cmt", "second text", HTTPClaim("k1"))
+	again := mustCreate(t, m, "cmt", "first", HTTPClaim("k1"))
 	if again.New {
 		t.Fatalf("second Create with the same claim: New = true, want false")
 	}
 	if again.Record != first.Record {
 		t.Errorf("replayed record = %+v, want %+v", again.Record, first.Record)
+	}
+	_, err := m.Create(context.Background(), NewRecord{ID: "x", Type: "cmt", Text: "second text",
+		CreatedAt: time.Now(), Claim: HTTPClaim("k1"), ClaimTTL: time.Minute}, 0, 0)
+	if got := record.ErrorCode(err); got != record.ECONFLICT {
+		t.Errorf("same claim, other text: code %q (%v), want %q", got, err, record.ECONFLICT)
 	}
 	other := mustCreate(t, m, "cmt", "other", EventClaim("k1", ""))
 	if !other.New {

@@ -30,6 +30,12 @@ func (f *Function) handleCreateEvent(ctx context.Context, _ http.Header, ev *eve
 		return nil, "", cloudevent.DataError(err)
 	}
 	ans, created, err := f.Create(ctx, in, store.EventClaim(ev.Source(), ev.ID()))
+	if record.ErrorCode(err) == record.ECONFLICT {
+		// A redelivery carries the same data; different data under the same source
+		// and id is a sender's bug, and retrying it cannot help.
+		return nil, "", &record.Error{Code: record.ECONFLICT, Field: "id", Err: err,
+			Message: "an event with this source and id was already stored with different data; give new events new ids"}
+	}
 	if err != nil {
 		return nil, "", cloudevent.DataError(err)
 	}

@@ -166,6 +166,10 @@ func (f *Function) create(w http.ResponseWriter, r *http.Request) {
 		claim = store.HTTPClaim(k)
 	}
 	ans, created, err := f.Create(r.Context(), in, claim)
+	if record.ErrorCode(err) == record.ECONFLICT {
+		err = &record.Error{Code: record.ECONFLICT, Field: "Idempotency-Key", Err: err,
+			Message: "this Idempotency-Key was already used for a different record; send new content with a new key"}
+	}
 	if err != nil {
 		f.fail(w, r, err)
 		return

@@ -342,3 +342,41 @@ func TestStalledBodyGets408(t *testing.T) {
 		t.Errorf("stalled body: status %d, want 408", resp.StatusCode)
 	}
 }
+
+func TestIdempotencyKeyWithOtherContentIs422(t *testing.T) {
+	srv := server(t, redistest.Master(t), nil)
+	r1, b1 := post(t, srv.URL+"/records", "application/json", `{"type":"cmt","text":"first"}`, "Idempotency-Key", "k-1")
+	r2, b2 := post(t, srv.URL+"/records", "application/json", `{"type":"cmt","text":"other"}`, "Idempotency-Key", "k-1")
+	if r1.StatusCode != 201 {
+		t.Fatalf("first create: %d %s", r1.StatusCode, b1)
+	}
+	if r2.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(string(b2), `"field":"Idempotency-Key"`) {
+		t.Errorf("same key, other text: %d %s, want 422 naming Idempotency-Key", r2.StatusCode, b2)
+	}
+	r3, _ := post(t, srv.URL+"/records", "application/json", `{"type":"rvw","text":"first"}`, "Idempotency-Key", "k-1")
+	if r3.StatusCode != http.StatusUnprocessableEntity {
+		t.Errorf("same key, other type: %d, want 422", r3.StatusCode)
+	}
+	r4, b4 := post(t, srv.URL+"/records", "application/json", `{"type":"cmt","text":"  first "}`, "Idempotency-Key", "k-1")
+	if r4.StatusCode != 200 || string(b4) != string(b1) {
+		t.Errorf("same key, same content after trimming: %d %s, want 200 with the first record", r4.StatusCode, b4)
+	}
+}
+
+func TestEventIDReusedWithOtherDataIs422(t *testing.T) {
+	srv := server(t, redistest.Master(t), nil)
+	send := func(text string) (*http.Response, []byte) {
+		return post(t, srv.URL+"/", "application/json", `{"type":"bp","text":"`+text+`"}`,
+			"Ce-Specversion", "1.0", "Ce-Type", record.EventCreate, "Ce-Source", "test", "Ce-Id", "e-1")
+	}
+	if r, b := send("one"); r.StatusCode != 200 {
+		t.Fatalf("first event: %d %s", r.StatusCode, b)
+	}
+	if r, b := send("one"); r.StatusCode != 200 || r.Header.Get("Ce-Replayed") != "true" {
+		t.Errorf("redelivery: %d %s (Ce-Replayed %q), want 200 replayed", r.StatusCode, b, r.Header.Get("Ce-Replayed"))
+	}
+	// 422, not 409: Knative retries 409, and no retry can make this event valid.
+	if r, b := send("two"); r.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(string(b), `"field":"id"`) {
+		t.Errorf("same source and id, other data: %d %s, want 422 naming id", r.StatusCode, b)
+	}
+}
