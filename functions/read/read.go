@@ -149,7 +149,7 @@ func (f *Function) Handle(w http.ResponseWriter, r *http.Request) {
 		f.events.ServeHTTP(w, r)
 	case path == "/records" || strings.HasPrefix(path, "/records/"):
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			reply.Error(w, r, f.log, reply.MethodNotAllowed(r.Method, http.MethodGet))
+			reply.Error(w, r, f.log, reply.MethodNotAllowed(r.Method, "GET, HEAD"))
 			return
 		}
 		if path == "/records" {
@@ -214,11 +214,11 @@ func (f *Function) list(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res, served, err := f.Query(r.Context(), q)
+	setServed(w.Header(), served)
 	if err != nil {
 		reply.Error(w, r, f.log, err)
 		return
 	}
-	setServed(w.Header(), served)
 	writeResult(w, res)
 }
 
@@ -244,9 +244,9 @@ func (f *Function) get(w http.ResponseWriter, r *http.Request, id string) {
 		}
 		return seq, err
 	})
+	setServed(w.Header(), served)
 	var nf errNotFound
 	if errors.As(err, &nf) {
-		setServed(w.Header(), served)
 		reply.Error(w, r, f.log, nf.err)
 		return
 	}
@@ -254,7 +254,6 @@ func (f *Function) get(w http.ResponseWriter, r *http.Request, id string) {
 		reply.Error(w, r, f.log, err)
 		return
 	}
-	setServed(w.Header(), served)
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Length", strconv.Itoa(len(rec)+1))
 	w.Write(append(rec, '\n'))
@@ -264,7 +263,11 @@ type errNotFound struct{ err error }
 
 func (e errNotFound) Error() string { return e.err.Error() }
 
+// setServed says who answered; an error before any Redis answered says nothing.
 func setServed(h http.Header, s Served) {
+	if s.By == "" {
+		return
+	}
 	h.Set("X-Served-By", s.By)
 	h.Set("X-Replica-Seq", strconv.FormatInt(s.Seq, 10))
 }

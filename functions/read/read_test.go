@@ -231,6 +231,9 @@ func TestMinSeqAheadOfEverything(t *testing.T) {
 	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" {
 		t.Errorf("READ_FALLBACK=none, minSeq ahead: %d %s, want 503 with Retry-After", resp.StatusCode, b)
 	}
+	if by, seq := resp.Header.Get("X-Served-By"), resp.Header.Get("X-Replica-Seq"); by != read.ServedByReplica || seq != "0" {
+		t.Errorf("503 carries X-Served-By %q X-Replica-Seq %q, want replica and 0 (how far the replica got)", by, seq)
+	}
 	if d := time.Since(start); d > time.Second {
 		t.Errorf("answer took %s, want about READ_MAX_WAIT (50ms)", d)
 	}

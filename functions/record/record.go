@@ -65,12 +65,13 @@ func CheckTypes(types []string) error {
 // Validator checks create commands against the configured types and text limit.
 type Validator struct {
 	types        map[string]bool
+	known        string // the types, for messages
 	maxTextBytes int
 }
 
 // NewValidator returns a Validator for the given record types and text limit.
 func NewValidator(types []string, maxTextBytes int) *Validator {
-	v := &Validator{types: make(map[string]bool, len(types)), maxTextBytes: maxTextBytes}
+	v := &Validator{types: make(map[string]bool, len(types)), known: strings.Join(types, ", "), maxTextBytes: maxTextBytes}
 	for _, t := range types {
 		v.types[t] = true
 	}
@@ -87,7 +88,7 @@ func (v *Validator) Check(c Create) (Create, error) {
 		return c, Invalid("type", "type is required")
 	}
 	if !v.types[c.Type] {
-		return c, Invalidf("type", "unknown type %q", c.Type)
+		return c, Invalidf("type", "unknown type %q; known: %s", c.Type, v.known)
 	}
 	if !utf8.ValidString(c.Text) {
 		return c, Invalid("text", "text is not valid UTF-8")
@@ -133,7 +134,9 @@ func Tokenize(text string) []string {
 		return len(words) < MaxWordsPerRecord
 	}
 	for i, r := range text {
-		if unicode.IsLetter(r) || unicode.IsDigit(r) {
+		// Combining marks belong to the word they follow: a decomposed "café" is one
+		// word, not "caf" and a stray accent.
+		if unicode.IsLetter(r) || unicode.IsDigit(r) || (start >= 0 && unicode.Is(unicode.M, r)) {
 			if start < 0 {
 				start = i
 			}

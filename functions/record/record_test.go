@@ -24,6 +24,8 @@ func TestTokenize(t *testing.T) {
 		{"splits on punctuation", "e-mail, x.y;z", []string{"e", "mail", "x", "y", "z"}},
 		{"keeps digits", "route 66 and r2d2", []string{"route", "66", "and", "r2d2"}},
 		{"unicode letters", "Ünïcode straße Ωmega 東京", []string{"ünïcode", "straße", "ωmega", "東京"}},
+		{"combining marks stay in the word", "cafe\u0301 au lait", []string{"cafe\u0301", "au", "lait"}},
+		{"a leading mark is no word", "\u0301x", []string{"x"}},
 		{"markup is split to words", "<img src=x onerror=alert(1)>", []string{"img", "src", "x", "onerror", "alert", "1"}},
 		{"at most 64 words", strings.Join(many, " "), many[:MaxWordsPerRecord]},
 	}

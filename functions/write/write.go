@@ -158,7 +158,12 @@ func (f *Function) create(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	claim := ""
-	if k := r.Header.Get("Idempotency-Key"); k != "" || len(r.Header.Values("Idempotency-Key")) > 0 {
+	if ks := r.Header.Values("Idempotency-Key"); len(ks) > 0 {
+		k := ks[0]
+		if len(ks) > 1 {
+			f.fail(w, r, record.Invalid("Idempotency-Key", "Idempotency-Key is given more than once; give it once"))
+			return
+		}
 		if err := checkIdempotencyKey(k); err != nil {
 			f.fail(w, r, err)
 			return
@@ -330,8 +335,10 @@ func jsonError(err error) error {
 	switch {
 	case errors.As(err, &se):
 		return record.Invalidf("body", "malformed JSON at byte %d: %v", se.Offset, se)
+	case errors.As(err, &te) && te.Field == "":
+		return record.Invalidf("body", `body must be a JSON object {"type":"bp","text":"..."}, not %s`, te.Value)
 	case errors.As(err, &te):
-		return record.Invalidf(te.Field, "%s must be a JSON %s, not %s", te.Field, te.Type.Kind(), te.Value)
+		return record.Invalidf(te.Field, "%s must be a JSON string, not %s", te.Field, te.Value)
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return record.Invalid("body", "malformed JSON: unexpected end")
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
