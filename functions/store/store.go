@@ -104,11 +104,12 @@ func NewClient(o Options) redis.UniversalClient {
 
 // Store reads and writes records in one Redis (a master or a replica).
 type Store struct {
-	rdb redis.UniversalClient
+	rdb    redis.UniversalClient
+	budget int // index entries one search page may examine
 }
 
 // New returns a Store on rdb; the caller owns and closes rdb.
-func New(rdb redis.UniversalClient) *Store { return &Store{rdb: rdb} }
+func New(rdb redis.UniversalClient) *Store { return &Store{rdb: rdb, budget: scanBudget} }
 
 // Client returns the underlying client.
 func (s *Store) Client() redis.UniversalClient { return s.rdb }
@@ -295,7 +296,7 @@ func (s *Store) PageDocs(ctx context.Context, q Query) (DocPage, error) {
 	if q.Before > 0 {
 		upper = "(" + strconv.FormatInt(q.Before, 10)
 	}
-	vals, err := pageScript.RunRO(ctx, s.rdb, keys, upper, q.Limit, scanBudget, recPrefix).StringSlice()
+	vals, err := pageScript.RunRO(ctx, s.rdb, keys, upper, q.Limit, s.budget, recPrefix).StringSlice()
 	if err != nil {
 		return DocPage{}, classify(err)
 	}

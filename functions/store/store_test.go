@@ -230,3 +230,60 @@ func TestUnavailable(t *testing.T) {
 		t.Errorf("Create on a dead master took %s, want under 3s", d)
 	}
 }
+
+// TestSearchAcrossBatchesAndBudgets walks a search whose matches are spread over
+// several of the script's batches, with scan budgets that cut pages short: following
+// nextCursor must still visit every match once, newest first, whatever the budget.
+func TestSearchAcrossBatchesAndBudgets(t *testing.T) {
+	m, r, _ := newStores(t)
+	ctx := context.Background()
+	const n = 450
+	var want []int64
+	for i := 1; i <= n; i++ {
+		text := fmt.Sprintf("entry %d", i)
+		// The smaller index ("lucky", 150 entries) outgrows one batch of the script.
+		if i%3 == 0 {
+			text += " lucky"
+		}
+		if i%2 == 0 {
+			text += " seven"
+		}
+		c := mustCreate(t, m, "bp", text, "")
+		if i%6 == 0 {
+			want = append([]int64{c.Record.Seq}, want...)
+		}
+	}
+	waitSeq(t, r, n)
+	for _, budget := range []int{1, 3, 10, 77, 10000} {
+		for _, limit := range []int{1, 2, 5, 25} {
+			r.budget = budget
+			q := Query{Words: []string{"lucky", "seven"}, Limit: limit}
+			var got []int64
+			for pages := 0; ; pages++ {
+				if pages > 2*n {
+					t.Fatalf("budget %d limit %d: no end after %d pages", budget, limit, pages)
+				}
+				p, err := r.Page(ctx, q)
+				if err != nil {
+					t.Fatalf("budget %d limit %d: %v", budget, limit, err)
+				}
+				if len(p.Records) > limit {
+					t.Fatalf("budget %d limit %d: page of %d", budget, limit, len(p.Records))
+				}
+				for _, rec := range p.Records {
+					got = append(got, rec.Seq)
+				}
+				if p.Next == 0 {
+					break
+				}
+				if q.Before != 0 && p.Next >= q.Before {
+					t.Fatalf("budget %d limit %d: cursor %d does not move below %d", budget, limit, p.Next, q.Before)
+				}
+				q.Before = p.Next
+			}
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("budget %d limit %d: seqs %v, want %v", budget, limit, got, want)
+			}
+		}
+	}
+}
