@@ -44,11 +44,11 @@ func DefaultConfig() Config {
 
 // LoadConfig reads Config from the environment and checks it.
 func LoadConfig() (Config, error) {
-	var c Config
-	if err := serve.Process(&c); err != nil {
-		return c, err
+	c, err := serve.Configure[Config](nil)
+	if err != nil {
+		return Config{}, err
 	}
-	return c, c.Check()
+	return *c, nil
 }
 
 // Check returns an error naming the first variable with a value that cannot work.

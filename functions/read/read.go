@@ -21,6 +21,7 @@ import (
 	"github.com/cqrs-knative/cqrs-knative/functions/cloudevent"
 	"github.com/cqrs-knative/cqrs-knative/functions/record"
 	"github.com/cqrs-knative/cqrs-knative/functions/reply"
+	"github.com/cqrs-knative/cqrs-knative/functions/serve"
 	"github.com/cqrs-knative/cqrs-knative/functions/store"
 )
 
@@ -76,15 +77,11 @@ func NewWithConfig(cfg Config) *Function {
 
 // Start connects to the replica (and the master when it is the fallback).
 func (f *Function) Start(ctx context.Context, _ map[string]string) error {
-	if f.cfg == nil {
-		cfg, err := LoadConfig()
-		if err != nil {
-			return fmt.Errorf("configuration: %w", err)
-		}
-		f.cfg = &cfg
-	} else if err := f.cfg.Check(); err != nil {
+	cfg, err := serve.Configure(f.cfg)
+	if err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
+	f.cfg = cfg
 	f.log = slog.Default().With("function", "read")
 	f.source = cloudevent.Source(DefaultEventSource)
 	f.events = cloudevent.NewEndpoint(record.EventQuery, "plain queries go to GET /records", f.log, f.metrics.events, f.handleQueryEvent)

@@ -99,6 +99,27 @@ func Process(spec any) error {
 	return err
 }
 
+// Checker is a configuration that can tell whether its values can work.
+type Checker interface {
+	Check() error
+}
+
+// Configure returns preset after checking it or, when preset is nil, the
+// configuration the environment gives, checked. Errors start with the variable.
+func Configure[C Checker](preset *C) (*C, error) {
+	if preset == nil {
+		var c C
+		if err := Process(&c); err != nil {
+			return nil, err
+		}
+		preset = &c
+	}
+	if err := (*preset).Check(); err != nil {
+		return nil, err
+	}
+	return preset, nil
+}
+
 // Logger returns the JSON logger every process of this project writes with.
 func Logger(service string) *slog.Logger {
 	level := slog.LevelInfo

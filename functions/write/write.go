@@ -25,6 +25,7 @@ import (
 	"github.com/cqrs-knative/cqrs-knative/functions/cloudevent"
 	"github.com/cqrs-knative/cqrs-knative/functions/record"
 	"github.com/cqrs-knative/cqrs-knative/functions/reply"
+	"github.com/cqrs-knative/cqrs-knative/functions/serve"
 	"github.com/cqrs-knative/cqrs-knative/functions/store"
 )
 
@@ -80,15 +81,11 @@ func NewWithConfig(cfg Config) *Function {
 // Start connects to Redis and loads the write script. An unreachable Redis does not
 // fail Start: readiness reports it, and requests answer 503 until it is back.
 func (f *Function) Start(ctx context.Context, _ map[string]string) error {
-	if f.cfg == nil {
-		cfg, err := LoadConfig()
-		if err != nil {
-			return fmt.Errorf("configuration: %w", err)
-		}
-		f.cfg = &cfg
-	} else if err := f.cfg.Check(); err != nil {
+	cfg, err := serve.Configure(f.cfg)
+	if err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
+	f.cfg = cfg
 	f.log = slog.Default().With("function", "write")
 	f.validator = record.NewValidator(f.cfg.RecordTypes, f.cfg.MaxTextBytes)
 	f.source = cloudevent.Source(DefaultEventSource)
