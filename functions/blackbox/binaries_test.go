@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cqrs-knative/cqrs-knative/functions/internal/httpcall"
 	"github.com/cqrs-knative/cqrs-knative/functions/internal/proctest"
 	"github.com/cqrs-knative/cqrs-knative/functions/internal/redistest"
 	"github.com/cqrs-knative/cqrs-knative/functions/record"
@@ -17,19 +18,11 @@ import (
 
 func do(t *testing.T, method, url, body string) (*http.Response, string) {
 	t.Helper()
-	req, err := http.NewRequest(method, url, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
+	var h http.Header
 	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
+		h = httpcall.Header("Content-Type", "application/json")
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, url, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
+	resp, b := httpcall.Do(t, method, url, h, body)
 	return resp, string(b)
 }
 

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -17,6 +16,7 @@ import (
 	"github.com/cloudevents/sdk-go/v2/binding"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 
+	"github.com/cqrs-knative/cqrs-knative/functions/internal/httpcall"
 	"github.com/cqrs-knative/cqrs-knative/functions/internal/redistest"
 	"github.com/cqrs-knative/cqrs-knative/functions/read"
 	"github.com/cqrs-knative/cqrs-knative/functions/record"
@@ -246,29 +246,10 @@ func TestQueryEventReplyHeaders(t *testing.T) {
 
 func evRaw(t *testing.T, url string, h http.Header, body string) (*http.Response, []byte) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, url+"/", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header = h
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("POST /: %v", err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp, b
+	return httpcall.Do(t, http.MethodPost, url+"/", h, body)
 }
 
-func evHeader(kv ...string) http.Header {
-	h := http.Header{}
-	for i := 0; i+1 < len(kv); i += 2 {
-		if kv[i+1] != "" {
-			h.Set(kv[i], kv[i+1])
-		}
-	}
-	return h
-}
+func evHeader(kv ...string) http.Header { return httpcall.Header(kv...) }
 
 func TestQueryEventRefused(t *testing.T) {
 	fx := evStart(t, nil)

@@ -17,6 +17,7 @@ import (
 	"github.com/cloudevents/sdk-go/v2/binding"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 
+	"github.com/cqrs-knative/cqrs-knative/functions/internal/httpcall"
 	"github.com/cqrs-knative/cqrs-knative/functions/internal/redisproc"
 	"github.com/cqrs-knative/cqrs-knative/functions/internal/redistest"
 	"github.com/cqrs-knative/cqrs-knative/functions/record"
@@ -174,18 +175,7 @@ func TestCreateEventReplySourceIsKService(t *testing.T) {
 // rawPost sends a hand-made request to /.
 func rawPost(t *testing.T, url string, header http.Header, body string) (*http.Response, []byte) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, url+"/", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header = header
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("POST /: %v", err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp, b
+	return httpcall.Do(t, http.MethodPost, url+"/", header, body)
 }
 
 func binaryHeader(kv ...string) http.Header {

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cqrs-knative/cqrs-knative/functions/internal/httpcall"
 	"github.com/cqrs-knative/cqrs-knative/functions/internal/redisproc"
 	"github.com/cqrs-knative/cqrs-knative/functions/internal/redistest"
 	"github.com/cqrs-knative/cqrs-knative/functions/record"
@@ -41,23 +42,11 @@ func server(t *testing.T, master *redisproc.Server, edit func(*write.Config)) *h
 
 func post(t *testing.T, url, contentType, body string, header ...string) (*http.Response, []byte) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := httpcall.Header(header...)
 	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
+		h.Set("Content-Type", contentType)
 	}
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("POST %s: %v", url, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp, b
+	return httpcall.Do(t, http.MethodPost, url, h, body)
 }
 
 func TestCreate(t *testing.T) {
