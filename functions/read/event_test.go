@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
@@ -17,54 +16,29 @@ import (
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 
 	"github.com/cqrs-knative/cqrs-knative/functions/internal/httpcall"
-	"github.com/cqrs-knative/cqrs-knative/functions/internal/redistest"
 	"github.com/cqrs-knative/cqrs-knative/functions/read"
 	"github.com/cqrs-knative/cqrs-knative/functions/record"
 	"github.com/cqrs-knative/cqrs-knative/functions/reply"
-	"github.com/cqrs-knative/cqrs-knative/functions/serve"
-	"github.com/cqrs-knative/cqrs-knative/functions/store"
 )
 
-// evFixture is the read function served on a real replica, with a store on the
-// master to write the records it should find.
+// evFixture is the read function's fixture with a CloudEvents client to send with.
 type evFixture struct {
-	pair   *redistest.Pair
-	master *store.Store
-	srv    *httptest.Server
+	*fixture
 	client cloudevents.Client
 }
 
 func evStart(t *testing.T, edit func(*read.Config)) *evFixture {
 	t.Helper()
-	pair := redistest.Start(t)
-	cfg := read.DefaultConfig()
-	cfg.RedisAddr, cfg.RedisMasterAddr = pair.Replica.Addr(), pair.Master.Addr()
-	if edit != nil {
-		edit(&cfg)
-	}
-	f := read.NewWithConfig(cfg)
-	if err := f.Start(context.Background(), nil); err != nil {
-		t.Fatalf("Start: %v", err)
-	}
-	srv := httptest.NewServer(serve.Mux(f))
-	mc := store.NewClient(store.Options{Addr: pair.Master.Addr()})
 	c, err := cloudevents.NewClientHTTP()
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { srv.Close(); f.Stop(context.Background()); mc.Close() })
-	return &evFixture{pair: pair, master: store.New(mc), srv: srv, client: c}
+	return &evFixture{fixture: start(t, edit), client: c}
 }
 
 func (fx *evFixture) put(t *testing.T, typ, text string) record.Record {
 	t.Helper()
-	c, err := fx.master.Create(context.Background(), store.NewRecord{
-		ID: fmt.Sprintf("ev%d", time.Now().UnixNano()), Type: typ, Text: text, CreatedAt: time.Now(),
-	}, 0, 0)
-	if err != nil {
-		t.Fatalf("create: %v", err)
-	}
-	return c.Record
+	return fx.create(t, typ, text)
 }
 
 var modes = []struct {
