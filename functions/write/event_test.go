@@ -22,7 +22,6 @@ import (
 	"github.com/cqrs-knative/cqrs-knative/functions/internal/redistest"
 	"github.com/cqrs-knative/cqrs-knative/functions/record"
 	"github.com/cqrs-knative/cqrs-knative/functions/reply"
-	"github.com/cqrs-knative/cqrs-knative/functions/serve"
 	"github.com/cqrs-knative/cqrs-knative/functions/store"
 	"github.com/cqrs-knative/cqrs-knative/functions/write"
 )
@@ -39,22 +38,13 @@ type evFixture struct {
 func evStart(t *testing.T, edit func(*write.Config)) *evFixture {
 	t.Helper()
 	m := redistest.Master(t)
-	cfg := write.DefaultConfig()
-	cfg.RedisAddr = m.Addr()
-	if edit != nil {
-		edit(&cfg)
-	}
-	f := write.NewWithConfig(cfg)
-	if err := f.Start(context.Background(), nil); err != nil {
-		t.Fatalf("Start: %v", err)
-	}
-	srv := httptest.NewServer(serve.Mux(f))
+	srv := server(t, m, edit)
 	rc := store.NewClient(store.Options{Addr: m.Addr()})
+	t.Cleanup(func() { rc.Close() })
 	c, err := cloudevents.NewClientHTTP()
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { srv.Close(); f.Stop(context.Background()); rc.Close() })
 	return &evFixture{master: m, store: store.New(rc), srv: srv, client: c}
 }
 
