@@ -374,9 +374,11 @@ func (f *Function) Query(ctx context.Context, q Query) (Result, Served, error) {
 // READ_MAX_WAIT; then, or when the replica fails, it asks the master if that is the
 // fallback, or gives up with 503.
 func (f *Function) consistent(ctx context.Context, minSeq int64, read func(context.Context, *store.Store) (int64, error)) (Served, error) {
-	seq, err := read(ctx, f.replica)
 	var nf errNotFound
-	if (err == nil || errors.As(err, &nf)) && seq >= minSeq {
+	// The replica's answer counts (a record or a not-found) once it has applied minSeq.
+	current := func(seq int64, err error) bool { return (err == nil || errors.As(err, &nf)) && seq >= minSeq }
+	seq, err := read(ctx, f.replica)
+	if current(seq, err) {
 		f.metrics.served.WithLabelValues(ServedByReplica).Inc()
 		return Served{By: ServedByReplica, Seq: seq}, err
 	}
@@ -390,7 +392,7 @@ func (f *Function) consistent(ctx context.Context, minSeq int64, read func(conte
 		f.metrics.waits.Observe(time.Since(start).Seconds())
 		if caught {
 			seq, err = read(ctx, f.replica)
-			if (err == nil || errors.As(err, &nf)) && seq >= minSeq {
+			if current(seq, err) {
 				f.metrics.served.WithLabelValues(ServedByReplica).Inc()
 				return Served{By: ServedByReplica, Seq: seq}, err
 			}

@@ -190,11 +190,11 @@ func (s *Store) Create(ctx context.Context, r NewRecord, replicas int, wait time
 	if err := res.Err(); err != nil {
 		return Created{}, classify(err)
 	}
-	if vals, _ := res.Slice(); len(vals) == 2 && toInt(vals[0]) == 2 {
+	vals, err := res.Slice()
+	if err == nil && len(vals) == 2 && toInt(vals[0]) == 2 {
 		return Created{}, &record.Error{Code: record.ECONFLICT, Field: "claim",
 			Message: fmt.Sprintf("already used for a different record (%v)", vals[1])}
 	}
-	vals, err := res.Slice()
 	if err != nil || len(vals) != 6 {
 		return Created{}, fmt.Errorf("create script: unexpected reply %v: %w", res.Val(), err)
 	}
