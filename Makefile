@@ -37,3 +37,5 @@ clean:
 
 # Cluster targets (images, deploy, undeploy) live beside the manifests.
 -include knative/deploy.mk
+# The local Knative cluster and the end-to-end tests on it (make e2e).
+-include knative/cluster/cluster.mk
