@@ -9,7 +9,7 @@ all: build
 
 ## build: compile the deployables into bin/
 build:
-	$(GO) build -o $(BIN)/ ./functions/cmd/cqrs-write ./functions/cmd/cqrs-read ./ui/cmd/cqrs-ui ./functions/cmd/cqrs-local
+	$(GO) build -o $(BIN)/ ./functions/cmd/cqrs-write ./functions/cmd/cqrs-read ./functions/cmd/cqrs-ui ./functions/tools/cqrs-local
 
 ## run: the whole stack locally: Redis master + replica, write, read, UI on :8080
 run: deps build
@@ -30,7 +30,7 @@ test-go:
 
 ## bench: load the built binaries next to redis-benchmark on the same Redis
 bench: build
-	$(GO) run ./functions/cmd/cqrs-bench
+	$(GO) run ./functions/tools/cqrs-bench
 
 clean:
 	rm -rf $(BIN)

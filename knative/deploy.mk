@@ -20,9 +20,9 @@ KO ?= ko
 HELM ?= helm
 KUBECTL ?= kubectl
 
-# The three deployables. Only these become images: the other mains under
-# functions/cmd (local stack, benchmark) are tools for a workstation.
-CQRS_IMAGES := ./functions/cmd/cqrs-write ./functions/cmd/cqrs-read ./ui/cmd/cqrs-ui
+# The three deployables, side by side in functions/cmd; the workstation tools (local
+# stack, benchmark) live in functions/tools and never become images.
+CQRS_IMAGES := ./functions/cmd/cqrs-write ./functions/cmd/cqrs-read ./functions/cmd/cqrs-ui
 
 ifeq ($(REDIS_MODE),sentinel)
 REDIS_VALUES := knative/redis/values-sentinel.yaml

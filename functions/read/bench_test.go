@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cqrs-knative/cqrs-knative/functions/internal/redistest"
+	"github.com/cqrs-knative/cqrs-knative/functions/internal/testenv"
 	"github.com/cqrs-knative/cqrs-knative/functions/read"
 	"github.com/cqrs-knative/cqrs-knative/functions/serve"
 	"github.com/cqrs-knative/cqrs-knative/functions/store"
@@ -26,7 +26,7 @@ var benchTexts = []string{
 
 // benchPreload stores n records through the store's create script, as the write
 // function would, and waits until the replica has them all.
-func benchPreload(b *testing.B, pair *redistest.Pair, n int) (lastID string) {
+func benchPreload(b *testing.B, pair *testenv.Pair, n int) (lastID string) {
 	b.Helper()
 	c := store.NewClient(store.Options{Addr: pair.Master.Addr()})
 	defer c.Close()
@@ -74,7 +74,7 @@ func BenchmarkHandle(b *testing.B) {
 	slog.SetDefault(slog.New(slog.NewJSONHandler(io.Discard, nil)))
 	b.Cleanup(func() { slog.SetDefault(prev) })
 
-	pair := redistest.Start(b)
+	pair := testenv.Redis(b)
 	const n = 1000
 	id := benchPreload(b, pair, n)
 	cfg := read.DefaultConfig()
@@ -101,7 +101,7 @@ func BenchmarkHandle(b *testing.B) {
 		{"byID", "/records/" + id, http.HandlerFunc(f.Handle), false},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
-			before, err := redistest.Commands(pair.Replica, "evalsha_ro")
+			before, err := testenv.Calls(pair.Replica, "evalsha_ro")
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -130,7 +130,7 @@ func BenchmarkHandle(b *testing.B) {
 				}
 			}
 			b.StopTimer()
-			after, err := redistest.Commands(pair.Replica, "evalsha_ro")
+			after, err := testenv.Calls(pair.Replica, "evalsha_ro")
 			if err != nil {
 				b.Fatal(err)
 			}

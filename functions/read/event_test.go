@@ -15,7 +15,7 @@ import (
 	"github.com/cloudevents/sdk-go/v2/binding"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 
-	"github.com/cqrs-knative/cqrs-knative/functions/internal/httpcall"
+	"github.com/cqrs-knative/cqrs-knative/functions/internal/testenv"
 	"github.com/cqrs-knative/cqrs-knative/functions/read"
 	"github.com/cqrs-knative/cqrs-knative/functions/record"
 	"github.com/cqrs-knative/cqrs-knative/functions/reply"
@@ -220,10 +220,10 @@ func TestQueryEventReplyHeaders(t *testing.T) {
 
 func evRaw(t *testing.T, url string, h http.Header, body string) (*http.Response, []byte) {
 	t.Helper()
-	return httpcall.Do(t, http.MethodPost, url+"/", h, body)
+	return testenv.Do(t, http.MethodPost, url+"/", h, body)
 }
 
-func evHeader(kv ...string) http.Header { return httpcall.Header(kv...) }
+func evHeader(kv ...string) http.Header { return testenv.Header(kv...) }
 
 func TestQueryEventRefused(t *testing.T) {
 	fx := evStart(t, nil)

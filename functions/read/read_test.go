@@ -11,16 +11,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cqrs-knative/cqrs-knative/functions/internal/httpcall"
-	"github.com/cqrs-knative/cqrs-knative/functions/internal/redistest"
+	"github.com/cqrs-knative/cqrs-knative/functions/internal/testenv"
+	"github.com/cqrs-knative/cqrs-knative/functions/internal/testfunc"
 	"github.com/cqrs-knative/cqrs-knative/functions/read"
 	"github.com/cqrs-knative/cqrs-knative/functions/record"
-	"github.com/cqrs-knative/cqrs-knative/functions/serve"
 	"github.com/cqrs-knative/cqrs-knative/functions/store"
 )
 
 type fixture struct {
-	pair   *redistest.Pair
+	pair   *testenv.Pair
 	master *store.Store
 	srv    *httptest.Server
 }
@@ -28,19 +27,10 @@ type fixture struct {
 // start runs the read function on a real replica, with the master as its fallback.
 func start(t *testing.T, edit func(*read.Config)) *fixture {
 	t.Helper()
-	pair := redistest.Start(t)
-	cfg := read.DefaultConfig()
-	cfg.RedisAddr, cfg.RedisMasterAddr = pair.Replica.Addr(), pair.Master.Addr()
-	if edit != nil {
-		edit(&cfg)
-	}
-	f := read.NewWithConfig(cfg)
-	if err := f.Start(context.Background(), nil); err != nil {
-		t.Fatalf("Start: %v", err)
-	}
-	srv := httptest.NewServer(serve.Mux(f))
+	pair := testenv.Redis(t)
+	srv := testfunc.Read(t, pair, edit)
 	mc := store.NewClient(store.Options{Addr: pair.Master.Addr()})
-	t.Cleanup(func() { srv.Close(); f.Stop(context.Background()); mc.Close() })
+	t.Cleanup(func() { mc.Close() })
 	return &fixture{pair: pair, master: store.New(mc), srv: srv}
 }
 
@@ -62,7 +52,7 @@ type page struct {
 
 func get(t *testing.T, url string) (*http.Response, []byte) {
 	t.Helper()
-	return httpcall.Do(t, http.MethodGet, url, nil, "")
+	return testenv.Do(t, http.MethodGet, url, nil, "")
 }
 
 func (fx *fixture) page(t *testing.T, query string) (page, *http.Response) {

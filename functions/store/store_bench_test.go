@@ -12,7 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/cqrs-knative/cqrs-knative/functions/internal/redisproc"
-	"github.com/cqrs-knative/cqrs-knative/functions/internal/redistest"
+	"github.com/cqrs-knative/cqrs-knative/functions/internal/testenv"
 	"github.com/cqrs-knative/cqrs-knative/functions/store"
 )
 
@@ -130,7 +130,7 @@ func newRecord(i int64) store.NewRecord {
 // TestRoundTrips proves the request path's cost in network round trips: one per
 // create and one per page, and that the server saw exactly one script call for each.
 func TestRoundTrips(t *testing.T) {
-	pair := redistest.Start(t)
+	pair := testenv.Redis(t)
 	m, mrt := counted(t, pair.Master)
 	r, rrt := counted(t, pair.Replica)
 	ctx := context.Background()
@@ -193,7 +193,7 @@ func TestRoundTrips(t *testing.T) {
 }
 
 func BenchmarkCreate(b *testing.B) {
-	pair := redistest.Start(b)
+	pair := testenv.Redis(b)
 	m, rt := counted(b, pair.Master)
 	ctx := context.Background()
 	b.Run("serial", func(b *testing.B) {
@@ -225,7 +225,7 @@ func BenchmarkCreate(b *testing.B) {
 }
 
 // preload stores n records on the master in parallel and waits for the replica.
-func preload(b *testing.B, pair *redistest.Pair, n int) {
+func preload(b *testing.B, pair *testenv.Pair, n int) {
 	b.Helper()
 	m, _ := counted(b, pair.Master)
 	ctx := context.Background()
@@ -265,7 +265,7 @@ func preload(b *testing.B, pair *redistest.Pair, n int) {
 }
 
 func BenchmarkPage(b *testing.B) {
-	pair := redistest.Start(b)
+	pair := testenv.Redis(b)
 	preload(b, pair, 3000)
 	r, rt := counted(b, pair.Replica)
 	ctx := context.Background()

@@ -8,13 +8,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cqrs-knative/cqrs-knative/functions/internal/redistest"
+	"github.com/cqrs-knative/cqrs-knative/functions/internal/testenv"
 	"github.com/cqrs-knative/cqrs-knative/functions/record"
 )
 
-func newStores(t *testing.T) (master, replica *Store, pair *redistest.Pair) {
+func newStores(t *testing.T) (master, replica *Store, pair *testenv.Pair) {
 	t.Helper()
-	pair = redistest.Start(t)
+	pair = testenv.Redis(t)
 	mc := NewClient(Options{Addr: pair.Master.Addr()})
 	rc := NewClient(Options{Addr: pair.Replica.Addr()})
 	t.Cleanup(func() { mc.Close(); rc.Close() })

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cqrs-knative/cqrs-knative/functions/internal/redistest"
+	"github.com/cqrs-knative/cqrs-knative/functions/internal/testenv"
 	"github.com/cqrs-knative/cqrs-knative/functions/serve"
 	"github.com/cqrs-knative/cqrs-knative/functions/write"
 )
@@ -23,7 +23,7 @@ func BenchmarkHandle(b *testing.B) {
 	slog.SetDefault(slog.New(slog.NewJSONHandler(io.Discard, nil)))
 	b.Cleanup(func() { slog.SetDefault(prev) })
 
-	pair := redistest.Start(b)
+	pair := testenv.Redis(b)
 	cfg := write.DefaultConfig()
 	cfg.RedisAddr = pair.Master.Addr()
 	f := write.NewWithConfig(cfg)
@@ -43,7 +43,7 @@ func BenchmarkHandle(b *testing.B) {
 		{"Mux/parallel32", serve.Mux(f), true},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
-			before, err := redistest.Commands(pair.Master, "evalsha")
+			before, err := testenv.Calls(pair.Master, "evalsha")
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -73,7 +73,7 @@ func BenchmarkHandle(b *testing.B) {
 				}
 			}
 			b.StopTimer()
-			after, err := redistest.Commands(pair.Master, "evalsha")
+			after, err := testenv.Calls(pair.Master, "evalsha")
 			if err != nil {
 				b.Fatal(err)
 			}

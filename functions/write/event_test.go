@@ -17,9 +17,8 @@ import (
 	"github.com/cloudevents/sdk-go/v2/binding"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 
-	"github.com/cqrs-knative/cqrs-knative/functions/internal/httpcall"
 	"github.com/cqrs-knative/cqrs-knative/functions/internal/redisproc"
-	"github.com/cqrs-knative/cqrs-knative/functions/internal/redistest"
+	"github.com/cqrs-knative/cqrs-knative/functions/internal/testenv"
 	"github.com/cqrs-knative/cqrs-knative/functions/record"
 	"github.com/cqrs-knative/cqrs-knative/functions/reply"
 	"github.com/cqrs-knative/cqrs-knative/functions/store"
@@ -37,7 +36,7 @@ type evFixture struct {
 
 func evStart(t *testing.T, edit func(*write.Config)) *evFixture {
 	t.Helper()
-	m := redistest.Master(t)
+	m := testenv.Master(t)
 	srv := server(t, m, edit)
 	rc := store.NewClient(store.Options{Addr: m.Addr()})
 	t.Cleanup(func() { rc.Close() })
@@ -165,7 +164,7 @@ func TestCreateEventReplySourceIsKService(t *testing.T) {
 // rawPost sends a hand-made request to /.
 func rawPost(t *testing.T, url string, header http.Header, body string) (*http.Response, []byte) {
 	t.Helper()
-	return httpcall.Do(t, http.MethodPost, url+"/", header, body)
+	return testenv.Do(t, http.MethodPost, url+"/", header, body)
 }
 
 func binaryHeader(kv ...string) http.Header {

@@ -2,7 +2,6 @@ package write_test
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,43 +13,31 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cqrs-knative/cqrs-knative/functions/internal/httpcall"
 	"github.com/cqrs-knative/cqrs-knative/functions/internal/redisproc"
-	"github.com/cqrs-knative/cqrs-knative/functions/internal/redistest"
+	"github.com/cqrs-knative/cqrs-knative/functions/internal/testenv"
+	"github.com/cqrs-knative/cqrs-knative/functions/internal/testfunc"
 	"github.com/cqrs-knative/cqrs-knative/functions/record"
 	"github.com/cqrs-knative/cqrs-knative/functions/reply"
-	"github.com/cqrs-knative/cqrs-knative/functions/serve"
 	"github.com/cqrs-knative/cqrs-knative/functions/write"
 )
 
 // server runs the write function, as the runtime serves it, on a real master.
 func server(t *testing.T, master *redisproc.Server, edit func(*write.Config)) *httptest.Server {
 	t.Helper()
-	cfg := write.DefaultConfig()
-	cfg.RedisAddr = master.Addr()
-	if edit != nil {
-		edit(&cfg)
-	}
-	f := write.NewWithConfig(cfg)
-	if err := f.Start(context.Background(), nil); err != nil {
-		t.Fatalf("Start: %v", err)
-	}
-	srv := httptest.NewServer(serve.Mux(f))
-	t.Cleanup(func() { srv.Close(); f.Stop(context.Background()) })
-	return srv
+	return testfunc.Write(t, master, edit)
 }
 
 func post(t *testing.T, url, contentType, body string, header ...string) (*http.Response, []byte) {
 	t.Helper()
-	h := httpcall.Header(header...)
+	h := testenv.Header(header...)
 	if contentType != "" {
 		h.Set("Content-Type", contentType)
 	}
-	return httpcall.Do(t, http.MethodPost, url, h, body)
+	return testenv.Do(t, http.MethodPost, url, h, body)
 }
 
 func TestCreate(t *testing.T) {
-	srv := server(t, redistest.Master(t), nil)
+	srv := server(t, testenv.Master(t), nil)
 	resp, body := post(t, srv.URL+"/records", "application/json", `{"type":"bp","text":"  Hello, world  "}`)
 	if resp.StatusCode != http.StatusCreated {
 		t.Fatalf("status %d, want 201; body %s", resp.StatusCode, body)
@@ -73,7 +60,7 @@ func TestCreate(t *testing.T) {
 }
 
 func TestCreateRefusesBadInput(t *testing.T) {
-	srv := server(t, redistest.Master(t), nil)
+	srv := server(t, testenv.Master(t), nil)
 	tests := []struct {
 		name        string
 		contentType string
@@ -122,7 +109,7 @@ func TestCreateRefusesBadInput(t *testing.T) {
 }
 
 func TestRoutes(t *testing.T) {
-	srv := server(t, redistest.Master(t), nil)
+	srv := server(t, testenv.Master(t), nil)
 	tests := []struct {
 		method, path string
 		want         int
@@ -151,7 +138,7 @@ func TestRoutes(t *testing.T) {
 }
 
 func TestIdempotencyKey(t *testing.T) {
-	srv := server(t, redistest.Master(t), nil)
+	srv := server(t, testenv.Master(t), nil)
 	body := `{"type":"cmt","text":"only once"}`
 	r1, b1 := post(t, srv.URL+"/records", "application/json", body, "Idempotency-Key", "order-42")
 	r2, b2 := post(t, srv.URL+"/records", "application/json", body, "Idempotency-Key", "order-42")
@@ -180,7 +167,7 @@ func TestIdempotencyKey(t *testing.T) {
 }
 
 func TestConcurrentCreatesHaveDistinctIDsAndGaplessSeqs(t *testing.T) {
-	srv := server(t, redistest.Master(t), nil)
+	srv := server(t, testenv.Master(t), nil)
 	const total, workers = 1000, 32
 	ids := make(map[string]bool)
 	seqs := make(map[int64]bool)
@@ -233,7 +220,7 @@ func TestConcurrentCreatesHaveDistinctIDsAndGaplessSeqs(t *testing.T) {
 }
 
 func TestMasterDownThenBack(t *testing.T) {
-	m := redistest.Master(t)
+	m := testenv.Master(t)
 	srv := server(t, m, nil)
 	body := `{"type":"bp","text":"x"}`
 	if r, b := post(t, srv.URL+"/records", "application/json", body); r.StatusCode != 201 {
@@ -270,7 +257,7 @@ func TestMasterDownThenBack(t *testing.T) {
 }
 
 func TestMetricsCountCreates(t *testing.T) {
-	srv := server(t, redistest.Master(t), nil)
+	srv := server(t, testenv.Master(t), nil)
 	for range 3 {
 		post(t, srv.URL+"/records", "application/json", `{"type":"cmt","text":"counted"}`)
 	}
@@ -293,7 +280,7 @@ func TestMetricsCountCreates(t *testing.T) {
 }
 
 func TestWriteReplicasReportsUnreplicated(t *testing.T) {
-	pair := redistest.Start(t)
+	pair := testenv.Redis(t)
 	srv := server(t, pair.Master, func(c *write.Config) {
 		c.WriteReplicas = 1
 		c.WriteWaitTimeout = 200 * time.Millisecond
@@ -310,7 +297,7 @@ func TestWriteReplicasReportsUnreplicated(t *testing.T) {
 }
 
 func TestStalledBodyGets408(t *testing.T) {
-	srv := server(t, redistest.Master(t), nil)
+	srv := server(t, testenv.Master(t), nil)
 	old := reply.BodyTimeout
 	reply.BodyTimeout = 200 * time.Millisecond
 	t.Cleanup(func() { reply.BodyTimeout = old })
@@ -333,7 +320,7 @@ func TestStalledBodyGets408(t *testing.T) {
 }
 
 func TestIdempotencyKeyWithOtherContentIs422(t *testing.T) {
-	srv := server(t, redistest.Master(t), nil)
+	srv := server(t, testenv.Master(t), nil)
 	r1, b1 := post(t, srv.URL+"/records", "application/json", `{"type":"cmt","text":"first"}`, "Idempotency-Key", "k-1")
 	r2, b2 := post(t, srv.URL+"/records", "application/json", `{"type":"cmt","text":"other"}`, "Idempotency-Key", "k-1")
 	if r1.StatusCode != 201 {
@@ -353,7 +340,7 @@ func TestIdempotencyKeyWithOtherContentIs422(t *testing.T) {
 }
 
 func TestEventIDReusedWithOtherDataIs422(t *testing.T) {
-	srv := server(t, redistest.Master(t), nil)
+	srv := server(t, testenv.Master(t), nil)
 	send := func(text string) (*http.Response, []byte) {
 		return post(t, srv.URL+"/", "application/json", `{"type":"bp","text":"`+text+`"}`,
 			"Ce-Specversion", "1.0", "Ce-Type", record.EventCreate, "Ce-Source", "test", "Ce-Id", "e-1")

@@ -17,6 +17,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/cqrs-knative/cqrs-knative/functions/internal/launch"
 )
 
 // ErrNotInstalled means redis-server is not on PATH.
@@ -29,16 +31,6 @@ func Binary() (string, error) {
 		return "", ErrNotInstalled
 	}
 	return p, nil
-}
-
-// FreePort asks the kernel for a free loopback port.
-func FreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // Server is one redis-server process that can be killed and started again on the
@@ -89,7 +81,7 @@ func StartReplica(dir string, port int, master *Server, extra ...string) (*Serve
 func StartSentinel(dir string, port int, name string, master *Server, quorum int) (*Server, error) {
 	if port == 0 {
 		var err error
-		if port, err = FreePort(); err != nil {
+		if port, err = launch.FreePort(); err != nil {
 			return nil, err
 		}
 	}
@@ -114,7 +106,7 @@ sentinel parallel-syncs %s 1
 func start(dir string, port int, role string, roleArgs, extra []string) (*Server, error) {
 	if port == 0 {
 		var err error
-		if port, err = FreePort(); err != nil {
+		if port, err = launch.FreePort(); err != nil {
 			return nil, err
 		}
 	}

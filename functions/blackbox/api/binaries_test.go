@@ -1,0 +1,171 @@
+package blackbox
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cqrs-knative/cqrs-knative/functions/internal/testenv"
+	"github.com/cqrs-knative/cqrs-knative/functions/record"
+)
+
+func do(t *testing.T, method, url, body string) (*http.Response, string) {
+	t.Helper()
+	var h http.Header
+	if body != "" {
+		h = testenv.Header("Content-Type", "application/json")
+	}
+	resp, b := testenv.Do(t, method, url, h, body)
+	return resp, string(b)
+}
+
+func TestBinariesConfigErrors(t *testing.T) {
+	tests := []struct {
+		pkg, key, val string
+	}{
+		{"./functions/cmd/cqrs-write", "WRITE_REPLICAS", "two"},
+		{"./functions/cmd/cqrs-write", "WRITE_WAIT_TIMEOUT", "-1s"},
+		{"./functions/cmd/cqrs-read", "READ_FALLBACK", "primary"},
+		{"./functions/cmd/cqrs-read", "READ_MAX_WAIT", "forever"},
+		{"./functions/cmd/cqrs-read", "PORT", "http"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.key, func(t *testing.T) {
+			bin := testenv.Build(t, tt.pkg)
+			// Start sets PORT too; for duplicates the later value wins.
+			p := testenv.Start(t, bin, tt.key+"="+tt.val)
+			code := p.Wait(5 * time.Second)
+			if code <= 0 {
+				t.Fatalf("exit code %d, want a failure at start", code)
+			}
+			out := strings.TrimSpace(p.Output())
+			t.Logf("%s=%s: %s", tt.key, tt.val, out)
+			if strings.Count(out, "\n") != 0 || !strings.Contains(out, tt.key) {
+				t.Errorf("output %q, want one line naming %s", out, tt.key)
+			}
+		})
+	}
+}
+
+func TestBinaries(t *testing.T) {
+	pair := testenv.Redis(t)
+	w := testenv.Start(t, testenv.Build(t, "./functions/cmd/cqrs-write"), "REDIS_ADDR="+pair.Master.Addr())
+	r := testenv.Start(t, testenv.Build(t, "./functions/cmd/cqrs-read"),
+		"REDIS_ADDR="+pair.Replica.Addr(), "REDIS_MASTER_ADDR="+pair.Master.Addr(),
+		"READ_MAX_WAIT=10s", "READ_FALLBACK=none")
+	testenv.Ready(t, w, 10*time.Second)
+	testenv.Ready(t, r, 10*time.Second)
+
+	resp, body := do(t, http.MethodPost, w.URL()+"/records", `{"type":"cmt","text":"from a binary"}`)
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("create: %d %s", resp.StatusCode, body)
+	}
+	var rec record.Record
+	json.Unmarshal([]byte(body), &rec)
+	resp, body = do(t, http.MethodPost, w.URL()+"/records", `{"type":"cmt","text":""}`)
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, `"field":"text"`) {
+		t.Errorf("blank text: %d %s, want 400 naming text", resp.StatusCode, body)
+	}
+	resp, body = do(t, http.MethodGet, r.URL()+"/records?minSeq="+strconv.FormatInt(rec.Seq, 10), "")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, rec.ID) || resp.Header.Get("X-Served-By") != "replica" {
+		t.Fatalf("read: %d %s (X-Served-By %q), want the record from the replica", resp.StatusCode, body, resp.Header.Get("X-Served-By"))
+	}
+	if _, body = do(t, http.MethodGet, w.URL()+"/metrics", ""); !strings.Contains(body, `cqrs_records_created_total{type="cmt"} 1`) {
+		t.Errorf("write /metrics lacks the create")
+	}
+	if !strings.Contains(w.Output(), `"msg":"record created"`) || !strings.Contains(w.Output(), rec.ID) {
+		t.Errorf("write logs lack a JSON line for the create of %s:\n%s", rec.ID, w.Output())
+	}
+
+	// A read waiting for a seq that does not exist yet is in flight when SIGTERM
+	// arrives; it must still get its answer once the write lands, and the process
+	// must then exit 0.
+	type answer struct {
+		status int
+		body   string
+		err    error
+	}
+	slow := make(chan answer, 1)
+	go func() {
+		resp, err := http.Get(r.URL() + "/records?minSeq=" + strconv.FormatInt(rec.Seq+1, 10))
+		if err != nil {
+			slow <- answer{err: err}
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		slow <- answer{status: resp.StatusCode, body: string(b)}
+	}()
+	time.Sleep(300 * time.Millisecond)
+	if err := r.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if _, err := http.Get(r.URL() + "/health/liveness"); err == nil {
+		t.Errorf("the draining read function still accepts new connections")
+	}
+	resp, body = do(t, http.MethodPost, w.URL()+"/records", `{"type":"cmt","text":"the awaited one"}`)
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("second create: %d %s", resp.StatusCode, body)
+	}
+	select {
+	case a := <-slow:
+		if a.err != nil || a.status != http.StatusOK || !strings.Contains(a.body, "the awaited one") {
+			t.Errorf("in-flight read: %d %s %v, want 200 with the awaited record", a.status, a.body, a.err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("in-flight read did not finish")
+	}
+	if code := r.Wait(5 * time.Second); code != 0 {
+		t.Errorf("read exit code %d after SIGTERM, want 0", code)
+	}
+
+	// Master down: 503 + Retry-After within 3 s; back on the same port: creates work
+	// again without restarting the function.
+	pair.Master.Kill()
+	start := time.Now()
+	resp, body = do(t, http.MethodPost, w.URL()+"/records", `{"type":"cmt","text":"while down"}`)
+	if d := time.Since(start); d > 3*time.Second || resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("create with the master down: %d %s Retry-After %q after %s, want 503 with Retry-After within 3s",
+			resp.StatusCode, body, resp.Header.Get("Retry-After"), d)
+	}
+	if err := pair.Master.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		resp, body = do(t, http.MethodPost, w.URL()+"/records", `{"type":"cmt","text":"after restart"}`)
+		if resp.StatusCode == http.StatusCreated {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("create after the master restarted: %d %s, want 201 within 3s", resp.StatusCode, body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := w.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := w.Wait(5 * time.Second); code != 0 {
+		t.Errorf("write exit code %d after SIGTERM, want 0", code)
+	}
+	if !strings.Contains(w.Output(), `"msg":"stopped"`) {
+		t.Errorf("write did not log its stop:\n%s", w.Output())
+	}
+	for _, s := range []struct {
+		name string
+		n    func() (int, error)
+	}{
+		{"master", func() (int, error) { return testenv.Calls(pair.Master, "keys") }},
+		{"replica", func() (int, error) { return testenv.Calls(pair.Replica, "keys") }},
+	} {
+		if n, err := s.n(); err != nil || n != 0 {
+			t.Errorf("KEYS on the %s: %d calls (%v), want none", s.name, n, err)
+		}
+	}
+}

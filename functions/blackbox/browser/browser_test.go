@@ -1,0 +1,464 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"image/png"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+
+	"github.com/cqrs-knative/cqrs-knative/functions/internal/launch"
+	"github.com/cqrs-knative/cqrs-knative/functions/internal/testenv"
+)
+
+var update = flag.Bool("update", false, "write the page's screenshot to ui/screenshot.png for the README")
+
+// stack is the real thing: master and replica, the three built binaries.
+type stack struct {
+	pair              *testenv.Pair
+	write, read, page *launch.Proc
+}
+
+func startStack(t *testing.T) *stack {
+	t.Helper()
+	pair := testenv.Redis(t)
+	writeBin := testenv.Build(t, "./functions/cmd/cqrs-write")
+	readBin := testenv.Build(t, "./functions/cmd/cqrs-read")
+	uiBin := testenv.Build(t, "./functions/cmd/cqrs-ui")
+	s := &stack{pair: pair}
+	s.write = testenv.Start(t, writeBin, "REDIS_ADDR="+pair.Master.Addr())
+	s.read = testenv.Start(t, readBin, "REDIS_ADDR="+pair.Replica.Addr(), "REDIS_MASTER_ADDR="+pair.Master.Addr())
+	s.page = testenv.Start(t, uiBin, "WRITE_URL="+s.write.URL(), "READ_URL="+s.read.URL())
+	for _, p := range []*launch.Proc{s.write, s.read, s.page} {
+		testenv.Ready(t, p, 20*time.Second)
+	}
+	return s
+}
+
+// browser is one headless Chromium tab that records every request the page makes
+// and every script error or console error it reports.
+type browser struct {
+	t        *testing.T
+	ctx      context.Context
+	mu       sync.Mutex
+	requests []string
+	problems []string
+}
+
+func newBrowser(t *testing.T, exe string) *browser {
+	t.Helper()
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(exe),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("disable-extensions", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1200, 820),
+	)
+	b := &browser{t: t}
+	ctx, cancel := chromedp.NewContext(actx, chromedp.WithListener(func(ev any) {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		switch e := ev.(type) {
+		case *network.EventRequestWillBeSent:
+			b.requests = append(b.requests, e.Request.URL)
+		case *runtime.EventExceptionThrown:
+			b.problems = append(b.problems, "exception: "+e.ExceptionDetails.Text)
+		case *log.EventEntryAdded:
+			// The page's own 4xx answers are logged by the network source; they
+			// are expected. Anything else at error level (CSP, script) is not.
+			if e.Entry.Level == log.EntryLevelError && e.Entry.Source != log.EntrySourceNetwork {
+				b.problems = append(b.problems, string(e.Entry.Source)+": "+e.Entry.Text)
+			}
+		}
+	}))
+	t.Cleanup(func() { cancel(); cancelAlloc() })
+	b.ctx = ctx
+	return b
+}
+
+// do runs actions with a bound, so a page that never reacts fails instead of hangs.
+func (b *browser) do(what string, actions ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 15*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		b.t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// waitFor waits until the JavaScript expression is truthy.
+func (b *browser) waitFor(what, expr string) {
+	b.t.Helper()
+	b.do(what, chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingTimeout(10*time.Second), chromedp.WithPollingInterval(20*time.Millisecond))(ctx, t)
+		if err != nil {
+			return fmt.Errorf("waiting for %s: %w (page says: %s)", expr, err, b.statusLines())
+		}
+		return nil
+	}))
+}
+
+func (b *browser) statusLines() string {
+	ctx, cancel := context.WithTimeout(b.ctx, 2*time.Second)
+	defer cancel()
+	s, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`['saved','replica','add-error','query-status','query-error'].map(id => id + '=' + document.getElementById(id).textContent).join(' | ')`))
+	return s
+}
+
+func eval[T any](b *browser, expr string) T {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
+	if err != nil {
+		b.t.Fatalf("evaluate %s: %v", expr, err)
+	}
+	return v
+}
+
+// save fills the left pane, presses Save and returns the seq the page reports.
+func (b *browser) save(typ, text string) int64 {
+	b.t.Helper()
+	b.do("fill and save",
+		setValue("add-type", typ),
+		setValue("add-text", ""),
+		chromedp.SendKeys(chromedp.ID("add-text"), text),
+		chromedp.Click(chromedp.ID("save")),
+	)
+	b.waitFor("the saved seq", `/seq \d+/.test(document.getElementById('saved').textContent) && document.getElementById('replica').textContent !== ''`)
+	saved := eval[string](b, `document.getElementById('saved').textContent`)
+	m := regexp.MustCompile(`seq (\d+)`).FindStringSubmatch(saved)
+	seq, _ := strconv.ParseInt(m[1], 10, 64)
+	return seq
+}
+
+// search fills the right pane, submits with Enter from the words box (the keyboard
+// path) and waits for the answer.
+func (b *browser) search(typ, words, limit string) {
+	b.t.Helper()
+	b.do("fill the query",
+		setValue("q-type", typ),
+		setValue("q-limit", limit),
+		setValue("q-words", ""),
+		chromedp.Evaluate[chromedp.Void](`document.getElementById('query-status').textContent = ''`),
+		chromedp.SendKeys(chromedp.ID("q-words"), words+"\r"),
+	)
+	b.waitFor("the search answer", `/records?, newest first|No records/.test(document.getElementById('query-status').textContent) || !document.getElementById('query-error').hidden`)
+}
+
+type shownRecord struct {
+	Type string `json:"type"`
+	Seq  string `json:"seq"`
+	Text string `json:"text"`
+	When string `json:"when"`
+}
+
+func (b *browser) results() []shownRecord {
+	b.t.Helper()
+	return eval[[]shownRecord](b, `Array.from(document.querySelectorAll('#results li')).map(li => ({
+		type: li.querySelector('.tag').textContent,
+		seq: li.querySelector('.seq').textContent,
+		text: li.querySelector('.text').textContent,
+		when: li.querySelector('time').getAttribute('datetime'),
+	}))`)
+}
+
+// setValue sets a control's value as a user's choice would, with its input and
+// change events.
+func setValue(id, value string) chromedp.Action[chromedp.Void] {
+	idJSON, _ := json.Marshal(id)
+	valueJSON, _ := json.Marshal(value)
+	js := fmt.Sprintf(`(() => { const c = document.getElementById(%s); c.value = %s;
+		c.dispatchEvent(new Event('input', {bubbles: true})); c.dispatchEvent(new Event('change', {bubbles: true})); })()`, idJSON, valueJSON)
+	return chromedp.Evaluate[chromedp.Void](js)
+}
+
+func nonce(t *testing.T) string {
+	t.Helper()
+	var b [5]byte
+	rand.Read(b[:])
+	return "n" + hex.EncodeToString(b[:])
+}
+
+// TestBrowser drives the page in headless Chromium against the real stack: save in
+// the left pane, find it in the right pane, markup stays text, a blank save names
+// the field, read-your-writes and paging, phone width, and no other origin.
+func TestBrowser(t *testing.T) {
+	exe := testenv.Chromium(t)
+	s := startStack(t)
+	origin := s.page.URL()
+	b := newBrowser(t, exe)
+
+	// The first Run starts the browser, so it gets no deadline of its own.
+	if err := chromedp.Do(b.ctx, chromedp.Navigate(origin+"/")); err != nil {
+		t.Fatalf("navigate: %v", err)
+	}
+	b.waitFor("the first query on load", `document.getElementById('query-status').textContent.endsWith('.')`)
+
+	// Save in the left pane, find it in the right pane.
+	// The stack is fresh, so plain words find exactly the records of this test.
+	text := "Knative scales this blog post to zero"
+	seq := b.save("bp", text)
+	if seq < 1 {
+		t.Fatalf("got seq %d, want a positive seq", seq)
+	}
+	replica := eval[string](b, `document.getElementById('replica').textContent`)
+	if !strings.Contains(replica, "replica") || !regexp.MustCompile(`seq \d+`).MatchString(replica) {
+		t.Errorf("got replica line %q, want it to say what the replica has, with its seq", replica)
+	}
+	b.search("bp", "scales zero", "25")
+	got := b.results()
+	if len(got) != 1 || got[0].Text != text || got[0].Type != "Blog post" || got[0].Seq != fmt.Sprintf("seq %d", seq) || got[0].When == "" {
+		t.Fatalf("got results %+v, want the one Blog post %q with seq %d and a time", got, text, seq)
+	}
+
+	// Markup in a record is shown as the very characters typed.
+	payload := `<img src=x onerror=window.__pwned=1>`
+	b.save("cmt", payload)
+	b.search("", "img onerror", "25")
+	got = b.results()
+	if len(got) != 1 || got[0].Text != payload || got[0].Type != "Comment" {
+		t.Fatalf("got results %+v, want the comment shown as the literal text %q", got, payload)
+	}
+	if n := eval[int](b, `document.querySelectorAll('img').length`); n != 0 {
+		t.Errorf("got %d img elements, want 0: record text became markup", n)
+	}
+	if p := eval[string](b, `typeof window.__pwned`); p != "undefined" {
+		t.Errorf("got typeof window.__pwned %q, want undefined", p)
+	}
+
+	// A blank save: the function's message, naming the field, on the field.
+	b.do("blank save",
+		setValue("add-text", "   "),
+		chromedp.Click(chromedp.ID("save")),
+	)
+	b.waitFor("the error", `!document.getElementById('add-error').hidden`)
+	msg := eval[string](b, `document.getElementById('add-error').textContent`)
+	if !strings.Contains(msg, `"text"`) || !strings.Contains(msg, "text is required") {
+		t.Errorf("got error %q, want the function's message naming the field text", msg)
+	}
+	invalid := eval[[]string](b, `[document.getElementById('add-text').getAttribute('aria-invalid'), document.activeElement.id]`)
+	if invalid[0] != "true" || invalid[1] != "add-text" {
+		t.Errorf("got aria-invalid %q and focus on %q, want true and add-text", invalid[0], invalid[1])
+	}
+
+	// A few records of each kind, then the screenshot of the two panes.
+	b.save("rvw", "Five stars: reads come from the replica, writes go to the master.")
+	b.save("cmt", "Does the read side see my write at once? Tick \"Read your writes\".")
+	last := b.save("bp", "CQRS on Knative: two functions, one Redis master, one replica.")
+	b.search("", "", "25")
+	if got := b.results(); len(got) != 5 || got[0].Seq != fmt.Sprintf("seq %d", last) {
+		t.Errorf("got %d results starting %+v, want the 5 records newest first", len(got), got)
+	}
+	shot, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	img, err := png.Decode(bytes.NewReader(shot))
+	if err != nil || img.Bounds().Dx() != 1200 {
+		t.Fatalf("got a screenshot of %v (%v), want a PNG 1200 pixels wide", img.Bounds(), err)
+	}
+	if *update {
+		path := filepath.Join(moduleRoot(t), "ui", "screenshot.png")
+		if err := os.WriteFile(path, shot, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("wrote %s", path)
+	}
+
+	// Read your writes: the next search asks for the last saved seq.
+	b.do("tick read your writes", chromedp.Click(chromedp.ID("q-ryw")))
+	b.search("", "", "25")
+	status := eval[string](b, `document.getElementById('query-status').textContent`)
+	if want := fmt.Sprintf("waited for seq %d", last); !strings.Contains(status, want) {
+		t.Errorf("got status %q, want it to contain %q", status, want)
+	}
+	if !b.requested(fmt.Sprintf("minSeq=%d", last)) {
+		t.Errorf("no request carried minSeq=%d; requests: %v", last, b.urls())
+	}
+	b.do("untick read your writes", chromedp.Click(chromedp.ID("q-ryw")))
+
+	// Load more follows nextCursor: 27 records through the original /add.
+	bulk := nonce(t)
+	for i := 1; i <= 27; i++ {
+		resp, body := post(t, origin+"/add", fmt.Sprintf(`{"d_type":"rvw","data":"bulk %s %d"}`, bulk, i))
+		if resp.StatusCode != http.StatusOK || strings.TrimSpace(body) != `{"success":true}` {
+			t.Fatalf("POST /add: got %d %s, want 200 {\"success\":true}", resp.StatusCode, body)
+		}
+	}
+	b.search("rvw", bulk, "25")
+	if n := len(b.results()); n != 25 {
+		t.Fatalf("got %d results, want the first 25", n)
+	}
+	b.do("load more", chromedp.Click(chromedp.ID("more")))
+	b.waitFor("the second page", `document.querySelectorAll('#results li').length === 27 && document.getElementById('more').hidden`)
+	got = b.results()
+	for i, r := range got {
+		if want := fmt.Sprintf("bulk %s %d", bulk, 27-i); r.Text != want {
+			t.Errorf("result %d: got %q, want %q (newest first across pages)", i, r.Text, want)
+		}
+	}
+
+	// Phone width: the panes stack and nothing scrolls sideways.
+	b.do("phone viewport", chromedp.EmulateViewport(390, 844))
+	layout := eval[[]float64](b, `[document.getElementById('add-pane').getBoundingClientRect().bottom,
+		document.getElementById('query-pane').getBoundingClientRect().top,
+		document.documentElement.scrollWidth]`)
+	if layout[1] < layout[0] || layout[2] > 390 {
+		t.Errorf("at 390 px: add pane ends at %v, query pane starts at %v, page is %v wide; want stacked panes and no sideways scroll", layout[0], layout[1], layout[2])
+	}
+
+	// Every request the page made went to the UI's own origin.
+	urls := b.urls()
+	if len(urls) < 10 {
+		t.Errorf("saw only %d requests, want the page's loads and calls: %v", len(urls), urls)
+	}
+	for _, u := range urls {
+		if !strings.HasPrefix(u, origin+"/") {
+			t.Errorf("the page requested %s, outside its origin %s", u, origin)
+		}
+	}
+	b.mu.Lock()
+	problems := append([]string(nil), b.problems...)
+	b.mu.Unlock()
+	for _, p := range problems {
+		t.Errorf("page reported %s", p)
+	}
+}
+
+// TestOriginalEndpoints calls the original sample's POST /add and POST /search on
+// the UI and checks, on the read function directly, that they reached the real
+// functions.
+func TestOriginalEndpoints(t *testing.T) {
+	s := startStack(t)
+	word := nonce(t)
+	for i := 1; i <= 3; i++ {
+		resp, body := post(t, s.page.URL()+"/add", fmt.Sprintf(`{"d_type":"cmt","data":"compat %s %d"}`, word, i))
+		if resp.StatusCode != http.StatusOK || strings.TrimSpace(body) != `{"success":true}` {
+			t.Fatalf("POST /add: got %d %s, want 200 {\"success\":true}", resp.StatusCode, body)
+		}
+	}
+	resp, body := post(t, s.page.URL()+"/add", `{"d_type":"cmt","data":"  "}`)
+	var e struct{ Error, Field string }
+	json.Unmarshal([]byte(body), &e)
+	if resp.StatusCode != http.StatusBadRequest || e.Error != "text is required" || e.Field != "data" {
+		t.Errorf("blank /add: got %d %s, want 400 with the write function's message and field data", resp.StatusCode, body)
+	}
+	resp, body = post(t, s.page.URL()+"/add", `{"d_type":"poem","data":"x"}`)
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, `"field":"d_type"`) {
+		t.Errorf("unknown type /add: got %d %s, want 400 naming d_type", resp.StatusCode, body)
+	}
+
+	// The read function itself has them, newest first.
+	r, err := http.Get(s.read.URL() + "/records?q=" + url.QueryEscape(word))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var page struct {
+		Records []struct{ Text string } `json:"records"`
+	}
+	json.NewDecoder(r.Body).Decode(&page)
+	r.Body.Close()
+	if len(page.Records) != 3 || page.Records[0].Text != "compat "+word+" 3" {
+		t.Fatalf("read function has %+v, want the 3 records added through /add, newest first", page.Records)
+	}
+
+	resp, body = post(t, s.page.URL()+"/search", `{"sd_type":"cmt","max_count":"25"}`)
+	var texts []string
+	if err := json.Unmarshal([]byte(body), &texts); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("POST /search: got %d %s, want 200 and a JSON list of texts", resp.StatusCode, body)
+	}
+	want := []string{"compat " + word + " 3", "compat " + word + " 2", "compat " + word + " 1"}
+	if len(texts) != 3 || strings.Join(texts, "|") != strings.Join(want, "|") {
+		t.Errorf("POST /search: got %q, want %q", texts, want)
+	}
+	resp, body = post(t, s.page.URL()+"/search", `{"sd_type":"cmt","max_count":1}`)
+	if err := json.Unmarshal([]byte(body), &texts); err != nil || len(texts) != 1 || texts[0] != want[0] {
+		t.Errorf("POST /search max_count 1: got %d %s, want [%q]", resp.StatusCode, body, want[0])
+	}
+}
+
+func (b *browser) urls() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]string(nil), b.requests...)
+}
+
+func (b *browser) requested(part string) bool {
+	for _, u := range b.urls() {
+		if strings.Contains(u, part) {
+			return true
+		}
+	}
+	return false
+}
+
+func post(t *testing.T, url, body string) (*http.Response, string) {
+	t.Helper()
+	resp, err := http.Post(url, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatalf("POST %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+func moduleRoot(t *testing.T) string {
+	t.Helper()
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Dir(strings.TrimSpace(string(out)))
+}
+
+// TestUIConfigErrors starts the built UI with bad variables: it stops at once with
+// one line naming the variable.
+func TestUIConfigErrors(t *testing.T) {
+	bin := testenv.Build(t, "./functions/cmd/cqrs-ui")
+	tests := []struct {
+		env      string
+		wantLine string
+	}{
+		{"PROXY_TIMEOUT=later", `cqrs-ui: configuration: PROXY_TIMEOUT="later": not a valid time.Duration`},
+		{"WRITE_URL=cqrs-write:80", `cqrs-ui: configuration: WRITE_URL="cqrs-write:80": must be an absolute http or https URL`},
+		{"READ_URL=ftp://cqrs-read", `cqrs-ui: configuration: READ_URL="ftp://cqrs-read": must be an absolute http or https URL`},
+	}
+	for _, tt := range tests {
+		p := testenv.Start(t, bin, tt.env)
+		code := p.Wait(10 * time.Second)
+		out := strings.TrimSpace(p.Output())
+		if code != 2 || !strings.HasPrefix(out, tt.wantLine) || strings.Contains(out, "\n") {
+			t.Errorf("%s: got exit %d and %q, want exit 2 and one line starting %q", tt.env, code, out, tt.wantLine)
+		}
+	}
+}

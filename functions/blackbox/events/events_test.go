@@ -1,0 +1,209 @@
+package events_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+	"github.com/cloudevents/sdk-go/v2/binding"
+	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+
+	"github.com/cqrs-knative/cqrs-knative/functions/internal/launch"
+	"github.com/cqrs-knative/cqrs-knative/functions/internal/testenv"
+	"github.com/cqrs-knative/cqrs-knative/functions/record"
+)
+
+// stack is the two built functions running on a real master and replica.
+type stack struct {
+	write, read *launch.Proc
+	client      cloudevents.Client
+}
+
+func start(t *testing.T) *stack {
+	t.Helper()
+	testenv.RequireRedis(t)
+	wbin := testenv.Build(t, "./functions/cmd/cqrs-write")
+	rbin := testenv.Build(t, "./functions/cmd/cqrs-read")
+	pair := testenv.Redis(t)
+	w := testenv.Start(t, wbin, "REDIS_ADDR="+pair.Master.Addr(), "K_SERVICE=cqrs-write")
+	r := testenv.Start(t, rbin, "REDIS_ADDR="+pair.Replica.Addr(), "REDIS_MASTER_ADDR="+pair.Master.Addr(), "K_SERVICE=cqrs-read")
+	testenv.Ready(t, w, 10*time.Second)
+	testenv.Ready(t, r, 10*time.Second)
+	c, err := cloudevents.NewClientHTTP()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &stack{write: w, read: r, client: c}
+}
+
+var (
+	binary     = binding.WithForceBinary
+	structured = binding.WithForceStructured
+)
+
+// deliver posts e to the process at url as a Broker would and returns the reply
+// event and the HTTP status (0 when nothing answered).
+func (s *stack) deliver(t *testing.T, url string, mode func(context.Context) context.Context, e cloudevents.Event) (*cloudevents.Event, int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out, res := s.client.Request(mode(cloudevents.ContextWithTarget(ctx, url+"/")), e)
+	var hr *cehttp.Result
+	if !cloudevents.ResultAs(res, &hr) {
+		// Errorf, not Fatalf: deliver also runs on the redelivery test's goroutines.
+		t.Errorf("deliver %s to %s: %v", e.ID(), url, res)
+		return nil, 0
+	}
+	return out, hr.StatusCode
+}
+
+func newEvent(typ, source, id string, data any) cloudevents.Event {
+	e := cloudevents.NewEvent()
+	e.SetType(typ)
+	e.SetSource(source)
+	e.SetID(id)
+	e.SetData(cloudevents.ApplicationJSON, data)
+	return e
+}
+
+type page struct {
+	Records    []record.Record `json:"records"`
+	NextCursor string          `json:"nextCursor"`
+}
+
+func (s *stack) create(t *testing.T, mode func(context.Context) context.Context, id, text string) record.Record {
+	t.Helper()
+	out, status := s.deliver(t, s.write.URL(), mode, newEvent(record.EventCreate, "/test/broker", id, record.Create{Type: "bp", Text: text}))
+	if status != http.StatusOK || out == nil {
+		t.Fatalf("create %s: status %d, reply %v; want 200 with an event", id, status, out)
+	}
+	if out.Type() != record.EventCreated || out.Source() != "cqrs-write" {
+		t.Errorf("create reply type %q source %q, want %s from cqrs-write", out.Type(), out.Source(), record.EventCreated)
+	}
+	var r record.Record
+	if err := out.DataAs(&r); err != nil {
+		t.Fatalf("create reply data %s: %v", out.Data(), err)
+	}
+	return r
+}
+
+func (s *stack) query(t *testing.T, mode func(context.Context) context.Context, id string, data map[string]any) (*cloudevents.Event, page) {
+	t.Helper()
+	out, status := s.deliver(t, s.read.URL(), mode, newEvent(record.EventQuery, "/test/broker", id, data))
+	if status != http.StatusOK || out == nil {
+		t.Fatalf("query %s: status %d, reply %v; want 200 with an event", id, status, out)
+	}
+	if out.Type() != record.EventResult || out.Source() != "cqrs-read" {
+		t.Errorf("query reply type %q source %q, want %s from cqrs-read", out.Type(), out.Source(), record.EventResult)
+	}
+	var p page
+	if err := out.DataAs(&p); err != nil {
+		t.Fatalf("query reply data %s: %v", out.Data(), err)
+	}
+	return out, p
+}
+
+func TestCreateThenQuery(t *testing.T) {
+	s := start(t)
+	for i, m := range []struct {
+		name          string
+		create, query func(context.Context) context.Context
+	}{
+		{"binary then structured", binary, structured},
+		{"structured then binary", structured, binary},
+	} {
+		word := fmt.Sprintf("roundtrip%d", i)
+		created := s.create(t, m.create, "rt-"+word, "event "+word)
+		out, p := s.query(t, m.query, "q-"+word, map[string]any{"q": word, "minSeq": created.Seq, "limit": 5})
+		if len(p.Records) != 1 || p.Records[0] != created {
+			t.Errorf("%s: query found %+v, want exactly the created %+v", m.name, p.Records, created)
+		}
+		if by := fmt.Sprint(out.Extensions()["servedby"]); by != "replica" && by != "master" {
+			t.Errorf("%s: servedby %q, want replica or master", m.name, by)
+		}
+		if seq := fmt.Sprint(out.Extensions()["replicaseq"]); seq != fmt.Sprint(created.Seq) {
+			t.Errorf("%s: replicaseq %s, want %d", m.name, seq, created.Seq)
+		}
+	}
+}
+
+// TestRedeliveryStoresOnce delivers one event many times, some at once, to the
+// running write process, and reads the result back through the read process.
+func TestRedeliveryStoresOnce(t *testing.T) {
+	s := start(t)
+	const deliveries, workers = 200, 8
+	in := newEvent(record.EventCreate, "/test/broker", "redelivered", record.Create{Type: "bp", Text: "exactly once please"})
+	var mu sync.Mutex
+	ids := map[string]int{}
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range workers {
+		wg.Go(func() {
+			for i := range next {
+				mode := binary
+				if i%2 == 1 {
+					mode = structured
+				}
+				out, status := s.deliver(t, s.write.URL(), mode, in)
+				id := fmt.Sprintf("status %d", status)
+				var r record.Record
+				if out != nil && out.DataAs(&r) == nil {
+					id = r.ID
+				}
+				mu.Lock()
+				ids[id]++
+				mu.Unlock()
+			}
+		})
+	}
+	for i := range deliveries {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	if len(ids) != 1 {
+		t.Fatalf("replies carried %v, want one record id %d times", ids, deliveries)
+	}
+	var id string
+	for k := range ids {
+		id = k
+	}
+
+	_, p := s.query(t, binary, "count", map[string]any{"q": "exactly once please", "limit": 100, "minSeq": 1})
+	if len(p.Records) != 1 || p.Records[0].ID != id {
+		t.Errorf("read side holds %+v, want the one record %s", p.Records, id)
+	}
+
+	metrics := scrape(t, s.write.URL())
+	for _, want := range []string{
+		`cqrs_events_total{outcome="created",type="dev.cqrs.record.create"} 1`,
+		fmt.Sprintf(`cqrs_events_total{outcome="replayed",type="dev.cqrs.record.create"} %d`, deliveries-1),
+	} {
+		if !metrics[want] {
+			t.Errorf("write metrics lack %q", want)
+		}
+	}
+}
+
+func scrape(t *testing.T, url string) map[string]bool {
+	t.Helper()
+	resp, err := http.Get(url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	lines := map[string]bool{}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if strings.HasPrefix(sc.Text(), "cqrs_") {
+			lines[sc.Text()] = true
+		}
+	}
+	return lines
+}

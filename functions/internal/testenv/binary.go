@@ -1,0 +1,80 @@
+package testenv
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cqrs-knative/cqrs-knative/functions/internal/launch"
+)
+
+// The deployable mains, as Knative runs them.
+const (
+	WriteMain = "./functions/cmd/cqrs-write"
+	ReadMain  = "./functions/cmd/cqrs-read"
+	UIMain    = "./functions/cmd/cqrs-ui"
+)
+
+var (
+	buildMu  sync.Mutex
+	buildDir string
+	built    = map[string]string{}
+)
+
+// Build compiles the main package pkg (relative to the module root) once per test
+// binary and returns the executable's path.
+func Build(tb testing.TB, pkg string) string {
+	tb.Helper()
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	if p, ok := built[pkg]; ok {
+		return p
+	}
+	if buildDir == "" {
+		d, err := os.MkdirTemp("", "cqrs-bin-")
+		if err != nil {
+			tb.Fatal(err)
+		}
+		buildDir = d
+	}
+	out, err := launch.Build(buildDir, pkg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	built[pkg] = out
+	return out
+}
+
+// Start runs bin with exactly env (plus PATH and a free PORT) until the test ends.
+// It does not wait for readiness; see Ready.
+func Start(tb testing.TB, bin string, env ...string) *launch.Proc {
+	tb.Helper()
+	return StartOnPort(tb, bin, 0, env...)
+}
+
+// StartOnPort is Start on a given port (0 picks a free one).
+func StartOnPort(tb testing.TB, bin string, port int, env ...string) *launch.Proc {
+	tb.Helper()
+	p, err := launch.Start(launch.Spec{Name: filepath.Base(bin), Path: bin, Env: env, Port: port})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		p.Kill()
+		if tb.Failed() {
+			tb.Logf("output of %s:\n%s", p.Name, p.Output())
+		}
+	})
+	return p
+}
+
+// Ready waits until p answers its readiness probe, failing the test otherwise.
+func Ready(tb testing.TB, p *launch.Proc, timeout time.Duration) {
+	tb.Helper()
+	if err := p.WaitReady(context.Background(), timeout); err != nil {
+		tb.Fatalf("%v\n%s", err, p.Output())
+	}
+}

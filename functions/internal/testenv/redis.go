@@ -1,0 +1,73 @@
+package testenv
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cqrs-knative/cqrs-knative/functions/internal/redisproc"
+)
+
+// Pair is a running master and its replica.
+type Pair struct {
+	Master  *redisproc.Server
+	Replica *redisproc.Server
+}
+
+// RequireRedis skips the test (fails under CI=true) when redis-server is missing.
+func RequireRedis(tb testing.TB) {
+	tb.Helper()
+	if _, err := redisproc.Binary(); err != nil {
+		missing(tb, err.Error()+"; run make test, which installs it")
+	}
+}
+
+// Master starts a lone master, killed when the test ends.
+func Master(tb testing.TB, extra ...string) *redisproc.Server {
+	tb.Helper()
+	RequireRedis(tb)
+	m, err := redisproc.StartMaster(tb.TempDir(), 0, extra...)
+	if err != nil {
+		tb.Fatalf("start master: %v", err)
+	}
+	tb.Cleanup(func() { m.Kill() })
+	return m
+}
+
+// Redis starts a master and a replica and waits until the replica is in sync.
+func Redis(tb testing.TB) *Pair {
+	tb.Helper()
+	m := Master(tb)
+	r, err := redisproc.StartReplica(m.Dir, 0, m)
+	if err != nil {
+		tb.Fatalf("start replica: %v", err)
+	}
+	tb.Cleanup(func() { r.Kill() })
+	if err := r.WaitLinkUp(10 * time.Second); err != nil {
+		tb.Fatal(err)
+	}
+	return &Pair{Master: m, Replica: r}
+}
+
+// Calls returns how many times cmd ran on s since it started (INFO commandstats).
+func Calls(s *redisproc.Server, cmd string) (int, error) {
+	v, err := s.Info("commandstats", "cmdstat_"+cmd)
+	if err != nil {
+		return 0, err
+	}
+	if v == "" {
+		return 0, nil
+	}
+	for _, kv := range strings.Split(v, ",") {
+		if n, ok := strings.CutPrefix(kv, "calls="); ok {
+			calls, err := strconv.Atoi(n)
+			if err != nil {
+				return 0, fmt.Errorf("bad commandstats %q: %w", v, err)
+			}
+			return calls, nil
+		}
+	}
+	return 0, fmt.Errorf("no calls in commandstats %q", v)
+}

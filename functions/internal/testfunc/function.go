@@ -1,0 +1,58 @@
+// Package testfunc serves this project's functions in-process on real Redis, the way
+// the runtime serves them, for tests of the functions and of the whole stack.
+package testfunc
+
+import (
+	"context"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/cqrs-knative/cqrs-knative/functions/internal/redisproc"
+	"github.com/cqrs-knative/cqrs-knative/functions/internal/testenv"
+	"github.com/cqrs-knative/cqrs-knative/functions/read"
+	"github.com/cqrs-knative/cqrs-knative/functions/serve"
+	"github.com/cqrs-knative/cqrs-knative/functions/write"
+)
+
+// Function is an instanced function as the runtime serves it.
+type Function interface {
+	serve.Handler
+	Start(ctx context.Context, cfg map[string]string) error
+	Stop(ctx context.Context) error
+}
+
+// Serve starts f and serves it in-process the way the runtime does (health, metrics,
+// instrumentation) until the test ends.
+func Serve(tb testing.TB, f Function) *httptest.Server {
+	tb.Helper()
+	if err := f.Start(context.Background(), nil); err != nil {
+		tb.Fatalf("Start: %v", err)
+	}
+	srv := httptest.NewServer(serve.Mux(f))
+	tb.Cleanup(func() { srv.Close(); f.Stop(context.Background()) })
+	return srv
+}
+
+// Write serves the write function on master, with edit applied to its default
+// configuration.
+func Write(tb testing.TB, master *redisproc.Server, edit func(*write.Config)) *httptest.Server {
+	tb.Helper()
+	cfg := write.DefaultConfig()
+	cfg.RedisAddr = master.Addr()
+	if edit != nil {
+		edit(&cfg)
+	}
+	return Serve(tb, write.NewWithConfig(cfg))
+}
+
+// Read serves the read function on the pair's replica, with the master as its
+// fallback, and edit applied to its default configuration.
+func Read(tb testing.TB, pair *testenv.Pair, edit func(*read.Config)) *httptest.Server {
+	tb.Helper()
+	cfg := read.DefaultConfig()
+	cfg.RedisAddr, cfg.RedisMasterAddr = pair.Replica.Addr(), pair.Master.Addr()
+	if edit != nil {
+		edit(&cfg)
+	}
+	return Serve(tb, read.NewWithConfig(cfg))
+}

@@ -1,0 +1,351 @@
+// Command cqrs-local runs the whole CQRS stack on this machine: a Redis master and a
+// replica (real redis-server processes in a temporary directory), the write and read
+// functions and the UI, each as its own process, until Ctrl-C or SIGTERM. Then it
+// stops every process it started and removes the directory.
+//
+// The function and UI binaries are taken from the directory that holds cqrs-local
+// itself, where make build writes them.
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/cqrs-knative/cqrs-knative/functions/internal/launch"
+	"github.com/cqrs-knative/cqrs-knative/functions/internal/redisproc"
+)
+
+const name = "cqrs-local"
+
+// Timeouts of the stack's life cycle.
+const (
+	readyTimeout = 30 * time.Second
+	stopTimeout  = 15 * time.Second
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, stop, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// options are the flags, each with an environment variable as its default.
+type options struct {
+	host                      string
+	ui, write, read           int
+	redisMaster, redisReplica int
+	binDir                    string
+}
+
+func parse(args []string, stderr io.Writer) (options, error) {
+	var o options
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var errs []error
+	port := func(p *int, flagName, env string, def int, what string) {
+		v := def
+		if s := os.Getenv(env); s != "" {
+			n, err := strconv.Atoi(s)
+			if err != nil || n < 0 || n > 65535 {
+				errs = append(errs, fmt.Errorf("%s=%q: not a port number", env, s))
+			}
+			v = n
+		}
+		fs.IntVar(p, flagName, v, what+" (env "+env+"; 0 picks a free port)")
+	}
+	port(&o.ui, "ui-port", "UI_PORT", 8080, "port of the UI")
+	port(&o.write, "write-port", "WRITE_PORT", 8081, "port of the write function")
+	port(&o.read, "read-port", "READ_PORT", 8082, "port of the read function")
+	port(&o.redisMaster, "redis-master-port", "REDIS_MASTER_PORT", 0, "port of the Redis master")
+	port(&o.redisReplica, "redis-replica-port", "REDIS_REPLICA_PORT", 0, "port of the Redis replica")
+	host := os.Getenv("LISTEN_HOST")
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	fs.StringVar(&o.host, "listen-host", host, "address the UI and functions listen on (env LISTEN_HOST; 0.0.0.0 for all interfaces)")
+	fs.StringVar(&o.binDir, "bin", "", "directory holding cqrs-write, cqrs-read and cqrs-ui (default: the directory of this program)")
+	if err := errors.Join(errs...); err != nil {
+		return o, err
+	}
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	for _, p := range []struct {
+		v    int
+		flag string
+	}{{o.ui, "ui-port"}, {o.write, "write-port"}, {o.read, "read-port"}, {o.redisMaster, "redis-master-port"}, {o.redisReplica, "redis-replica-port"}} {
+		if p.v < 0 || p.v > 65535 {
+			return o, fmt.Errorf("-%s=%d: not a port number", p.flag, p.v)
+		}
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	return o, nil
+}
+
+// run starts the stack, waits for ctx to end (or a process to die) and stops it.
+// unsignal restores default signal handling so that a second Ctrl-C ends cqrs-local
+// at once; its children die with it (Pdeathsig).
+func run(ctx context.Context, unsignal func(), args []string, stdout, stderr io.Writer) int {
+	o, err := parse(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
+		return 2
+	}
+	if _, err := redisproc.Binary(); err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
+		return 1
+	}
+	if o.binDir == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			fmt.Fprintf(stderr, "%s: cannot find my own directory: %v\n", name, err)
+			return 1
+		}
+		o.binDir = filepath.Dir(exe)
+	}
+	bins := map[string]string{}
+	for _, b := range []string{"cqrs-write", "cqrs-read", "cqrs-ui"} {
+		p := filepath.Join(o.binDir, b)
+		if _, err := os.Stat(p); err != nil {
+			fmt.Fprintf(stderr, "%s: %s is missing next to %s; run make build (make run does it)\n", name, b, name)
+			return 1
+		}
+		bins[b] = p
+	}
+	for _, p := range []struct {
+		port *int
+		what string
+		hint string
+	}{
+		{&o.ui, "UI", "-ui-port or UI_PORT"}, {&o.write, "write function", "-write-port or WRITE_PORT"},
+		{&o.read, "read function", "-read-port or READ_PORT"},
+	} {
+		if err := claimPort(o.host, p.port); err != nil {
+			fmt.Fprintf(stderr, "%s: port %d for the %s is not free (%v); choose another with %s\n", name, *p.port, p.what, err, p.hint)
+			return 1
+		}
+	}
+
+	dir, err := os.MkdirTemp("", "cqrs-local-")
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
+		return 1
+	}
+	out := &console{w: stdout}
+	s := &stack{dir: dir, out: out}
+	code := s.start(ctx, o, bins)
+	if code == 0 {
+		code = s.wait(ctx)
+	}
+	unsignal()
+	s.stop()
+	return code
+}
+
+// claimPort checks that host:*port can be listened on; port 0 becomes a free port.
+func claimPort(host string, port *int) error {
+	l, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(*port)))
+	if err != nil {
+		return err
+	}
+	*port = l.Addr().(*net.TCPAddr).Port
+	return l.Close()
+}
+
+// stack is what cqrs-local started, in order.
+type stack struct {
+	dir     string
+	out     *console
+	redis   []*redisproc.Server
+	procs   []*launch.Proc
+	exited  chan *launch.Proc
+	stopped bool
+}
+
+func (s *stack) start(ctx context.Context, o options, bins map[string]string) int {
+	s.exited = make(chan *launch.Proc, 4)
+	s.out.linef("temp dir %s", s.dir)
+	master, err := redisproc.StartMaster(s.dir, o.redisMaster)
+	if err != nil {
+		s.out.linef("redis master: %v", err)
+		return 1
+	}
+	s.redis = append(s.redis, master)
+	s.out.linef("started redis-master pid=%d addr=%s", master.PID(), master.Addr())
+	replica, err := redisproc.StartReplica(s.dir, o.redisReplica, master)
+	if err != nil {
+		s.out.linef("redis replica: %v", err)
+		return 1
+	}
+	s.redis = append(s.redis, replica)
+	s.out.linef("started redis-replica pid=%d addr=%s", replica.PID(), replica.Addr())
+	if err := replica.WaitLinkUp(10 * time.Second); err != nil {
+		s.out.linef("%v", err)
+		return 1
+	}
+
+	addr := func(port int) string { return net.JoinHostPort(o.host, strconv.Itoa(port)) }
+	local := func(port int) string { return "http://127.0.0.1:" + strconv.Itoa(port) }
+	steps := []struct {
+		name, bin string
+		port      int
+		env       []string
+	}{
+		{"write", bins["cqrs-write"], o.write, []string{"REDIS_ADDR=" + master.Addr()}},
+		{"read", bins["cqrs-read"], o.read, []string{"REDIS_ADDR=" + replica.Addr(), "REDIS_MASTER_ADDR=" + master.Addr()}},
+		{"ui", bins["cqrs-ui"], o.ui, []string{"WRITE_URL=" + local(o.write), "READ_URL=" + local(o.read)}},
+	}
+	for _, st := range steps {
+		p, err := s.spawn(st.name, st.bin, st.port, append([]string{"LISTEN_ADDRESS=" + addr(st.port)}, st.env...))
+		if err != nil {
+			s.out.linef("%v", err)
+			return 1
+		}
+		s.out.linef("started %s pid=%d addr=%s", st.name, p.PID(), addr(st.port))
+		if err := p.WaitReady(ctx, readyTimeout); err != nil {
+			if ctx.Err() != nil {
+				return 0
+			}
+			s.out.linef("%v", err)
+			return 1
+		}
+	}
+	host := "localhost"
+	if o.host != "127.0.0.1" && o.host != "0.0.0.0" && o.host != "" {
+		host = o.host
+	}
+	url := func(port int) string { return "http://" + net.JoinHostPort(host, strconv.Itoa(port)) }
+	s.out.linef("ready")
+	s.out.raw(fmt.Sprintf(`
+  UI      %s
+  write   %s   (POST /records)
+  read    %s   (GET /records)
+  redis   master %s, replica %s
+
+Press Ctrl-C to stop everything.
+
+`, url(o.ui), url(o.write), url(o.read), master.Addr(), replica.Addr()))
+	return 0
+}
+
+// wait blocks until ctx ends (0) or a process exits on its own (1).
+func (s *stack) wait(ctx context.Context) int {
+	select {
+	case <-ctx.Done():
+		s.out.linef("stopping")
+		return 0
+	case p := <-s.exited:
+		s.out.linef("%s exited on its own (%v); stopping the rest", p.Name, p.Err())
+		return 1
+	}
+}
+
+// stop ends the processes in reverse order, SIGTERM first so that they drain, then
+// removes the temporary directory.
+func (s *stack) stop() {
+	for i := len(s.procs) - 1; i >= 0; i-- {
+		p := s.procs[i]
+		if !p.Stop(stopTimeout) {
+			s.out.linef("%s did not stop in %s; killed it", p.Name, stopTimeout)
+		}
+		s.out.linef("stopped %s pid=%d", p.Name, p.PID())
+	}
+	for i := len(s.redis) - 1; i >= 0; i-- {
+		r := s.redis[i]
+		pid := r.PID()
+		r.Stop()
+		s.out.linef("stopped redis-%s pid=%d", r.Role, pid)
+	}
+	if err := os.RemoveAll(s.dir); err != nil {
+		s.out.linef("cannot remove %s: %v", s.dir, err)
+		return
+	}
+	s.out.linef("removed temp dir %s", s.dir)
+}
+
+// spawn starts one function or the UI, its output prefixed with its name, and
+// reports on s.exited when it ends.
+func (s *stack) spawn(procName, bin string, port int, env []string) (*launch.Proc, error) {
+	w := &prefixed{out: s.out, prefix: procName}
+	// Own process group: a Ctrl-C in the terminal reaches cqrs-local only, which
+	// stops the processes in order.
+	p, err := launch.Start(launch.Spec{Name: procName, Path: bin, Env: env, Inherit: true, Port: port, Output: w, OwnGroup: true})
+	if err != nil {
+		return nil, err
+	}
+	s.procs = append(s.procs, p)
+	go func() {
+		<-p.Done()
+		w.flush()
+		select {
+		case s.exited <- p:
+		default:
+		}
+	}()
+	return p, nil
+}
+
+// console serialises lines from all processes onto one writer.
+type console struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (c *console) raw(s string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	io.WriteString(c.w, s)
+}
+
+func (c *console) linef(format string, args ...any) {
+	c.raw(name + ": " + fmt.Sprintf(format, args...) + "\n")
+}
+
+// prefixed writes each complete line of a process' output with its name in front.
+type prefixed struct {
+	out    *console
+	prefix string
+	mu     sync.Mutex
+	buf    []byte
+}
+
+func (p *prefixed) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.buf = append(p.buf, b...)
+	for {
+		i := bytes.IndexByte(p.buf, '\n')
+		if i < 0 {
+			break
+		}
+		p.out.raw(fmt.Sprintf("%-5s | %s\n", p.prefix, p.buf[:i]))
+		p.buf = p.buf[i+1:]
+	}
+	return len(b), nil
+}
+
+func (p *prefixed) flush() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.buf) > 0 {
+		p.out.raw(fmt.Sprintf("%-5s | %s\n", p.prefix, p.buf))
+		p.buf = nil
+	}
+}
