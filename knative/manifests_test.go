@@ -41,11 +41,11 @@ var manifestDirs = []string{".", "sentinel"}
 
 // configTypes lists, per Service, the structs whose envconfig tags are the only
 // environment names the process reads. serve.Config is the runtime's part, shared by
-// both functions; the UI has its own.
+// all three services.
 var configTypes = map[string][]reflect.Type{
 	"cqrs-write": {reflect.TypeFor[write.Config](), reflect.TypeFor[serve.Config]()},
 	"cqrs-read":  {reflect.TypeFor[read.Config](), reflect.TypeFor[serve.Config]()},
-	"cqrs-ui":    {reflect.TypeFor[ui.Config]()},
+	"cqrs-ui":    {reflect.TypeFor[ui.Config](), reflect.TypeFor[serve.Config]()},
 }
 
 // doc is one YAML document of a manifest file.
@@ -268,6 +268,11 @@ func envTags(types []reflect.Type) map[string]bool {
 		for f := range t.Fields() {
 			if tag := f.Tag.Get("envconfig"); tag != "" {
 				tags[tag] = true
+			} else if f.Anonymous && f.Type.Kind() == reflect.Struct {
+				// envconfig reads an embedded struct's variables as the outer one's.
+				for k := range envTags([]reflect.Type{f.Type}) {
+					tags[k] = true
+				}
 			}
 		}
 	}

@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/cqrs-knative/cqrs-knative/functions/serve"
 )
 
 // maxCompatBody bounds the original endpoints' bodies, as the functions bound theirs.
@@ -36,7 +38,7 @@ var (
 )
 
 // add creates a record through the write function and answers {"success":true}.
-func (s *Server) add(w http.ResponseWriter, r *http.Request) {
+func (s *UI) add(w http.ResponseWriter, r *http.Request) {
 	var in AddRequest
 	if err := decodeCompat(w, r, &in, func(f url.Values) { in.DType, in.Data = f.Get("d_type"), f.Get("data") }); err != nil {
 		writeError(w, err.status, err.msg, err.field)
@@ -63,11 +65,11 @@ func (s *Server) add(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	io.Copy(io.Discard, io.LimitReader(resp.Body, maxCompatBody))
-	writeJSON(w, http.StatusOK, map[string]bool{"success": true})
+	serve.JSON(w, http.StatusOK, map[string]bool{"success": true})
 }
 
 // search queries the read function and answers the texts, newest first.
-func (s *Server) search(w http.ResponseWriter, r *http.Request) {
+func (s *UI) search(w http.ResponseWriter, r *http.Request) {
 	var in SearchRequest
 	if err := decodeCompat(w, r, &in, func(f url.Values) {
 		in.SDType = f.Get("sd_type")
@@ -122,7 +124,7 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set(k, v)
 		}
 	}
-	writeJSON(w, http.StatusOK, texts)
+	serve.JSON(w, http.StatusOK, texts)
 }
 
 // maxCount reads max_count: absent means the original's default of 25.
@@ -191,10 +193,10 @@ func decodeCompat(w http.ResponseWriter, r *http.Request, v any, form func(url.V
 
 // relayError passes a function's error answer on with the old client's field names.
 func relayError(w http.ResponseWriter, resp *http.Response, function string, fields map[string]string) {
-	var body errorBody
+	var body serve.ErrorBody
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxCompatBody))
-	if !isJSON(resp.Header.Get("Content-Type")) || json.Unmarshal(raw, &body) != nil || body.Error == "" {
-		body = errorBody{Error: fmt.Sprintf("the %s function answered %s", function, resp.Status)}
+	if !serve.IsJSON(resp.Header.Get("Content-Type")) || json.Unmarshal(raw, &body) != nil || body.Error == "" {
+		body = serve.ErrorBody{Error: fmt.Sprintf("the %s function answered %s", function, resp.Status)}
 	}
 	if f, ok := fields[body.Field]; ok {
 		body.Field = f
@@ -202,7 +204,7 @@ func relayError(w http.ResponseWriter, resp *http.Response, function string, fie
 	if v := resp.Header.Get("Retry-After"); v != "" {
 		w.Header().Set("Retry-After", v)
 	}
-	writeJSON(w, resp.StatusCode, body)
+	serve.JSON(w, resp.StatusCode, body)
 }
 
 // endpoint is base with path appended and query set.

@@ -8,13 +8,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"mime"
 	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/cqrs-knative/cqrs-knative/functions/serve"
 )
 
 // maxProxyBody bounds what the UI forwards; the write function refuses bodies over
@@ -31,7 +32,7 @@ var (
 )
 
 // proxy forwards /api/records... to target/records... of the named function.
-func (s *Server) proxy(function string, target *url.URL) http.Handler {
+func (s *UI) proxy(function string, target *url.URL) http.Handler {
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(target)
@@ -50,11 +51,11 @@ func (s *Server) proxy(function string, target *url.URL) http.Handler {
 			if loc := resp.Header.Get("Location"); strings.HasPrefix(loc, "/records") {
 				resp.Header.Set("Location", "/api"+loc)
 			}
-			if resp.StatusCode >= 400 && !isJSON(resp.Header.Get("Content-Type")) {
+			if resp.StatusCode >= 400 && !serve.IsJSON(resp.Header.Get("Content-Type")) {
 				// An ingress or activator error page is HTML from another service;
 				// the page expects JSON and must never render foreign markup.
 				msg := fmt.Sprintf("the %s function answered %s", function, resp.Status)
-				b, _ := jsonLine(errorBody{Error: msg})
+				b, _ := jsonLine(serve.ErrorBody{Error: msg})
 				resp.Body.Close()
 				resp.Body = io.NopCloser(bytes.NewReader(b))
 				resp.ContentLength = int64(len(b))
@@ -79,7 +80,7 @@ func (s *Server) proxy(function string, target *url.URL) http.Handler {
 // upstreamError answers a request that got no answer from function: 413 for a body
 // over the proxy's limit, 503 (retry) when the function did not answer in time, 502
 // when it cannot be reached at all.
-func (s *Server) upstreamError(w http.ResponseWriter, r *http.Request, function string, err error) {
+func (s *UI) upstreamError(w http.ResponseWriter, r *http.Request, function string, err error) {
 	var tooBig *http.MaxBytesError
 	var ne net.Error
 	switch {
@@ -110,11 +111,6 @@ func pick(h http.Header, keep []string) http.Header {
 		}
 	}
 	return out
-}
-
-func isJSON(contentType string) bool {
-	mt, _, err := mime.ParseMediaType(contentType)
-	return err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json"))
 }
 
 func jsonLine(v any) ([]byte, error) {

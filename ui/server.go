@@ -5,8 +5,9 @@
 package ui
 
 import (
+	"context"
 	"embed"
-	"encoding/json"
+	"fmt"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -16,10 +17,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cqrs-knative/cqrs-knative/functions/serve"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
+
+// Service is the name the UI logs and reports under.
+const Service = "cqrs-ui"
 
 //go:embed static
 var staticFiles embed.FS
@@ -28,9 +32,10 @@ var staticFiles embed.FS
 // and data from its own origin only, and runs no inline script.
 const ContentSecurityPolicy = "default-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'; object-src 'none'"
 
-// Server is the UI service's HTTP handler.
-type Server struct {
-	cfg       Config
+// UI is the UI service as an instanced function: the runtime (serve) starts it,
+// serves Handle, answers the health probes and exports its metrics.
+type UI struct {
+	cfg       *Config
 	log       *slog.Logger
 	writeURL  *url.URL
 	readURL   *url.URL
@@ -41,19 +46,39 @@ type Server struct {
 }
 
 type metrics struct {
-	reg      *prometheus.Registry
 	requests *prometheus.CounterVec
 	upstream *prometheus.CounterVec
 }
 
-// New checks cfg and returns the handler.
-func New(cfg Config, log *slog.Logger) (*Server, error) {
-	if err := cfg.Check(); err != nil {
-		return nil, err
+// New returns the UI; it reads its configuration from the environment in Start.
+func New() *UI {
+	return &UI{log: slog.Default(), metrics: metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ui_http_requests_total", Help: "HTTP requests handled, by route, method and status code.",
+		}, []string{"route", "method", "code"}),
+		upstream: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ui_upstream_errors_total", Help: "Requests to a function that got no answer, by function and reason.",
+		}, []string{"function", "reason"}),
+	}}
+}
+
+// NewWithConfig returns a UI that uses cfg instead of the environment.
+func NewWithConfig(cfg Config) *UI {
+	u := New()
+	u.cfg = &cfg
+	return u
+}
+
+// Start checks the configuration and builds the proxies and routes.
+func (s *UI) Start(context.Context, map[string]string) error {
+	cfg, err := serve.Configure(s.cfg, DefaultConfig())
+	if err != nil {
+		return fmt.Errorf("configuration: %w", err)
 	}
-	w, _ := baseURL("WRITE_URL", cfg.WriteURL)
-	r, _ := baseURL("READ_URL", cfg.ReadURL)
-	s := &Server{cfg: cfg, log: log, writeURL: w, readURL: r}
+	s.cfg = cfg
+	s.log = slog.Default().With("service", Service)
+	s.writeURL, _ = baseURL("WRITE_URL", cfg.WriteURL)
+	s.readURL, _ = baseURL("READ_URL", cfg.ReadURL)
 	// Short dial and header timeouts: a function that is down must turn into a JSON
 	// error quickly instead of a page that spins.
 	s.transport = &http.Transport{
@@ -66,19 +91,9 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	}
 	s.client = &http.Client{Transport: s.transport, Timeout: cfg.ProxyTimeout + 5*time.Second}
 
-	s.metrics.reg = prometheus.NewRegistry()
-	s.metrics.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "ui_http_requests_total", Help: "HTTP requests handled, by route, method and status code.",
-	}, []string{"route", "method", "code"})
-	s.metrics.upstream = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "ui_upstream_errors_total", Help: "Requests to a function that got no answer, by function and reason.",
-	}, []string{"function", "reason"})
-	s.metrics.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		s.metrics.requests, s.metrics.upstream)
-
 	static, err := fs.Sub(staticFiles, "static")
 	if err != nil {
-		return nil, err
+		return err
 	}
 	files := http.FileServerFS(static)
 	write := s.proxy("write", s.writeURL)
@@ -98,59 +113,51 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	m.Handle("/api/", s.route("api_other", http.HandlerFunc(apiFallback)))
 	m.Handle("POST /add", s.logged(s.route("add", http.HandlerFunc(s.add))))
 	m.Handle("POST /search", s.logged(s.route("search", http.HandlerFunc(s.search))))
-	m.Handle("GET /health/readiness", s.route("health", http.HandlerFunc(healthy)))
-	m.Handle("GET /health/liveness", s.route("health", http.HandlerFunc(healthy)))
-	m.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
 	s.mux = m
-	return s, nil
+	return nil
 }
 
-// ServeHTTP serves every route with the security headers set.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	h := w.Header()
+// Stop closes the idle connections to the functions.
+func (s *UI) Stop(context.Context) error {
+	if s.transport != nil {
+		s.transport.CloseIdleConnections()
+	}
+	return nil
+}
+
+// Collectors returns the UI's own metrics; the runtime adds its request metrics.
+func (s *UI) Collectors() []prometheus.Collector {
+	return []prometheus.Collector{s.metrics.requests, s.metrics.upstream}
+}
+
+// SetHeaders sets the security headers that every answer carries.
+func (s *UI) SetHeaders(h http.Header) {
 	h.Set("Content-Security-Policy", ContentSecurityPolicy)
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("X-Frame-Options", "DENY")
+}
+
+// Handle serves the page, the proxy and the original sample's endpoints.
+func (s *UI) Handle(w http.ResponseWriter, r *http.Request) {
 	s.mux.ServeHTTP(w, r)
 }
 
 // route counts a route's requests under a fixed label, so paths with ids do not
 // grow the metric's cardinality.
-func (s *Server) route(name string, h http.Handler) http.Handler {
+func (s *UI) route(name string, h http.Handler) http.Handler {
 	return promhttp.InstrumentHandlerCounter(s.metrics.requests.MustCurryWith(prometheus.Labels{"route": name}), h)
 }
 
 // logged writes one JSON line per API request; static files and probes stay quiet.
-func (s *Server) logged(h http.Handler) http.Handler {
+func (s *UI) logged(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		rec := serve.NewStatusWriter(w)
 		h.ServeHTTP(rec, r)
-		s.log.Info("request", "method", r.Method, "path", r.URL.Path, "status", rec.status,
+		s.log.Info("request", "method", r.Method, "path", r.URL.Path, "status", rec.Status(),
 			"ms", float64(time.Since(start).Microseconds())/1000)
 	})
-}
-
-type statusRecorder struct {
-	http.ResponseWriter
-	status int
-}
-
-func (r *statusRecorder) WriteHeader(code int) {
-	r.status = code
-	r.ResponseWriter.WriteHeader(code)
-}
-
-// Unwrap lets http.ResponseController reach the underlying writer (flushes of the
-// reverse proxy).
-func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
-
-// The UI holds no state: once it serves, it is ready. It does not probe the
-// functions, because on Knative that would wake them from zero for nothing.
-func healthy(w http.ResponseWriter, _ *http.Request) {
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Write([]byte("ok\n"))
 }
 
 func apiFallback(w http.ResponseWriter, r *http.Request) {
@@ -166,27 +173,6 @@ func apiFallback(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// errorBody is the JSON shape of every error answer, the same as the functions'.
-type errorBody struct {
-	Error string `json:"error"`
-	Field string `json:"field,omitempty"`
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		status, b = http.StatusInternalServerError, []byte(`{"error":"cannot encode answer"}`)
-	}
-	b = append(b, '\n')
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
-	w.WriteHeader(status)
-	w.Write(b)
-}
-
 func writeError(w http.ResponseWriter, status int, msg, field string) {
-	if status == http.StatusServiceUnavailable {
-		w.Header().Set("Retry-After", "1")
-	}
-	writeJSON(w, status, errorBody{Error: msg, Field: field})
+	serve.WriteError(w, status, serve.ErrorBody{Error: msg, Field: field})
 }

@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -13,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cqrs-knative/cqrs-knative/functions/serve"
 )
 
 // seen is what a stand-in function received.
@@ -36,15 +39,20 @@ func backend(t *testing.T, reply func(w http.ResponseWriter, r *http.Request)) (
 	return srv, got
 }
 
+// TestMain keeps the UI's per-request logs out of the test output.
+func TestMain(m *testing.M) {
+	slog.SetDefault(slog.New(slog.DiscardHandler))
+	os.Exit(m.Run())
+}
+
 func newUI(t *testing.T, writeURL, readURL string, timeout time.Duration) *httptest.Server {
 	t.Helper()
-	cfg := Config{Port: 8080, WriteURL: writeURL, ReadURL: readURL, ProxyTimeout: timeout, DrainTimeout: time.Second}
-	s, err := New(cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatalf("New: %v", err)
+	u := NewWithConfig(Config{WriteURL: writeURL, ReadURL: readURL, ProxyTimeout: timeout})
+	if err := u.Start(context.Background(), nil); err != nil {
+		t.Fatalf("Start: %v", err)
 	}
-	srv := httptest.NewServer(s)
-	t.Cleanup(srv.Close)
+	srv := httptest.NewServer(serve.Mux(u))
+	t.Cleanup(func() { srv.Close(); u.Stop(context.Background()) })
 	return srv
 }
 
@@ -116,12 +124,17 @@ func TestLoadConfig(t *testing.T) {
 					os.Unsetenv(k)
 				}
 			}
-			c, err := LoadConfig()
+			// The process reads the runtime's variables first, then its own.
+			rc, err := serve.LoadConfig()
+			var c Config
+			if err == nil {
+				c, err = LoadConfig()
+			}
 			if tt.wantErr == "" {
 				if err != nil {
 					t.Fatalf("got error %v, want none", err)
 				}
-				if c.Port != 8080 || c.WriteURL != "http://cqrs-write.default.svc.cluster.local" || c.ReadURL != "http://cqrs-read.default.svc.cluster.local" {
+				if rc.Port != 8080 || c.WriteURL != "http://cqrs-write.default.svc.cluster.local" || c.ReadURL != "http://cqrs-read.default.svc.cluster.local" {
 					t.Errorf("got %+v, want the documented defaults", c)
 				}
 				return
@@ -248,7 +261,7 @@ func TestProxyFailures(t *testing.T) {
 			if time.Since(start) > 5*time.Second {
 				t.Errorf("took %s, want an answer soon after the proxy timeout", time.Since(start))
 			}
-			var e errorBody
+			var e serve.ErrorBody
 			if err := json.Unmarshal([]byte(body), &e); err != nil || resp.Header.Get("Content-Type") != "application/json" {
 				t.Fatalf("got %q (%s), want a JSON error: %v", body, resp.Header.Get("Content-Type"), err)
 			}
@@ -297,7 +310,7 @@ func TestAddRelaysValidationError(t *testing.T) {
 	})
 	ui := newUI(t, write.URL, closedURL(t), 5*time.Second)
 	resp, body := do(t, http.MethodPost, ui.URL+"/add", "application/json", `{"d_type":"bp","data":" "}`, nil)
-	var e errorBody
+	var e serve.ErrorBody
 	json.Unmarshal([]byte(body), &e)
 	if resp.StatusCode != http.StatusBadRequest || e.Error != "text is required" || e.Field != "data" {
 		t.Errorf("got %d %+v, want 400 with the function's message and the old field name data", resp.StatusCode, e)
@@ -414,7 +427,7 @@ func TestCompatBadBodies(t *testing.T) {
 	}
 	for _, tt := range tests {
 		resp, body := do(t, http.MethodPost, ui.URL+tt.path, tt.contentType, tt.body, nil)
-		var e errorBody
+		var e serve.ErrorBody
 		json.Unmarshal([]byte(body), &e)
 		if resp.StatusCode != tt.wantStatus || e.Field != tt.wantField || e.Error == "" {
 			t.Errorf("%s: got %d %s, want %d naming %s", tt.name, resp.StatusCode, body, tt.wantStatus, tt.wantField)

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/cqrs-knative/cqrs-knative/functions/record"
+	"github.com/cqrs-knative/cqrs-knative/functions/redisenv"
 	"github.com/cqrs-knative/cqrs-knative/functions/serve"
 	"github.com/cqrs-knative/cqrs-knative/functions/store"
 )
@@ -18,33 +19,27 @@ const (
 // Config is the read function's environment; the Knative manifests use exactly these
 // names.
 type Config struct {
-	RedisAddr           string        `envconfig:"REDIS_ADDR" default:"cqrs-redis-replicas:6379"`
-	RedisMasterAddr     string        `envconfig:"REDIS_MASTER_ADDR" default:"cqrs-redis-master:6379"`
-	RedisPassword       string        `envconfig:"REDIS_PASSWORD"`
-	RedisSentinelAddrs  []string      `envconfig:"REDIS_SENTINEL_ADDRS"`
-	RedisSentinelMaster string        `envconfig:"REDIS_SENTINEL_MASTER" default:"mymaster"`
-	RedisPoolSize       int           `envconfig:"REDIS_POOL_SIZE" default:"64"`
-	RecordTypes         []string      `envconfig:"RECORD_TYPES" default:"bp,cmt,rvw"`
-	ReadMaxWait         time.Duration `envconfig:"READ_MAX_WAIT" default:"500ms"`
-	ReadFallback        string        `envconfig:"READ_FALLBACK" default:"master"`
+	redisenv.Redis
+	RedisMasterAddr string        `envconfig:"REDIS_MASTER_ADDR"`
+	RecordTypes     []string      `envconfig:"RECORD_TYPES"`
+	ReadMaxWait     time.Duration `envconfig:"READ_MAX_WAIT"`
+	ReadFallback    string        `envconfig:"READ_FALLBACK"`
 }
 
 // DefaultConfig is the configuration with every variable unset.
 func DefaultConfig() Config {
 	return Config{
-		RedisAddr:           "cqrs-redis-replicas:6379",
-		RedisMasterAddr:     "cqrs-redis-master:6379",
-		RedisSentinelMaster: "mymaster",
-		RedisPoolSize:       64,
-		RecordTypes:         []string{"bp", "cmt", "rvw"},
-		ReadMaxWait:         500 * time.Millisecond,
-		ReadFallback:        FallbackMaster,
+		Redis:           redisenv.Redis{RedisAddr: "cqrs-redis-replicas:6379", RedisSentinelMaster: "mymaster", RedisPoolSize: 64},
+		RedisMasterAddr: "cqrs-redis-master:6379",
+		RecordTypes:     append([]string(nil), record.DefaultTypes...),
+		ReadMaxWait:     500 * time.Millisecond,
+		ReadFallback:    FallbackMaster,
 	}
 }
 
 // LoadConfig reads Config from the environment and checks it.
 func LoadConfig() (Config, error) {
-	c, err := serve.Configure[Config](nil)
+	c, err := serve.Configure(nil, DefaultConfig())
 	if err != nil {
 		return Config{}, err
 	}
@@ -53,7 +48,7 @@ func LoadConfig() (Config, error) {
 
 // Check returns an error naming the first variable with a value that cannot work.
 func (c Config) Check() error {
-	if err := c.replica().Check(); err != nil {
+	if err := c.Redis.Check(); err != nil {
 		return err
 	}
 	switch {
@@ -72,19 +67,14 @@ func (c Config) Check() error {
 
 // replica is how the read function reaches the replicas.
 func (c Config) replica() store.Options {
-	return store.Options{
-		Addr:           c.RedisAddr,
-		Password:       c.RedisPassword,
-		SentinelAddrs:  c.RedisSentinelAddrs,
-		SentinelMaster: c.RedisSentinelMaster,
-		Replicas:       true,
-		PoolSize:       c.RedisPoolSize,
-	}
+	o := c.Redis.Options()
+	o.Replicas = true
+	return o
 }
 
 // master is how the read function reaches the master for its fallback.
 func (c Config) master() store.Options {
-	o := c.replica()
-	o.Addr, o.Replicas = c.RedisMasterAddr, false
+	o := c.Redis.Options()
+	o.Addr = c.RedisMasterAddr
 	return o
 }

@@ -3,20 +3,16 @@ package read
 import (
 	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/cloudevents/sdk-go/v2/event"
 
 	"github.com/cqrs-knative/cqrs-knative/functions/cloudevent"
 	"github.com/cqrs-knative/cqrs-knative/functions/record"
+	"github.com/cqrs-knative/cqrs-knative/functions/serve"
 )
 
 // DefaultEventSource is the source of reply events when K_SERVICE is not set.
@@ -61,22 +57,18 @@ func (f *Function) handleQueryEvent(ctx context.Context, h http.Header, ev *even
 	return out, "answered", nil
 }
 
-// parseQueryData decodes the event's data strictly (no unknown fields, numbers as
-// numbers) and validates it with ParseQuery, so events and GET /records accept
-// exactly the same queries. No data at all is the newest page of every type.
+// queryObject is the data of a query event, for the messages of its errors.
+var queryObject = serve.Object{What: "event data", Field: "data", Prefix: "data.",
+	Example: `{"type":"bp","q":"words","limit":25}`, Holds: "a query has type, q, limit, cursor and minSeq"}
+
+// parseQueryData decodes the event's data strictly (no unknown or repeated fields,
+// numbers as numbers) and validates it with ParseQuery, so events and GET /records
+// accept exactly the same queries. No data at all is the newest page of every type.
 func (f *Function) parseQueryData(data []byte) (Query, error) {
 	var d queryData
 	if len(bytes.TrimSpace(data)) > 0 {
-		if !utf8.Valid(data) {
-			return Query{}, record.Invalid("data", "event data is not valid UTF-8")
-		}
-		dec := json.NewDecoder(bytes.NewReader(data))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&d); err != nil {
-			return Query{}, queryJSONError(err)
-		}
-		if _, err := dec.Token(); err != io.EOF {
-			return Query{}, record.Invalid("data", "event data holds more than one JSON value")
+		if err := queryObject.Decode(data, &d); err != nil {
+			return Query{}, err
 		}
 	}
 	v := url.Values{}
@@ -96,32 +88,4 @@ func (f *Function) parseQueryData(data []byte) (Query, error) {
 	}
 	q, err := f.ParseQuery(v, "")
 	return q, cloudevent.DataError(err)
-}
-
-func queryJSONError(err error) error {
-	var se *json.SyntaxError
-	var te *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &se):
-		return record.Invalidf("data", "malformed JSON in event data at byte %d: %v", se.Offset, se)
-	case errors.As(err, &te):
-		if te.Field == "" {
-			return record.Invalidf("data", "event data must be a JSON object, not %s", te.Value)
-		}
-		return record.Invalidf("data."+te.Field, "%s must be a JSON %s, not %s", te.Field, jsonKind(te.Field), te.Value)
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		return record.Invalid("data", "malformed JSON in event data: unexpected end")
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-		return record.Invalidf("data."+name, "unknown field %q; a query has type, q, limit, cursor and minSeq", name)
-	}
-	return record.Invalidf("data", "malformed JSON in event data: %v", err)
-}
-
-func jsonKind(field string) string {
-	switch field {
-	case "limit", "minSeq":
-		return "whole number"
-	}
-	return "string"
 }

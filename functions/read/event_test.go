@@ -18,7 +18,7 @@ import (
 	"github.com/cqrs-knative/cqrs-knative/functions/internal/testenv"
 	"github.com/cqrs-knative/cqrs-knative/functions/read"
 	"github.com/cqrs-knative/cqrs-knative/functions/record"
-	"github.com/cqrs-knative/cqrs-knative/functions/reply"
+	"github.com/cqrs-knative/cqrs-knative/functions/serve"
 )
 
 // evFixture is the read function's fixture with a CloudEvents client to send with.
@@ -259,7 +259,7 @@ func TestQueryEventRefused(t *testing.T) {
 			`{"id":"s","source":"/test","type":"` + record.EventQuery + `"}`, 400, "specversion", "specversion"},
 		{"data not JSON", evHeader("ce-specversion", "1.0", "ce-id", "x", "ce-source", "/test", "ce-type", record.EventQuery,
 			"Content-Type", "application/xml"), `<q/>`, 415, "datacontenttype", "application/xml"},
-		{"too large", ok, `{"q":"` + strings.Repeat("a ", record.MaxBodyBytes/2) + `"}`, 413, "body", "over"},
+		{"too large", ok, `{"q":"` + strings.Repeat("a ", serve.MaxBodyBytes/2) + `"}`, 413, "body", "over"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -267,7 +267,7 @@ func TestQueryEventRefused(t *testing.T) {
 			if resp.StatusCode != tt.status {
 				t.Fatalf("status %d, want %d; body %s", resp.StatusCode, tt.status, body)
 			}
-			var got reply.Body
+			var got serve.ErrorBody
 			if err := json.Unmarshal(body, &got); err != nil {
 				t.Fatalf("body %s is not a JSON error: %v", body, err)
 			}

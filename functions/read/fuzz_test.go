@@ -3,7 +3,6 @@ package read
 import (
 	"bytes"
 	"context"
-	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -12,6 +11,8 @@ import (
 
 	"github.com/cqrs-knative/cqrs-knative/functions/cloudevent"
 	"github.com/cqrs-knative/cqrs-knative/functions/record"
+	"github.com/cqrs-knative/cqrs-knative/functions/reply"
+	"github.com/cqrs-knative/cqrs-knative/functions/serve"
 )
 
 // parser returns a started function whose Redis is a closed loopback port: parsing
@@ -29,11 +30,10 @@ func parser(tb testing.TB) *Function {
 }
 
 func codeOf(err error) string {
-	var e *record.Error
-	if errors.As(err, &e) {
-		return e.Code
+	if err == nil {
+		return ""
 	}
-	return ""
+	return reply.Code(err)
 }
 
 // checkQuery fails unless q is within the limits a parsed query promises.
@@ -163,7 +163,7 @@ func FuzzQueryEvent(f *testing.F) {
 		}
 		switch code := codeOf(err); {
 		case err == nil:
-		case code == record.EINVALID, code == record.EUNSUPPORTED, code == record.ETOOLARGE:
+		case code == record.EINVALID, code == serve.CodeUnsupported, code == serve.CodeTooLarge:
 		default:
 			t.Fatalf("event refused with %v (code %q), want a client error", err, code)
 		}

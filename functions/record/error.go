@@ -5,17 +5,14 @@ import (
 	"fmt"
 )
 
-// Error codes; each maps to one HTTP status in the functions.
+// Error codes; the functions map each to one HTTP status. Refusals that belong to
+// HTTP alone (method, body size and time, content type) are the runtime's.
 const (
-	EINVALID     = "invalid"     // bad input: 400
-	ENOTFOUND    = "not_found"   // 404
-	ETOOLARGE    = "too_large"   // body over the limit: 413
-	EUNSUPPORTED = "unsupported" // wrong content type: 415
-	EMETHOD      = "method"      // method not allowed: 405
-	ETIMEOUT     = "timeout"     // the client was too slow sending the request: 408
-	ECONFLICT    = "conflict"    // an idempotency key or event id reused for other content: 422
-	EUNAVAILABLE = "unavailable" // Redis unreachable or not caught up: 503, retry later
-	EINTERNAL    = "internal"    // a bug: 500, logged
+	EINVALID     = "invalid"     // bad input
+	ENOTFOUND    = "not_found"   // no such record
+	ECONFLICT    = "conflict"    // an idempotency key or event id reused for other content
+	EUNAVAILABLE = "unavailable" // Redis unreachable or not caught up: retry later
+	EINTERNAL    = "internal"    // a bug, logged
 )
 
 // Error is the one error type the functions return to clients. Message is safe to

@@ -32,8 +32,6 @@ const (
 	DefaultMaxTextBytes = 4096
 	// MaxWordsPerRecord bounds the search index entries one record may add.
 	MaxWordsPerRecord = 64
-	// MaxBodyBytes bounds any request body; larger bodies are refused with 413.
-	MaxBodyBytes = 64 << 10
 )
 
 // DefaultTypes are the record types of the original sample: Blog post, Comment, Review.

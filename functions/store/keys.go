@@ -1,6 +1,3 @@
-// Package store is the Redis schema of cqrs-knative: the only place that builds
-// keys and the only code that talks to Redis. Writes go through one Lua script so a
-// replica never sees half a record; reads use read-only commands that replicas serve.
 package store
 
 import (

@@ -72,8 +72,8 @@ func TestCreateAndGet(t *testing.T) {
 	if err != nil || string(doc) != string(want) {
 		t.Errorf("GetDoc = %s, %v; want the record as encoding/json writes it: %s", doc, err, want)
 	}
-	if _, _, err := r.Get(ctx, "missing"); record.ErrorCode(err) != record.ENOTFOUND {
-		t.Errorf("Get(missing) error = %v, want %s", err, record.ENOTFOUND)
+	if doc, _, err := r.GetDoc(ctx, "missing"); doc != nil || err != nil {
+		t.Errorf("GetDoc(missing) = %s, %v; want no document and no error", doc, err)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/cqrs-knative/cqrs-knative/functions/record"
+	"github.com/cqrs-knative/cqrs-knative/functions/redisenv"
 	"github.com/cqrs-knative/cqrs-knative/functions/serve"
 	"github.com/cqrs-knative/cqrs-knative/functions/store"
 )
@@ -12,34 +13,28 @@ import (
 // Config is the write function's environment; the Knative manifests use exactly
 // these names.
 type Config struct {
-	RedisAddr           string        `envconfig:"REDIS_ADDR" default:"cqrs-redis-master:6379"`
-	RedisPassword       string        `envconfig:"REDIS_PASSWORD"`
-	RedisSentinelAddrs  []string      `envconfig:"REDIS_SENTINEL_ADDRS"`
-	RedisSentinelMaster string        `envconfig:"REDIS_SENTINEL_MASTER" default:"mymaster"`
-	RedisPoolSize       int           `envconfig:"REDIS_POOL_SIZE" default:"64"`
-	RecordTypes         []string      `envconfig:"RECORD_TYPES" default:"bp,cmt,rvw"`
-	MaxTextBytes        int           `envconfig:"MAX_TEXT_BYTES" default:"4096"`
-	WriteReplicas       int           `envconfig:"WRITE_REPLICAS" default:"0"`
-	WriteWaitTimeout    time.Duration `envconfig:"WRITE_WAIT_TIMEOUT" default:"500ms"`
-	IdempotencyTTL      time.Duration `envconfig:"IDEMPOTENCY_TTL" default:"24h"`
+	redisenv.Redis
+	RecordTypes      []string      `envconfig:"RECORD_TYPES"`
+	MaxTextBytes     int           `envconfig:"MAX_TEXT_BYTES"`
+	WriteReplicas    int           `envconfig:"WRITE_REPLICAS"`
+	WriteWaitTimeout time.Duration `envconfig:"WRITE_WAIT_TIMEOUT"`
+	IdempotencyTTL   time.Duration `envconfig:"IDEMPOTENCY_TTL"`
 }
 
 // DefaultConfig is the configuration with every variable unset.
 func DefaultConfig() Config {
 	return Config{
-		RedisAddr:           "cqrs-redis-master:6379",
-		RedisSentinelMaster: "mymaster",
-		RedisPoolSize:       64,
-		RecordTypes:         append([]string(nil), record.DefaultTypes...),
-		MaxTextBytes:        record.DefaultMaxTextBytes,
-		WriteWaitTimeout:    500 * time.Millisecond,
-		IdempotencyTTL:      24 * time.Hour,
+		Redis:            redisenv.Redis{RedisAddr: "cqrs-redis-master:6379", RedisSentinelMaster: "mymaster", RedisPoolSize: 64},
+		RecordTypes:      append([]string(nil), record.DefaultTypes...),
+		MaxTextBytes:     record.DefaultMaxTextBytes,
+		WriteWaitTimeout: 500 * time.Millisecond,
+		IdempotencyTTL:   24 * time.Hour,
 	}
 }
 
 // LoadConfig reads Config from the environment and checks it.
 func LoadConfig() (Config, error) {
-	c, err := serve.Configure[Config](nil)
+	c, err := serve.Configure(nil, DefaultConfig())
 	if err != nil {
 		return Config{}, err
 	}
@@ -48,12 +43,12 @@ func LoadConfig() (Config, error) {
 
 // Check returns an error naming the first variable with a value that cannot work.
 func (c Config) Check() error {
-	if err := c.redis().Check(); err != nil {
+	if err := c.Redis.Check(); err != nil {
 		return err
 	}
 	switch {
-	case c.MaxTextBytes < 1 || c.MaxTextBytes > record.MaxBodyBytes/2:
-		return fmt.Errorf("MAX_TEXT_BYTES=%d: must be between 1 and %d", c.MaxTextBytes, record.MaxBodyBytes/2)
+	case c.MaxTextBytes < 1 || c.MaxTextBytes > serve.MaxBodyBytes/2:
+		return fmt.Errorf("MAX_TEXT_BYTES=%d: must be between 1 and %d", c.MaxTextBytes, serve.MaxBodyBytes/2)
 	case c.WriteReplicas < 0:
 		return fmt.Errorf("WRITE_REPLICAS=%d: must not be negative", c.WriteReplicas)
 	case c.WriteWaitTimeout <= 0 || c.WriteWaitTimeout > time.Minute:
@@ -70,12 +65,7 @@ func (c Config) Check() error {
 // redis is how the write function reaches the master. The socket read timeout
 // outlasts the longest WAIT.
 func (c Config) redis() store.Options {
-	return store.Options{
-		Addr:           c.RedisAddr,
-		Password:       c.RedisPassword,
-		SentinelAddrs:  c.RedisSentinelAddrs,
-		SentinelMaster: c.RedisSentinelMaster,
-		PoolSize:       c.RedisPoolSize,
-		ReadTimeout:    c.WriteWaitTimeout + time.Second,
-	}
+	o := c.Redis.Options()
+	o.ReadTimeout = c.WriteWaitTimeout + time.Second
+	return o
 }

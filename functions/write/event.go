@@ -1,11 +1,8 @@
 package write
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"net/http"
-	"unicode/utf8"
 
 	"github.com/cloudevents/sdk-go/v2/event"
 
@@ -51,11 +48,11 @@ func (f *Function) handleCreateEvent(ctx context.Context, _ http.Header, ev *eve
 	return out, "created", nil
 }
 
-// decodeEventData is DecodeCreate with a clearer word for data that is JSON but
-// not an object.
+// decodeEventData parses a create command from an event's data.
 func decodeEventData(data []byte) (record.Create, error) {
-	if d := bytes.TrimSpace(data); len(d) > 0 && d[0] != '{' && utf8.Valid(d) && json.Valid(d) {
-		return record.Create{}, record.Invalid("body", `event data must be a JSON object {"type":"bp","text":"..."}`)
+	var c record.Create
+	if err := createData.Decode(data, &c); err != nil {
+		return record.Create{}, err
 	}
-	return DecodeCreate(data)
+	return c, nil
 }

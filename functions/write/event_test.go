@@ -20,7 +20,7 @@ import (
 	"github.com/cqrs-knative/cqrs-knative/functions/internal/redisproc"
 	"github.com/cqrs-knative/cqrs-knative/functions/internal/testenv"
 	"github.com/cqrs-knative/cqrs-knative/functions/record"
-	"github.com/cqrs-knative/cqrs-knative/functions/reply"
+	"github.com/cqrs-knative/cqrs-knative/functions/serve"
 	"github.com/cqrs-knative/cqrs-knative/functions/store"
 	"github.com/cqrs-knative/cqrs-knative/functions/write"
 )
@@ -94,12 +94,23 @@ func replyRecord(t *testing.T, e *cloudevents.Event) record.Record {
 	return r
 }
 
-func (fx *evFixture) stored(t *testing.T) (store.Page, int64) {
+// storedPage is what the master holds, decoded, newest first.
+type storedPage struct{ Records []record.Record }
+
+func (fx *evFixture) stored(t *testing.T) (storedPage, int64) {
 	t.Helper()
 	ctx := context.Background()
-	p, err := fx.store.Page(ctx, store.Query{Limit: 100})
+	dp, err := fx.store.PageDocs(ctx, store.Query{Limit: 100})
 	if err != nil {
 		t.Fatalf("page: %v", err)
+	}
+	var p storedPage
+	for _, d := range dp.Docs {
+		var r record.Record
+		if err := json.Unmarshal(d, &r); err != nil {
+			t.Fatalf("stored document %s: %v", d, err)
+		}
+		p.Records = append(p.Records, r)
 	}
 	seq, err := fx.store.Seq(ctx)
 	if err != nil {
@@ -394,7 +405,7 @@ func TestCreateEventRefused(t *testing.T) {
 		{"structured bad data", structured,
 			`{"specversion":"1.0","id":"s2","source":"/test","type":"` + record.EventCreate + `","data":{"type":"bp"}}`, 400, "data.text", "text is required"},
 		{"batch", binaryHeader("Content-Type", "application/cloudevents-batch+json"), `[]`, 400, "Content-Type", "one event per request"},
-		{"too large", ce(), `{"type":"bp","text":"` + strings.Repeat("a", record.MaxBodyBytes) + `"}`, 413, "body", "over"},
+		{"too large", ce(), `{"type":"bp","text":"` + strings.Repeat("a", serve.MaxBodyBytes) + `"}`, 413, "body", "over"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -402,7 +413,7 @@ func TestCreateEventRefused(t *testing.T) {
 			if resp.StatusCode != tt.status {
 				t.Fatalf("status %d, want %d; body %s", resp.StatusCode, tt.status, body)
 			}
-			var got reply.Body
+			var got serve.ErrorBody
 			if err := json.Unmarshal(body, &got); err != nil {
 				t.Fatalf("body %s is not a JSON error: %v", body, err)
 			}
@@ -469,7 +480,7 @@ func TestCreateEventRedisDown(t *testing.T) {
 	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
 		t.Errorf("raw: status %d, Retry-After %q; want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
 	}
-	var got reply.Body
+	var got serve.ErrorBody
 	if err := json.Unmarshal(body, &got); err != nil || got.Error == "" {
 		t.Errorf("503 body %s: want a JSON error (%v)", body, err)
 	}

@@ -3,7 +3,6 @@ package write
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -11,15 +10,16 @@ import (
 
 	"github.com/cqrs-knative/cqrs-knative/functions/cloudevent"
 	"github.com/cqrs-knative/cqrs-knative/functions/record"
+	"github.com/cqrs-knative/cqrs-knative/functions/reply"
+	"github.com/cqrs-knative/cqrs-knative/functions/serve"
 )
 
 // codeOf returns the code of err if it is a *record.Error, "" otherwise.
 func codeOf(err error) string {
-	var e *record.Error
-	if errors.As(err, &e) {
-		return e.Code
+	if err == nil {
+		return ""
 	}
-	return ""
+	return reply.Code(err)
 }
 
 // FuzzDecodeCreate checks that DecodeCreate never panics and either returns a
@@ -99,7 +99,7 @@ func FuzzCreateEvent(f *testing.F) {
 		}
 		switch code := codeOf(err); {
 		case err == nil:
-		case code == record.EINVALID, code == record.EUNSUPPORTED, code == record.ETOOLARGE:
+		case code == record.EINVALID, code == serve.CodeUnsupported, code == serve.CodeTooLarge:
 		default:
 			t.Fatalf("event refused with %v (code %q), want a client error", err, code)
 		}

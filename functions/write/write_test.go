@@ -17,7 +17,7 @@ import (
 	"github.com/cqrs-knative/cqrs-knative/functions/internal/testenv"
 	"github.com/cqrs-knative/cqrs-knative/functions/internal/testfunc"
 	"github.com/cqrs-knative/cqrs-knative/functions/record"
-	"github.com/cqrs-knative/cqrs-knative/functions/reply"
+	"github.com/cqrs-knative/cqrs-knative/functions/serve"
 	"github.com/cqrs-knative/cqrs-knative/functions/write"
 )
 
@@ -298,9 +298,9 @@ func TestWriteReplicasReportsUnreplicated(t *testing.T) {
 
 func TestStalledBodyGets408(t *testing.T) {
 	srv := server(t, testenv.Master(t), nil)
-	old := reply.BodyTimeout
-	reply.BodyTimeout = 200 * time.Millisecond
-	t.Cleanup(func() { reply.BodyTimeout = old })
+	old := serve.BodyTimeout
+	serve.BodyTimeout = 200 * time.Millisecond
+	t.Cleanup(func() { serve.BodyTimeout = old })
 	conn, err := net.Dial("tcp", strings.TrimPrefix(srv.URL, "http://"))
 	if err != nil {
 		t.Fatal(err)

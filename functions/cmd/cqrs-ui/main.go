@@ -5,7 +5,8 @@ package main
 import (
 	"os"
 
+	"github.com/cqrs-knative/cqrs-knative/functions/serve"
 	"github.com/cqrs-knative/cqrs-knative/ui"
 )
 
-func main() { os.Exit(ui.Main()) }
+func main() { os.Exit(serve.Main(ui.Service, ui.New())) }

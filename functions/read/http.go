@@ -1,0 +1,73 @@
+package read
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strconv"
+
+	"github.com/cqrs-knative/cqrs-knative/functions/record"
+	"github.com/cqrs-knative/cqrs-knative/functions/reply"
+	"github.com/cqrs-knative/cqrs-knative/functions/store"
+)
+
+func (f *Function) list(w http.ResponseWriter, r *http.Request) {
+	v, err := queryValues(r.URL.RawQuery)
+	if err != nil {
+		reply.Error(w, r, f.log, err)
+		return
+	}
+	q, err := f.ParseQuery(v, r.Header.Get("X-Min-Seq"))
+	if err != nil {
+		reply.Error(w, r, f.log, err)
+		return
+	}
+	res, served, err := f.Query(r.Context(), q)
+	setServed(w.Header(), served)
+	if err != nil {
+		reply.Error(w, r, f.log, err)
+		return
+	}
+	writeResult(w, res)
+}
+
+func (f *Function) get(w http.ResponseWriter, r *http.Request, id string) {
+	v, err := queryValues(r.URL.RawQuery)
+	if err != nil {
+		reply.Error(w, r, f.log, err)
+		return
+	}
+	minSeq, err := parseMinSeq(v.Get("minSeq"), r.Header.Get("X-Min-Seq"))
+	if err != nil {
+		reply.Error(w, r, f.log, err)
+		return
+	}
+	var doc json.RawMessage
+	served, err := f.consistent(r.Context(), minSeq, func(ctx context.Context, s *store.Store) (int64, error) {
+		var seq int64
+		var err error
+		doc, seq, err = s.GetDoc(ctx, id)
+		return seq, err
+	})
+	setServed(w.Header(), served)
+	if err == nil && doc == nil {
+		// Not found is an answer, as the store had caught up with minSeq.
+		err = &record.Error{Code: record.ENOTFOUND, Field: "id", Message: "no record with id " + strconv.Quote(id)}
+	}
+	if err != nil {
+		reply.Error(w, r, f.log, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(doc)+1))
+	w.Write(append(doc, '\n'))
+}
+
+// setServed says who answered; an error before any Redis answered says nothing.
+func setServed(h http.Header, s Served) {
+	if s.By == "" {
+		return
+	}
+	h.Set("X-Served-By", s.By)
+	h.Set("X-Replica-Seq", strconv.FormatInt(s.Seq, 10))
+}

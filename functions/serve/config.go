@@ -1,0 +1,87 @@
+package serve
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/kelseyhightower/envconfig"
+)
+
+// Config is the runtime's part of the environment.
+type Config struct {
+	// Port is the port Knative asks the container to listen on.
+	Port int `envconfig:"PORT"`
+	// ListenAddress, when set, wins over Port (knative/func's variable).
+	ListenAddress string `envconfig:"LISTEN_ADDRESS"`
+	// DrainTimeout bounds how long in-flight requests may run after SIGTERM.
+	DrainTimeout time.Duration `envconfig:"DRAIN_TIMEOUT"`
+}
+
+// DefaultConfig is the runtime's configuration with every variable unset.
+func DefaultConfig() Config {
+	return Config{Port: 8080, DrainTimeout: 30 * time.Second}
+}
+
+// Addr is the address to listen on.
+func (c Config) Addr() string {
+	if c.ListenAddress != "" {
+		return c.ListenAddress
+	}
+	return ":" + strconv.Itoa(c.Port)
+}
+
+// Check returns an error naming the first variable with a value that cannot work.
+func (c Config) Check() error {
+	switch {
+	case c.ListenAddress == "" && (c.Port < 1 || c.Port > 65535):
+		return fmt.Errorf("PORT=%d: must be between 1 and 65535", c.Port)
+	case c.DrainTimeout <= 0:
+		return fmt.Errorf("DRAIN_TIMEOUT=%s: must be positive", c.DrainTimeout)
+	}
+	return nil
+}
+
+// LoadConfig reads the runtime's variables; the error names the variable at fault.
+func LoadConfig() (Config, error) {
+	c, err := Configure(nil, DefaultConfig())
+	if err != nil {
+		return Config{}, err
+	}
+	return *c, nil
+}
+
+// Checker is a configuration that can tell whether its values can work.
+type Checker interface {
+	Check() error
+}
+
+// Configure returns preset after checking it or, when preset is nil, defaults with
+// the variables the environment sets laid over them, checked. Each configuration
+// keeps its defaults in one place, its DefaultConfig; the struct tags only name the
+// variables. Errors start with the variable.
+func Configure[C Checker](preset *C, defaults C) (*C, error) {
+	if preset == nil {
+		c := defaults
+		if err := process(&c); err != nil {
+			return nil, err
+		}
+		preset = &c
+	}
+	if err := (*preset).Check(); err != nil {
+		return nil, err
+	}
+	return preset, nil
+}
+
+// process fills spec from the environment with envconfig and rewrites its errors
+// into one short line that starts with the variable's name.
+func process(spec any) error {
+	err := envconfig.Process("", spec)
+	var pe *envconfig.ParseError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("%s=%q: not a valid %s", pe.KeyName, pe.Value, pe.TypeName)
+	}
+	return err
+}

@@ -1,0 +1,130 @@
+package serve
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Mux routes the health and metrics endpoints to the runtime and everything else to
+// f, counting every request by method and status.
+func Mux(f Handler) http.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if m, ok := f.(MetricsReporter); ok {
+		reg.MustRegister(m.Collectors()...)
+	}
+	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "http_requests_total", Help: "HTTP requests handled, by method and status code.",
+	}, []string{"method", "code"})
+	duration := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "http_request_duration_seconds", Help: "Time to answer an HTTP request, by method.",
+		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+	}, []string{"method"})
+	reg.MustRegister(requests, duration)
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("/health/readiness", func(w http.ResponseWriter, r *http.Request) {
+		probe(w, r, f, true)
+	})
+	mux.HandleFunc("/health/liveness", func(w http.ResponseWriter, r *http.Request) {
+		probe(w, r, f, false)
+	})
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.Handle("/", instrument(requests, duration, f))
+	if hs, ok := f.(HeaderSetter); ok {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			hs.SetHeaders(w.Header())
+			mux.ServeHTTP(w, r)
+		})
+	}
+	return mux
+}
+
+// instrument counts and times each request. It wraps the ResponseWriter in a type
+// that unwraps, so handlers can still use http.ResponseController (read deadlines).
+func instrument(requests *prometheus.CounterVec, duration *prometheus.HistogramVec, f Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := NewStatusWriter(w)
+		f.Handle(sw, r)
+		m := methodLabel(r.Method)
+		requests.WithLabelValues(m, strconv.Itoa(sw.Status())).Inc()
+		duration.WithLabelValues(m).Observe(time.Since(start).Seconds())
+	})
+}
+
+// methodLabel keeps the method label to a known set, whatever clients send.
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodPost, http.MethodHead, http.MethodPut, http.MethodDelete,
+		http.MethodPatch, http.MethodOptions:
+		return strings.ToLower(m)
+	}
+	return "other"
+}
+
+// StatusWriter remembers the status a handler answered with, for metrics and logs.
+// It unwraps, so handlers can still use http.ResponseController (read deadlines).
+type StatusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+// NewStatusWriter wraps w.
+func NewStatusWriter(w http.ResponseWriter) *StatusWriter { return &StatusWriter{ResponseWriter: w} }
+
+// Status is the status written so far (200 once a body was written without one).
+func (s *StatusWriter) Status() int {
+	if s.status == 0 {
+		return http.StatusOK
+	}
+	return s.status
+}
+
+func (s *StatusWriter) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *StatusWriter) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the server's writer.
+func (s *StatusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+func probe(w http.ResponseWriter, r *http.Request, f Handler, readiness bool) {
+	ok, err := true, error(nil)
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if rr, has := f.(ReadinessReporter); readiness && has {
+		ok, err = rr.Ready(ctx)
+	}
+	if lr, has := f.(LivenessReporter); !readiness && has {
+		ok, err = lr.Alive(ctx)
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if !ok || err != nil {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		if err != nil {
+			fmt.Fprintln(w, "not ready:", err)
+		} else {
+			fmt.Fprintln(w, "not ready")
+		}
+		return
+	}
+	fmt.Fprintln(w, "ok")
+}

@@ -1,0 +1,44 @@
+package serve
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+)
+
+// Serve serves f on ln until ctx ends, then drains for at most drain and calls f's
+// Stop. The function must already be started.
+func Serve(ctx context.Context, f Handler, ln net.Listener, drain time.Duration, log *slog.Logger) error {
+	srv := &http.Server{
+		Handler:           Mux(f),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	var serveErr error
+	select {
+	case <-ctx.Done():
+		log.Info("draining", "timeout", drain.String())
+	case serveErr = <-errc:
+	}
+	dctx, cancel := context.WithTimeout(context.Background(), drain)
+	defer cancel()
+	if err := srv.Shutdown(dctx); err != nil {
+		serveErr = errors.Join(serveErr, fmt.Errorf("drain: %w", err))
+	}
+	if s, ok := f.(Stopper); ok {
+		if err := s.Stop(dctx); err != nil {
+			serveErr = errors.Join(serveErr, fmt.Errorf("stop: %w", err))
+		}
+	}
+	if errors.Is(serveErr, http.ErrServerClosed) {
+		serveErr = nil
+	}
+	return serveErr
+}

@@ -1,0 +1,77 @@
+package store
+
+import (
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Options say how to reach Redis. With SentinelAddrs set, Addr is ignored and the
+// client follows the master (or the replicas, with Replicas) that Sentinel names.
+type Options struct {
+	Addr           string
+	Password       string
+	SentinelAddrs  []string
+	SentinelMaster string
+	Replicas       bool // connect to a replica through Sentinel (read side)
+	PoolSize       int
+	// ReadTimeout overrides the default socket read timeout; a WAIT longer than the
+	// read timeout would otherwise be cut off by the client.
+	ReadTimeout time.Duration
+}
+
+// Timeouts are short on purpose: a dead or stuck Redis must turn into a 503 within
+// about two seconds, never a hung request.
+const (
+	dialTimeout = 500 * time.Millisecond
+	ioTimeout   = time.Second
+	poolTimeout = time.Second
+)
+
+// NewClient returns a go-redis client with bounded pool and short timeouts. Commands
+// are not retried by the client: a create that timed out may have been applied, and
+// only the caller (with an idempotency key) can retry it safely.
+func NewClient(o Options) redis.UniversalClient {
+	pool := o.PoolSize
+	if pool <= 0 {
+		pool = 64
+	}
+	rt := ioTimeout
+	if o.ReadTimeout > rt {
+		rt = o.ReadTimeout
+	}
+	if len(o.SentinelAddrs) > 0 {
+		return redis.NewFailoverClient(&redis.FailoverOptions{
+			MasterName:    o.SentinelMaster,
+			SentinelAddrs: o.SentinelAddrs,
+			Password:      o.Password,
+			ReplicaOnly:   o.Replicas,
+			DialTimeout:   dialTimeout,
+			ReadTimeout:   rt,
+			WriteTimeout:  ioTimeout,
+			PoolTimeout:   poolTimeout,
+			PoolSize:      pool,
+			// Pipelines share the bounded main pool instead of a second pool with
+			// 128 KiB buffers per connection.
+			PipelinePoolSize: -1,
+			MaxRetries:       -1,
+			DialerRetries:    1,
+		})
+	}
+	return redis.NewClient(&redis.Options{
+		Addr:         o.Addr,
+		Password:     o.Password,
+		DialTimeout:  dialTimeout,
+		ReadTimeout:  rt,
+		WriteTimeout: ioTimeout,
+		PoolTimeout:  poolTimeout,
+		PoolSize:     pool,
+		// Pipelines share the bounded main pool instead of a second pool with
+		// 128 KiB buffers per connection.
+		PipelinePoolSize: -1,
+		MaxRetries:       -1,
+		// One dial attempt: a refused connection is an answer, and the caller's
+		// fallback (or the client's retry) is faster than the pool's own backoff.
+		DialerRetries: 1,
+	})
+}

@@ -1,0 +1,132 @@
+// Package write is the command side: a Knative function that validates create
+// commands and stores them on the Redis master.
+package write
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/cqrs-knative/cqrs-knative/functions/cloudevent"
+	"github.com/cqrs-knative/cqrs-knative/functions/record"
+	"github.com/cqrs-knative/cqrs-knative/functions/reply"
+	"github.com/cqrs-knative/cqrs-knative/functions/serve"
+	"github.com/cqrs-knative/cqrs-knative/functions/store"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+)
+
+// Function is the write function instance.
+type Function struct {
+	cfg       *Config
+	log       *slog.Logger
+	rdb       redis.UniversalClient
+	store     *store.Store
+	validator *record.Validator
+	metrics   metrics
+	now       func() time.Time
+	events    *cloudevent.Endpoint
+	source    string // of reply events
+}
+
+type metrics struct {
+	created      *prometheus.CounterVec
+	replays      prometheus.Counter
+	unreplicated prometheus.Counter
+	failures     *prometheus.CounterVec
+	events       *prometheus.CounterVec
+}
+
+// New returns a function that reads its configuration from the environment in Start.
+func New() *Function {
+	f := &Function{log: slog.Default(), now: time.Now}
+	f.metrics = metrics{
+		created: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cqrs_records_created_total", Help: "Records stored, by type.",
+		}, []string{"type"}),
+		replays: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cqrs_create_replays_total", Help: "Creates answered with an earlier record (idempotency key or redelivered event).",
+		}),
+		unreplicated: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cqrs_create_unreplicated_total", Help: "Creates stored on the master that fewer than WRITE_REPLICAS replicas confirmed in time.",
+		}),
+		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cqrs_create_failures_total", Help: "Creates refused, by error code.",
+		}, []string{"code"}),
+		events: cloudevent.NewCounter(),
+	}
+	return f
+}
+
+// NewWithConfig returns a function that uses cfg instead of the environment.
+func NewWithConfig(cfg Config) *Function {
+	f := New()
+	f.cfg = &cfg
+	return f
+}
+
+// Start connects to Redis and loads the write script. An unreachable Redis does not
+// fail Start: readiness reports it, and requests answer 503 until it is back.
+func (f *Function) Start(ctx context.Context, _ map[string]string) error {
+	cfg, err := serve.Configure(f.cfg, DefaultConfig())
+	if err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	f.cfg = cfg
+	f.log = slog.Default().With("function", "write")
+	f.validator = record.NewValidator(f.cfg.RecordTypes, f.cfg.MaxTextBytes)
+	f.source = cloudevent.Source(DefaultEventSource)
+	f.events = cloudevent.NewEndpoint(record.EventCreate, "plain JSON goes to POST /records", f.log, f.metrics.events, f.handleCreateEvent)
+	f.rdb = store.NewClient(f.cfg.redis())
+	f.store = store.New(f.rdb)
+	if err := f.store.Load(ctx); err != nil {
+		f.log.Warn("redis not reachable at start; will retry on each request", "err", err)
+	}
+	return nil
+}
+
+// Stop closes the Redis client.
+func (f *Function) Stop(context.Context) error {
+	if f.rdb == nil {
+		return nil
+	}
+	return f.rdb.Close()
+}
+
+// Ready reports whether the Redis master answers.
+func (f *Function) Ready(ctx context.Context) (bool, error) {
+	if f.store == nil {
+		return false, errors.New("not started")
+	}
+	if err := f.store.Ping(ctx); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// Alive reports that the process can serve; Redis trouble is readiness, not liveness.
+func (f *Function) Alive(context.Context) (bool, error) { return true, nil }
+
+// Collectors returns the function's Prometheus metrics.
+func (f *Function) Collectors() []prometheus.Collector {
+	return []prometheus.Collector{f.metrics.created, f.metrics.replays, f.metrics.unreplicated, f.metrics.failures, f.metrics.events}
+}
+
+// Handle serves POST /records and CloudEvents on POST /.
+func (f *Function) Handle(w http.ResponseWriter, r *http.Request) {
+	switch {
+	case r.URL.Path == "/":
+		f.events.ServeHTTP(w, r)
+	case r.URL.Path == "/records":
+		if r.Method != http.MethodPost {
+			reply.Error(w, r, f.log, serve.MethodNotAllowed(r.Method, http.MethodPost))
+			return
+		}
+		f.create(w, r)
+	default:
+		reply.Error(w, r, f.log, serve.NotFound(r.URL.Path))
+	}
+}

@@ -1,0 +1,75 @@
+package write
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/cqrs-knative/cqrs-knative/functions/record"
+	"github.com/cqrs-knative/cqrs-knative/functions/reply"
+	"github.com/cqrs-knative/cqrs-knative/functions/serve"
+	"github.com/cqrs-knative/cqrs-knative/functions/store"
+)
+
+func (f *Function) create(w http.ResponseWriter, r *http.Request) {
+	in, err := decodeCreate(w, r)
+	if err != nil {
+		f.fail(w, r, err)
+		return
+	}
+	claim := ""
+	if ks := r.Header.Values("Idempotency-Key"); len(ks) > 0 {
+		k := ks[0]
+		if len(ks) > 1 {
+			f.fail(w, r, record.Invalid("Idempotency-Key", "Idempotency-Key is given more than once; give it once"))
+			return
+		}
+		if err := checkIdempotencyKey(k); err != nil {
+			f.fail(w, r, err)
+			return
+		}
+		claim = store.HTTPClaim(k)
+	}
+	ans, created, err := f.Create(r.Context(), in, claim)
+	if record.ErrorCode(err) == record.ECONFLICT {
+		err = &record.Error{Code: record.ECONFLICT, Field: "Idempotency-Key", Err: err,
+			Message: "this Idempotency-Key was already used for a different record; send new content with a new key"}
+	}
+	if err != nil {
+		f.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/records/"+ans.ID)
+	if ans.Replicated != nil {
+		w.Header().Set("X-Replicated", strconv.FormatBool(*ans.Replicated))
+	}
+	status := http.StatusCreated
+	if ans.Replicated != nil && !*ans.Replicated {
+		// Stored on the master, but not yet as durable as WRITE_REPLICAS asks: a
+		// failover now could lose it, so this is not the plain 201 of a durable write.
+		status = http.StatusAccepted
+	}
+	if !created {
+		status = http.StatusOK
+		w.Header().Set("Idempotent-Replayed", "true")
+	}
+	serve.JSON(w, status, ans)
+}
+
+func (f *Function) fail(w http.ResponseWriter, r *http.Request, err error) {
+	f.metrics.failures.WithLabelValues(reply.Code(err)).Inc()
+	reply.Error(w, r, f.log, err)
+}
+
+// checkIdempotencyKey bounds the header to what fits a Redis key comfortably and
+// prints cleanly in logs.
+func checkIdempotencyKey(k string) error {
+	if k == "" || len(k) > 255 {
+		return record.Invalid("Idempotency-Key", "Idempotency-Key must be 1 to 255 characters")
+	}
+	for i := 0; i < len(k); i++ {
+		if k[i] < 0x21 || k[i] > 0x7e {
+			return record.Invalid("Idempotency-Key", "Idempotency-Key must be printable ASCII without spaces")
+		}
+	}
+	return nil
+}
