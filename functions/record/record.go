@@ -104,11 +104,12 @@ func (v *Validator) Check(c Create) (Create, error) {
 	return c, nil
 }
 
-// isControl reports the characters a record text may not hold: C0 controls and DEL
-// other than tab and line breaks, which no one types and which break logs and
-// terminals that show the text.
+// isControl reports the characters a record text may not hold: C0 controls other
+// than tab and line breaks, DEL, and the C1 controls U+0080 to U+009F (such as CSI
+// U+009B and NEL U+0085), which no one types and which break logs and terminals that
+// show the text.
 func isControl(r rune) bool {
-	return (r < 0x20 && r != '\t' && r != '\n' && r != '\r') || r == 0x7f
+	return (r < 0x20 && r != '\t' && r != '\n' && r != '\r') || (r >= 0x7f && r <= 0x9f)
 }
 
 // Tokenize splits text into the lower-cased words that the search index holds:

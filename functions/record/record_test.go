@@ -58,6 +58,10 @@ func TestValidatorCheck(t *testing.T) {
 		{"NUL", Create{"bp", "a\x00b"}, "", "text"},
 		{"escape", Create{"bp", "a\x1b[31mred"}, "", "text"},
 		{"tabs and line breaks", Create{"bp", "a\tb\r\nc"}, "a\tb\r\nc", ""},
+		{"C1 CSI", Create{"bp", "a\u009b31mred"}, "", "text"},
+		{"C1 next line", Create{"bp", "a\u0085b"}, "", "text"},
+		{"DEL", Create{"bp", "a\u007fb"}, "", "text"},
+		{"no-break space and letters past C1 stay", Create{"bp", "x\u00a0\u00e9"}, "x\u00a0\u00e9", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

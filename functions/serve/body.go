@@ -14,24 +14,30 @@ import (
 // MaxBodyBytes bounds any request body; larger bodies are refused with 413.
 const MaxBodyBytes = 64 << 10
 
-// BodyTimeout bounds how long a client may take to send a request body. The server
-// has no overall read timeout, because that would also cut short handlers that wait
-// on purpose (a read waiting for minSeq).
+// BodyTimeout bounds how long a client may take to send a request body, whether or
+// not the handler reads it. The server has no overall read timeout, because that
+// would also cut short handlers that wait on purpose (a read waiting for minSeq).
 var BodyTimeout = 10 * time.Second
 
-// ReadBody reads r's body, at most MaxBodyBytes (413 beyond) and within BodyTimeout
-// (408 beyond), so a client that stalls cannot hold a request forever.
-func ReadBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	rc := http.NewResponseController(w)
+// boundBody gives a request that has a body BodyTimeout to deliver all of it,
+// whether or not the handler reads it: the server reads what is left of an unread
+// body before it answers or reuses the connection, and stops at the deadline. Once a
+// body has ended, net/http lifts the deadline itself (its background read for a
+// closed connection starts then), so a handler that waits afterwards is not cut
+// short. Requests without a body get no deadline at all.
+func boundBody(w http.ResponseWriter, r *http.Request) {
+	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
+		return
+	}
 	// Not every ResponseWriter supports deadlines (httptest's recorder does not);
 	// there the body is already in memory.
-	deadline := rc.SetReadDeadline(time.Now().Add(BodyTimeout)) == nil
+	http.NewResponseController(w).SetReadDeadline(time.Now().Add(BodyTimeout))
+}
+
+// ReadBody reads r's body, at most MaxBodyBytes (413 beyond) and within BodyTimeout
+// (408 beyond; see boundBody), so a client that stalls cannot hold a request forever.
+func ReadBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
-	if err == nil && deadline {
-		// Lift the deadline only after a complete body: after a failed one, the server
-		// tries to drain what is left before answering, and must not wait for it.
-		rc.SetReadDeadline(time.Time{})
-	}
 	if err != nil {
 		w.Header().Set("Connection", "close")
 	}

@@ -31,7 +31,8 @@ type Object struct {
 // empty body, bytes that are not UTF-8 (encoding/json would replace them), anything
 // but one object, a key given twice (encoding/json keeps the last, other parsers the
 // first, so a proxy that checked the object could mean another one), a key v does not
-// have, and a value of the wrong type are each refused with a 400 naming the field.
+// have, a value of the wrong type, and a lone UTF-16 surrogate escape (encoding/json
+// would store U+FFFD instead) are each refused with a 400 naming the field.
 func (o Object) Decode(body []byte, v any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return Invalid(o.Field, fmt.Sprintf("%s is empty; send %s", o.What, o.Example))
@@ -41,6 +42,10 @@ func (o Object) Decode(body []byte, v any) error {
 	}
 	if err := o.checkKeys(body, fieldNames(v)); err != nil {
 		return err
+	}
+	if loneSurrogate(body) {
+		field := o.surrogateField(body)
+		return Invalid(field, fmt.Sprintf("%s holds a lone UTF-16 surrogate escape (such as \\ud800), which is no character; send the text as valid UTF-8 or as escaped surrogate pairs", field))
 	}
 	if err := json.Unmarshal(body, v); err != nil {
 		return o.typeError(err)
@@ -106,6 +111,20 @@ func (o Object) typeError(err error) error {
 		return Invalid(o.Prefix+te.Field, fmt.Sprintf("%s must be a JSON %s, not %s", te.Field, kindName(te.Type), te.Value))
 	}
 	return o.syntaxError(err)
+}
+
+// surrogateField names the top-level field whose value holds a lone surrogate
+// escape, or the whole input when a key holds it.
+func (o Object) surrogateField(body []byte) string {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(body, &m) == nil {
+		for k, v := range m {
+			if loneSurrogate(v) {
+				return o.Prefix + k
+			}
+		}
+	}
+	return o.Field
 }
 
 // invalidUTF8Field names the top-level field whose value holds the bad bytes.

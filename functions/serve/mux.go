@@ -39,13 +39,14 @@ func Mux(f Handler) http.Handler {
 	})
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.Handle("/", instrument(requests, duration, f))
-	if hs, ok := f.(HeaderSetter); ok {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	hs, _ := f.(HeaderSetter)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if hs != nil {
 			hs.SetHeaders(w.Header())
-			mux.ServeHTTP(w, r)
-		})
-	}
-	return mux
+		}
+		boundBody(w, r)
+		mux.ServeHTTP(w, r)
+	})
 }
 
 // instrument counts and times each request. It wraps the ResponseWriter in a type

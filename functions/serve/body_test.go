@@ -1,0 +1,106 @@
+package serve
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+// waiter reads the body when asked, then waits wait before answering, as a read
+// waiting for minSeq does.
+type waiter struct{ wait time.Duration }
+
+func (h waiter) Handle(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/read" {
+		if _, err := ReadBody(w, r); err != nil {
+			http.Error(w, err.Error(), http.StatusRequestTimeout)
+			return
+		}
+	}
+	select {
+	case <-time.After(h.wait):
+		io.WriteString(w, "done")
+	case <-r.Context().Done():
+		// The connection's context ended: the client gets nothing.
+	}
+}
+
+func shortBodyTimeout(t *testing.T, d time.Duration) {
+	old := BodyTimeout
+	BodyTimeout = d
+	t.Cleanup(func() { BodyTimeout = old })
+}
+
+func TestUnreadSlowBodyIsCutAtTheDeadline(t *testing.T) {
+	shortBodyTimeout(t, 300*time.Millisecond)
+	srv := httptest.NewServer(Mux(waiter{}))
+	defer srv.Close()
+	c, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "GET /x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+	start := time.Now()
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() { // one byte of body every 50 ms, forever
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(50 * time.Millisecond):
+				if _, err := io.WriteString(c, "1\r\na\r\n"); err != nil {
+					return
+				}
+			}
+		}
+	}()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadAll(bufio.NewReader(c)); err != nil {
+		t.Fatalf("connection not closed by the server: %v", err)
+	}
+	if got := time.Since(start); got > 2*time.Second {
+		t.Errorf("the server held the connection %s, want about BodyTimeout (%s)", got, BodyTimeout)
+	}
+}
+
+func TestWaitAfterTheBodyIsNotCut(t *testing.T) {
+	shortBodyTimeout(t, 200*time.Millisecond)
+	srv := httptest.NewServer(Mux(waiter{wait: 600 * time.Millisecond}))
+	defer srv.Close()
+	resp, err := http.Post(srv.URL+"/read", "application/json", strings.NewReader(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if got, want := string(b), "done"; resp.StatusCode != 200 || got != want {
+		t.Errorf("got %d %q, want 200 %q: a handler that waits after reading its body must not be cut by the body deadline", resp.StatusCode, got, want)
+	}
+}
+
+func TestStalledBodyIsRefusedWith408(t *testing.T) {
+	shortBodyTimeout(t, 200*time.Millisecond)
+	srv := httptest.NewServer(Mux(waiter{}))
+	defer srv.Close()
+	c, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "POST /read HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n{")
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusRequestTimeout {
+		t.Errorf("status %d, want 408", resp.StatusCode)
+	}
+}
