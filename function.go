@@ -1,11 +1,97 @@
-// Package function is the write function as knative/func builds it: its Go
-// scaffolding for instanced functions imports the package at the root of the
-// module that holds func.yaml and calls New. The root func.yaml describes cqrs-write
-// because func builds one function per module; cqrs-read and cqrs-ui are built by
-// ko from knative/.
+// Package function is the write function (cqrs-write) as knative/func builds it.
+// func.yaml says invoke: http, so func's Go scaffolding is a main that calls
+// http.Start(function.New()) from knative.dev/func-go. The root func.yaml describes
+// cqrs-write because func builds one function per module; cqrs-read and cqrs-ui are
+// built by ko from knative/.
+//
+// knative.dev/func-go answers /health/readiness and /health/liveness itself and hands
+// every other path to Handle; it listens before Start has returned, and on SIGTERM
+// lets in-flight requests finish for a fixed DrainTimeout. New adapts the write
+// function to that runtime so that it serves what the ko image serves: /metrics and
+// the request counters come from the same routes (serve.Mux), requests that arrive
+// before Start has finished get 503, and the logs are the same JSON lines.
 package function
 
-import "github.com/cqrs-knative/cqrs-knative/functions/write"
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync/atomic"
+	"time"
 
-// New returns the write function; the scaffolding starts and serves it.
-func New() *write.Function { return write.New() }
+	"github.com/cqrs-knative/cqrs-knative/functions/record"
+	"github.com/cqrs-knative/cqrs-knative/functions/serve"
+	"github.com/cqrs-knative/cqrs-knative/functions/write"
+)
+
+// DrainTimeout is how long knative.dev/func-go lets in-flight requests finish after
+// SIGTERM (its http.ServerShutdownTimeout, a constant). DRAIN_TIMEOUT cannot change
+// it, so Start refuses any other value rather than ignore it.
+const DrainTimeout = 30 * time.Second
+
+// Function is the write function with the routes of the ko image.
+type Function struct {
+	*write.Function
+	routes  http.Handler
+	started atomic.Bool
+}
+
+// New returns the write function for knative.dev/func-go; the scaffolding starts and
+// serves it.
+func New() *Function {
+	w := write.New()
+	return &Function{Function: w, routes: serve.Mux(w)}
+}
+
+// Start checks DRAIN_TIMEOUT, then starts the write function (configuration from the
+// environment, Redis client). func-go runs it beside the listener and stops the
+// process when it fails.
+func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
+	if v, ok := cfg["DRAIN_TIMEOUT"]; ok {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("configuration: DRAIN_TIMEOUT=%q: not a valid duration", v)
+		}
+		if d != DrainTimeout {
+			return fmt.Errorf("configuration: DRAIN_TIMEOUT=%s: knative.dev/func-go drains for a fixed %s; leave it unset for func builds", v, DrainTimeout)
+		}
+	}
+	slog.SetDefault(serve.Logger("cqrs-write"))
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := f.Function.Start(ctx, cfg); err != nil {
+		return err
+	}
+	f.started.Store(true)
+	return nil
+}
+
+// Stop closes the Redis client once Start has finished.
+func (f *Function) Stop(ctx context.Context) error {
+	if !f.started.Load() {
+		return nil
+	}
+	return f.Function.Stop(ctx)
+}
+
+// Ready is false until Start has finished, then follows the Redis master, answering
+// within 2 s as the ko runtime's probe does.
+func (f *Function) Ready(ctx context.Context) (bool, error) {
+	if !f.started.Load() {
+		return false, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	return f.Function.Ready(ctx)
+}
+
+// Handle serves /metrics and the write function's paths, counted as the ko runtime
+// counts them; before Start has finished it answers 503.
+func (f *Function) Handle(w http.ResponseWriter, r *http.Request) {
+	if !f.started.Load() {
+		serve.WriteError(w, http.StatusServiceUnavailable, serve.ErrorBody{Error: "the function is starting; retry", Code: record.EUNAVAILABLE})
+		return
+	}
+	f.routes.ServeHTTP(w, r)
+}
