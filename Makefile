@@ -39,3 +39,4 @@ clean:
 -include knative/deploy.mk
 # The local Knative cluster and the end-to-end tests on it (make e2e).
 -include knative/cluster/cluster.mk
+-include knative/func/func.mk
