@@ -21,7 +21,7 @@ import (
 
 // Handler turns a valid event of the endpoint's type into the reply event. outcome
 // labels the event in cqrs_events_total. Headers set on h go out with the reply.
-type Handler func(ctx context.Context, h http.Header, ev *event.Event) (out *event.Event, outcome string, err error)
+type Handler func(ctx context.Context, h http.Header, ev *Event) (out *event.Event, outcome string, err error)
 
 // Endpoint serves one event type on POST /.
 type Endpoint struct {

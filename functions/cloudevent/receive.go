@@ -18,7 +18,21 @@ import (
 	"github.com/cqrs-knative/cqrs-knative/functions/serve"
 )
 
-func (e *Endpoint) receive(w http.ResponseWriter, r *http.Request) (*event.Event, bool, error) {
+// Event is a received CloudEvent with its source and id exactly as the sender wrote
+// them. The SDK reads the source as a URI reference and may rewrite it ("/a b"
+// becomes "/a%20b"); an event's idempotency claim uses what was sent, so that two
+// senders never share one.
+type Event struct {
+	*event.Event
+	SentSource string
+	SentID     string
+}
+
+// MaxIDBytes bounds an event's id and source, as the HTTP Idempotency-Key is bounded:
+// together they become a claim kept for the idempotency TTL.
+const MaxIDBytes = 255
+
+func (e *Endpoint) receive(w http.ResponseWriter, r *http.Request) (*Event, bool, error) {
 	ev, structured, err := Receive(w, r, e.typ)
 	var re *record.Error
 	if e.hint != "" && errors.Is(err, errNotAnEvent) && errors.As(err, &re) {
@@ -30,14 +44,17 @@ func (e *Endpoint) receive(w http.ResponseWriter, r *http.Request) (*event.Event
 }
 
 // Receive reads one CloudEvent from r in binary or structured mode, bounded to
-// record.MaxBodyBytes, and checks that it is valid, of type want, and carries JSON
-// data or none. structured reports the mode, so the reply can use the same one.
-func Receive(w http.ResponseWriter, r *http.Request, want string) (ev *event.Event, structured bool, err error) {
+// serve.MaxBodyBytes, and checks that it is a valid CloudEvents 1.0 event of type
+// want, with an id and source of at most MaxIDBytes, and JSON data or none (never
+// both data and data_base64). structured reports the mode, so the reply can use the
+// same one.
+func Receive(w http.ResponseWriter, r *http.Request, want string) (ev *Event, structured bool, err error) {
 	body, err := serve.ReadBody(w, r)
 	if err != nil {
 		return nil, false, err
 	}
 	msg := cehttp.NewMessage(r.Header, io.NopCloser(bytes.NewReader(body)))
+	var sent sentAttributes
 	switch msg.ReadEncoding() {
 	case binding.EncodingUnknown:
 		return nil, false, notAnEvent(r.Header)
@@ -45,15 +62,30 @@ func Receive(w http.ResponseWriter, r *http.Request, want string) (ev *event.Eve
 		return nil, false, record.Invalid("Content-Type", "batches of events are not accepted; send one event per request")
 	case binding.EncodingStructured:
 		structured = true
+		sent, err = structuredAttributes(body)
+	default:
+		sent, err = binaryAttributes(r.Header)
 	}
-	ev, err = binding.ToEvent(r.Context(), msg)
+	if err != nil {
+		return nil, structured, err
+	}
+	sdk, err := binding.ToEvent(r.Context(), msg)
 	if err != nil {
 		return nil, structured, eventError(err)
 	}
-	if err := ev.Validate(); err != nil {
+	ev = &Event{Event: sdk, SentSource: sent.source, SentID: sent.id}
+	if err := sdk.Validate(); err != nil {
 		return ev, structured, eventError(err)
 	}
-	if ev.Type() != want {
+	if v := sdk.SpecVersion(); v != event.CloudEventsVersionV1 {
+		return ev, structured, record.Invalidf("specversion", "specversion %q is not supported; send 1.0", v)
+	}
+	for _, a := range []struct{ name, value string }{{"id", sent.id}, {"source", sent.source}} {
+		if len(a.value) > MaxIDBytes {
+			return ev, structured, record.Invalidf(a.name, "%s is %d bytes, at most %d allowed", a.name, len(a.value), MaxIDBytes)
+		}
+	}
+	if sdk.Type() != want {
 		return ev, structured, &record.Error{Code: record.EINVALID, Field: "type", Err: errUnknownType,
 			Message: fmt.Sprintf("event type %q is not handled here; this function accepts %s", ev.Type(), want)}
 	}

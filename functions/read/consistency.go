@@ -15,23 +15,39 @@ type Served struct {
 	Seq int64
 }
 
+// Reasons the replica could not serve a query, as cqrs_read_fallbacks_total counts them.
+const (
+	reasonLag  = "lag"          // behind minSeq after READ_MAX_WAIT
+	reasonDown = "replica_down" // unreachable, loading, or cut off from the master
+	reasonSlow = "replica_slow" // timed out or busy: no fallback
+)
+
+// requestSlack bounds the Redis calls of one read beyond its wait for the replica: a
+// page costs Redis milliseconds (see store's scan budget), so a second is plenty.
+const requestSlack = 2 * time.Second
+
 // consistent runs read against the replica and accepts its answer once the replica
-// has applied minSeq. While it has not, it waits (polling its seq) up to
-// READ_MAX_WAIT; then, or when the replica fails, it asks the master if that is the
-// fallback, or gives up with 503.
+// has applied minSeq. A replica that is behind is waited for, polling its seq, for at
+// most READ_MAX_WAIT in all, whatever minSeq says. Then, or when the replica is down,
+// the master answers if it is the fallback (READ_FALLBACK=master), or the read gets
+// 503. A replica that timed out or is busy is not replaced by the master: the same
+// work there would slow the writes too. A minSeq beyond the master's own newest seq
+// is no seq of this store (a store started afresh, or a write lost in a failover),
+// and is refused rather than waited for on every read.
 func (f *Function) consistent(ctx context.Context, minSeq int64, read func(context.Context, *store.Store) (int64, error)) (Served, error) {
+	ctx, cancel := context.WithTimeout(ctx, f.cfg.ReadMaxWait+requestSlack)
+	defer cancel()
+	waitUntil := time.Now().Add(f.cfg.ReadMaxWait)
 	seq, err := read(ctx, f.replica)
 	if err == nil && seq >= minSeq {
 		f.metrics.served.WithLabelValues(ServedByReplica).Inc()
 		return Served{By: ServedByReplica, Seq: seq}, nil
 	}
-	reason := "lag"
-	if err != nil {
-		reason = "replica_error"
-		f.log.Warn("replica failed", "err", err)
-	} else {
+	reason := reasonLag
+	if err == nil {
 		start := time.Now()
-		caught, werr := f.waitFor(ctx, minSeq)
+		var caught bool
+		caught, err = f.waitFor(ctx, minSeq, waitUntil)
 		f.metrics.waits.Observe(time.Since(start).Seconds())
 		if caught {
 			seq, err = read(ctx, f.replica)
@@ -40,31 +56,41 @@ func (f *Function) consistent(ctx context.Context, minSeq int64, read func(conte
 				return Served{By: ServedByReplica, Seq: seq}, nil
 			}
 		}
-		if werr != nil || err != nil {
-			reason = "replica_error"
+	}
+	if err != nil {
+		reason = reasonDown
+		if !store.Down(err) {
+			f.metrics.fallbacks.WithLabelValues(reasonSlow).Inc()
+			f.log.Warn("replica too slow; not falling back", "err", err)
+			return Served{}, err
 		}
+		f.log.Warn("replica down", "err", err)
 	}
 	f.metrics.fallbacks.WithLabelValues(reason).Inc()
 	if f.master == nil {
 		msg := fmt.Sprintf("the replica has not reached seq %d yet; retry shortly", minSeq)
-		if reason == "replica_error" {
+		if reason == reasonDown {
 			msg = "the replica is unavailable"
 		}
 		return Served{By: ServedByReplica, Seq: seq}, record.Unavailable(msg, err)
 	}
 	seq, err = read(ctx, f.master)
 	if err != nil {
-		return Served{By: ServedByMaster}, err
+		return Served{}, err
+	}
+	if seq < minSeq {
+		return Served{By: ServedByMaster, Seq: seq}, record.Invalidf("minSeq",
+			"minSeq %d is beyond the newest seq of this store (%d): it comes from another store or a write lost in a failover; read without it", minSeq, seq)
 	}
 	f.metrics.served.WithLabelValues(ServedByMaster).Inc()
 	return Served{By: ServedByMaster, Seq: seq}, nil
 }
 
-// waitFor polls the replica's seq until it reaches minSeq or READ_MAX_WAIT passes.
+// waitFor polls the replica's seq until it reaches minSeq or until passes.
 // Replication on a healthy link takes well under a millisecond, so the first polls
 // come quickly and back off from there.
-func (f *Function) waitFor(ctx context.Context, minSeq int64) (bool, error) {
-	ctx, cancel := context.WithTimeout(ctx, f.cfg.ReadMaxWait)
+func (f *Function) waitFor(ctx context.Context, minSeq int64, until time.Time) (bool, error) {
+	ctx, cancel := context.WithDeadline(ctx, until)
 	defer cancel()
 	pause := 100 * time.Microsecond
 	for {

@@ -38,14 +38,14 @@ type queryData struct {
 
 // handleQueryEvent answers a dev.cqrs.records.query event with a
 // dev.cqrs.records.result event whose data is the page GET /records would return.
-func (f *Function) handleQueryEvent(ctx context.Context, h http.Header, ev *event.Event) (*event.Event, string, error) {
+func (f *Function) handleQueryEvent(ctx context.Context, h http.Header, ev *cloudevent.Event) (*event.Event, string, error) {
 	q, err := f.parseQueryData(ev.Data())
 	if err != nil {
 		return nil, "", err
 	}
 	res, served, err := f.Query(ctx, q)
 	if err != nil {
-		return nil, "", err
+		return nil, "", cloudevent.DataError(err)
 	}
 	out, err := cloudevent.NewReply(f.source, record.EventResult, time.Now(), res)
 	if err != nil {

@@ -169,7 +169,7 @@ func TestQueryEventMinSeqAhead(t *testing.T) {
 		status   int
 		servedBy string
 	}{
-		{read.FallbackMaster, http.StatusOK, read.ServedByMaster},
+		{read.FallbackMaster, http.StatusBadRequest, ""},
 		{read.FallbackNone, http.StatusServiceUnavailable, ""},
 	} {
 		t.Run(tt.fallback, func(t *testing.T) {
@@ -251,6 +251,10 @@ func TestQueryEventRefused(t *testing.T) {
 		{"unknown field", ok, `{"max":5}`, 400, "data.max", "unknown field"},
 		{"not an object", ok, `[1]`, 400, "data", "JSON object"},
 		{"malformed", ok, `{"limit":`, 400, "data", "malformed JSON"},
+		{"repeated key", ok, `{"limit":5,"limit":6}`, 400, "data.limit", "more than once"},
+		{"lone surrogate in q", ok, `{"q":"\udc00x"}`, 400, "data.q", "surrogate"},
+		{"minSeq beyond the store", ok, `{"minSeq":999}`, 400, "data.minSeq", "beyond the newest seq"},
+		{"specversion 0.3", ce("x", "0.3", record.EventQuery), `{}`, 400, "specversion", "send 1.0"},
 		{"create sent to read", ce("x", "1.0", record.EventCreate), `{}`, 400, "type", record.EventQuery},
 		{"unknown event type", ce("x", "1.0", "com.example.nope"), `{}`, 400, "type", record.EventQuery},
 		{"missing id", ce("", "1.0", record.EventQuery), `{}`, 400, "id", "id"},

@@ -28,9 +28,11 @@ type Function struct {
 	replica *store.Store
 	master  *store.Store // nil unless READ_FALLBACK=master
 	types   map[string]bool
-	metrics metrics
-	events  *cloudevent.Endpoint
-	source  string // of reply events
+	// searches holds a slot for each search running in Redis; see searchSlots.
+	searches chan struct{}
+	metrics  metrics
+	events   *cloudevent.Endpoint
+	source   string // of reply events
 }
 
 type metrics struct {
@@ -80,6 +82,7 @@ func (f *Function) Start(ctx context.Context, _ map[string]string) error {
 	f.log = slog.Default().With("function", "read")
 	f.source = cloudevent.Source(DefaultEventSource)
 	f.events = cloudevent.NewEndpoint(record.EventQuery, "plain queries go to GET /records", f.log, f.metrics.events, f.handleQueryEvent)
+	f.searches = make(chan struct{}, searchSlots)
 	f.types = make(map[string]bool)
 	for _, t := range f.cfg.RecordTypes {
 		f.types[t] = true

@@ -92,18 +92,45 @@ func parseMinSeq(param, header string) (int64, error) {
 	return n, nil
 }
 
+// searchSlots bounds the searches one instance runs in Redis at once. A search page
+// costs Redis up to a few milliseconds (store's scan budget) where a plain page costs
+// tens of microseconds; Redis runs one script at a time, so with this bound a plain
+// read waits behind at most this many searches of this instance, however many
+// clients search at once. The others wait here, within their request's deadline.
+const searchSlots = 2
+
+// searchSlot waits for a search slot until ctx ends; release gives it back.
+func (f *Function) searchSlot(ctx context.Context) (release func(), err error) {
+	select {
+	case f.searches <- struct{}{}:
+		return func() { <-f.searches }, nil
+	case <-ctx.Done():
+		return nil, record.Unavailable("too many searches at once; retry shortly", ctx.Err())
+	}
+}
+
 // Query answers q, newest first.
 func (f *Function) Query(ctx context.Context, q Query) (Result, Served, error) {
 	var page store.DocPage
+	sq := q.Query
+	sq.MinSeq = q.MinSeq
+	search := len(q.Words) > 0
 	served, err := f.consistent(ctx, q.MinSeq, func(ctx context.Context, s *store.Store) (int64, error) {
+		if search {
+			release, err := f.searchSlot(ctx)
+			if err != nil {
+				return 0, err
+			}
+			defer release()
+		}
 		var err error
-		page, err = s.PageDocs(ctx, q.Query)
+		page, err = s.PageDocs(ctx, sq)
 		return page.Seq, err
 	})
 	if err != nil {
 		return Result{}, served, err
 	}
-	res := Result{Records: page.Docs}
+	res := Result{Records: page.Docs, Partial: page.Cut}
 	if page.Next > 0 {
 		res.NextCursor = strconv.FormatInt(page.Next, 10)
 	}

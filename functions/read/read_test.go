@@ -15,6 +15,7 @@ import (
 	"github.com/cqrs-knative/cqrs-knative/functions/internal/testfunc"
 	"github.com/cqrs-knative/cqrs-knative/functions/read"
 	"github.com/cqrs-knative/cqrs-knative/functions/record"
+	"github.com/cqrs-knative/cqrs-knative/functions/serve"
 	"github.com/cqrs-knative/cqrs-knative/functions/store"
 )
 
@@ -201,17 +202,23 @@ func TestGetByID(t *testing.T) {
 }
 
 func TestMinSeqAheadOfEverything(t *testing.T) {
-	// A seq that no Redis has reached: with the master fallback the master answers
-	// (it has everything there is); without it the client is told to retry.
+	// A seq that no Redis has reached: with the master fallback, the master says
+	// that seq is no seq of this store (400 naming minSeq, so a client drops it
+	// instead of waiting on every read); without it the client is told to retry.
 	fx := start(t, func(c *read.Config) { c.ReadMaxWait = 50 * time.Millisecond })
 	fx.create(t, "bp", "one")
-	_, resp := fx.page(t, "minSeq=999")
-	if got := resp.Header.Get("X-Served-By"); got != read.ServedByMaster {
-		t.Errorf("X-Served-By = %q, want master", got)
+	resp, b := get(t, fx.srv.URL+"/records?minSeq=999")
+	var body serve.ErrorBody
+	json.Unmarshal(b, &body)
+	if resp.StatusCode != 400 || body.Field != "minSeq" {
+		t.Errorf("minSeq ahead of the master: %d %s, want 400 naming minSeq", resp.StatusCode, b)
+	}
+	if by, seq := resp.Header.Get("X-Served-By"), resp.Header.Get("X-Replica-Seq"); by != read.ServedByMaster || seq != "1" {
+		t.Errorf("X-Served-By %q X-Replica-Seq %q, want master and 1 (the newest seq there is)", by, seq)
 	}
 	fx2 := start(t, func(c *read.Config) { c.ReadMaxWait = 50 * time.Millisecond; c.ReadFallback = read.FallbackNone })
 	start := time.Now()
-	resp, b := get(t, fx2.srv.URL+"/records?minSeq=999")
+	resp, b = get(t, fx2.srv.URL+"/records?minSeq=999")
 	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" {
 		t.Errorf("READ_FALLBACK=none, minSeq ahead: %d %s, want 503 with Retry-After", resp.StatusCode, b)
 	}
@@ -253,5 +260,36 @@ func TestReplicaKilled(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestSlowReplicaIsNotReplacedByTheMaster(t *testing.T) {
+	// A replica that does not answer in time is busy, not gone: running the same
+	// query on the master would make the writes slow too. The read answers 503, and
+	// the master never sees the query.
+	fx := start(t, nil)
+	fx.create(t, "bp", "one")
+	before, err := testenv.Calls(fx.pair.Master, "evalsha_ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// CLIENT PAUSE holds every client command on the replica, as a long script would.
+	if _, err := fx.pair.Replica.Do("CLIENT", "PAUSE", "2500", "ALL"); err != nil {
+		t.Fatal(err)
+	}
+	begin := time.Now()
+	resp, b := get(t, fx.srv.URL+"/records?q=one")
+	if d := time.Since(begin); d > 2*time.Second {
+		t.Errorf("read took %s against a stalled replica, want its Redis timeout (about 1s)", d)
+	}
+	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("got %d %s, want 503 with Retry-After", resp.StatusCode, b)
+	}
+	after, err := testenv.Calls(fx.pair.Master, "evalsha_ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := after - before; got != 0 {
+		t.Errorf("the master ran %d page scripts for a query that timed out on the replica, want 0", got)
 	}
 }

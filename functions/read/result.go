@@ -11,12 +11,15 @@ import (
 type Result struct {
 	Records    []json.RawMessage `json:"records"`
 	NextCursor string            `json:"nextCursor,omitempty"`
+	// Partial says the search spent its budget before the page was full; more
+	// records may match below NextCursor.
+	Partial bool `json:"partial,omitempty"`
 }
 
 // writeResult writes res as encoding/json would, without re-validating documents
 // that the write side encoded.
 func writeResult(w http.ResponseWriter, res Result) {
-	n := len(`{"records":[],"nextCursor":""}`) + 24
+	n := len(`{"records":[],"nextCursor":"","partial":true}`) + 24
 	for _, d := range res.Records {
 		n += len(d) + 1
 	}
@@ -33,6 +36,9 @@ func writeResult(w http.ResponseWriter, res Result) {
 		b = append(b, `,"nextCursor":"`...)
 		b = append(b, res.NextCursor...)
 		b = append(b, '"')
+	}
+	if res.Partial {
+		b = append(b, `,"partial":true`...)
 	}
 	b = append(b, "}\n"...)
 	w.Header().Set("Content-Type", "application/json")

@@ -8,11 +8,12 @@ import (
 // Error codes; the functions map each to one HTTP status. Refusals that belong to
 // HTTP alone (method, body size and time, content type) are the runtime's.
 const (
-	EINVALID     = "invalid"     // bad input
-	ENOTFOUND    = "not_found"   // no such record
-	ECONFLICT    = "conflict"    // an idempotency key or event id reused for other content
-	EUNAVAILABLE = "unavailable" // Redis unreachable or not caught up: retry later
-	EINTERNAL    = "internal"    // a bug, logged
+	EINVALID     = "invalid"         // bad input
+	ENOTFOUND    = "not_found"       // no such record
+	ECONFLICT    = "conflict"        // an idempotency key or event id reused for other content
+	EUNAVAILABLE = "unavailable"     // Redis unreachable or not caught up: retry later
+	EUNKNOWN     = "outcome_unknown" // a command sent whose answer was lost: retry with the same key
+	EINTERNAL    = "internal"        // a bug, logged
 )
 
 // Error is the one error type the functions return to clients. Message is safe to

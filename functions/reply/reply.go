@@ -21,7 +21,7 @@ func Status(code string) int {
 		return http.StatusNotFound
 	case record.ECONFLICT:
 		return http.StatusUnprocessableEntity
-	case record.EUNAVAILABLE:
+	case record.EUNAVAILABLE, record.EUNKNOWN:
 		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError
@@ -53,8 +53,8 @@ func Error(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) 
 	switch code {
 	case record.EINTERNAL:
 		log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-	case record.EUNAVAILABLE:
-		log.Warn("redis unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
+	case record.EUNAVAILABLE, record.EUNKNOWN:
+		log.Warn("redis unavailable", "code", code, "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	serve.WriteError(w, Status(code), body)
 }

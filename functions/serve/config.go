@@ -17,11 +17,13 @@ type Config struct {
 	ListenAddress string `envconfig:"LISTEN_ADDRESS"`
 	// DrainTimeout bounds how long in-flight requests may run after SIGTERM.
 	DrainTimeout time.Duration `envconfig:"DRAIN_TIMEOUT"`
+	// BodyTimeout bounds how long a client may take to send a request body.
+	BodyTimeout time.Duration `envconfig:"BODY_TIMEOUT"`
 }
 
 // DefaultConfig is the runtime's configuration with every variable unset.
 func DefaultConfig() Config {
-	return Config{Port: 8080, DrainTimeout: 30 * time.Second}
+	return Config{Port: 8080, DrainTimeout: 30 * time.Second, BodyTimeout: 10 * time.Second}
 }
 
 // Addr is the address to listen on.
@@ -39,6 +41,8 @@ func (c Config) Check() error {
 		return fmt.Errorf("PORT=%d: must be between 1 and 65535", c.Port)
 	case c.DrainTimeout <= 0:
 		return fmt.Errorf("DRAIN_TIMEOUT=%s: must be positive", c.DrainTimeout)
+	case c.BodyTimeout <= 0 || c.BodyTimeout > 10*time.Minute:
+		return fmt.Errorf("BODY_TIMEOUT=%s: must be between 1ms and 10m", c.BodyTimeout)
 	}
 	return nil
 }

@@ -22,6 +22,7 @@ func Main(service string, f Handler) int {
 		fmt.Fprintf(os.Stderr, "%s: configuration: %v\n", service, err)
 		return 2
 	}
+	BodyTimeout = cfg.BodyTimeout
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	if s, ok := f.(Starter); ok {

@@ -4,37 +4,83 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
-	"strings"
+	"syscall"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/cqrs-knative/cqrs-knative/functions/record"
-	"github.com/redis/go-redis/v9"
 )
 
-// classify turns Redis failures that a retry may cure (connection refused, timeouts,
-// a master that became a replica, a replica still loading) into EUNAVAILABLE, so
-// clients get 503 + Retry-After; anything else stays an internal error.
+// Kinds of Redis trouble that callers act on differently. A Redis that is down may
+// be replaced by another one (the read side falls back to the master); a Redis that
+// is slow or busy must not be given the same work elsewhere, where it would make
+// that one slow too.
+var (
+	errDown = errors.New("down")
+	errSlow = errors.New("slow")
+)
+
+// Down reports whether err says that Redis could not be reached or was not serving:
+// refused or broken connections, a replica still loading or cut off from its master.
+func Down(err error) bool { return errors.Is(err, errDown) }
+
+// classify turns Redis failures that a retry may cure into EUNAVAILABLE, so clients
+// get 503 + Retry-After, and marks them down or slow; anything else stays an
+// internal error.
 func classify(err error) error {
 	if err == nil {
 		return nil
 	}
-	var ne net.Error
-	switch {
-	case errors.As(err, &ne), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled),
-		errors.Is(err, redis.ErrClosed), errors.Is(err, redis.ErrPoolTimeout), isConnErr(err):
-		return record.Unavailable("redis is unavailable", err)
-	}
-	for _, p := range []string{"LOADING", "READONLY", "MASTERDOWN", "NOREPLICAS", "BUSY", "TRYAGAIN", "CLUSTERDOWN"} {
-		if redis.HasErrorPrefix(err, p) {
-			return record.Unavailable("redis is unavailable", err)
-		}
+	if kind := kindOf(err); kind != nil {
+		return record.Unavailable("redis is unavailable", fmt.Errorf("%w: %w", kind, err))
 	}
 	return fmt.Errorf("redis: %w", err)
 }
 
-func isConnErr(err error) bool {
-	s := err.Error()
-	return strings.Contains(s, "EOF") || strings.Contains(s, "connection refused") ||
-		strings.Contains(s, "connection reset") || strings.Contains(s, "broken pipe") ||
-		strings.Contains(s, "no such host") || strings.Contains(s, "i/o timeout")
+func kindOf(err error) error {
+	var ne net.Error
+	switch {
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled),
+		errors.Is(err, redis.ErrPoolTimeout), errors.As(err, &ne) && ne.Timeout():
+		return errSlow
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, redis.ErrClosed),
+		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE),
+		errors.As(err, &ne):
+		return errDown
+	}
+	for _, p := range []string{"LOADING", "READONLY", "MASTERDOWN", "NOREPLICAS", "CLUSTERDOWN"} {
+		if redis.HasErrorPrefix(err, p) {
+			return errDown
+		}
+	}
+	for _, p := range []string{"BUSY", "TRYAGAIN"} {
+		if redis.HasErrorPrefix(err, p) {
+			return errSlow
+		}
+	}
+	return nil
+}
+
+// sentUnanswered reports whether err came after a command was written to Redis and
+// before its answer arrived: Redis may or may not have run it. Errors before the
+// command left (no connection, no free connection, a failed write, which leaves at
+// most part of a command that Redis never runs) and error replies from Redis
+// itself are not of this kind.
+func sentUnanswered(err error) bool {
+	var oe *net.OpError
+	switch {
+	case errors.As(err, &oe):
+		return oe.Op == "read"
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return true
+	}
+	return false
+}
+
+// outcomeUnknown is the error of a create that Redis may or may not have stored.
+func outcomeUnknown(err error) error {
+	return &record.Error{Code: record.EUNKNOWN, Err: err,
+		Message: "outcome unknown: the command reached Redis but no answer came back; retry with the same Idempotency-Key"}
 }

@@ -56,6 +56,9 @@ func NewClient(o Options) redis.UniversalClient {
 			PipelinePoolSize: -1,
 			MaxRetries:       -1,
 			DialerRetries:    1,
+			// A request's deadline bounds its Redis calls too: no request holds a
+			// pooled connection longer than it may take itself.
+			ContextTimeoutEnabled: true,
 		})
 	}
 	return redis.NewClient(&redis.Options{
@@ -73,5 +76,8 @@ func NewClient(o Options) redis.UniversalClient {
 		// One dial attempt: a refused connection is an answer, and the caller's
 		// fallback (or the client's retry) is faster than the pool's own backoff.
 		DialerRetries: 1,
+		// A request's deadline bounds its Redis calls too: no request holds a
+		// pooled connection longer than it may take itself.
+		ContextTimeoutEnabled: true,
 	})
 }

@@ -86,6 +86,9 @@ func (s *Store) Create(ctx context.Context, r NewRecord, replicas int, wait time
 		res, waitCmd = s.runCreate(ctx, keys, args, replicas, wait)
 	}
 	if err := res.Err(); err != nil {
+		if sentUnanswered(err) {
+			return Created{}, outcomeUnknown(err)
+		}
 		return Created{}, classify(err)
 	}
 	vals, err := res.Slice()

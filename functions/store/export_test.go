@@ -18,6 +18,8 @@ type Page struct {
 	Next int64
 	// Seq is the last seq this Redis has applied when it answered.
 	Seq int64
+	// Cut says the search spent its budget before the page was full.
+	Cut bool
 }
 
 // Page runs q and decodes the records.
@@ -26,7 +28,7 @@ func (s *Store) Page(ctx context.Context, q Query) (Page, error) {
 	if err != nil {
 		return Page{}, err
 	}
-	p := Page{Next: dp.Next, Seq: dp.Seq, Records: make([]record.Record, len(dp.Docs))}
+	p := Page{Next: dp.Next, Seq: dp.Seq, Cut: dp.Cut, Records: make([]record.Record, len(dp.Docs))}
 	for i, d := range dp.Docs {
 		if err := json.Unmarshal(d, &p.Records[i]); err != nil {
 			return Page{}, fmt.Errorf("record document %q: %w", d, err)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/cqrs-knative/cqrs-knative/functions/internal/testenv"
 	"github.com/cqrs-knative/cqrs-knative/functions/record"
+	"github.com/redis/go-redis/v9"
 )
 
 func newStores(t *testing.T) (master, replica *Store, pair *testenv.Pair) {
@@ -258,6 +259,10 @@ func TestSearchAcrossBatchesAndBudgets(t *testing.T) {
 		for _, limit := range []int{1, 2, 5, 25} {
 			r.budget = budget
 			q := Query{Words: []string{"lucky", "seven"}, Limit: limit}
+			if limit == 2 {
+				// A third index, probed in an order the script reorders as it goes.
+				q = Query{Type: "bp", Words: []string{"seven", "entry", "lucky"}, Limit: limit}
+			}
 			var got []int64
 			for pages := 0; ; pages++ {
 				if pages > 2*n {
@@ -285,5 +290,103 @@ func TestSearchAcrossBatchesAndBudgets(t *testing.T) {
 				t.Errorf("budget %d limit %d: seqs %v, want %v", budget, limit, got, want)
 			}
 		}
+	}
+}
+
+// TestSearchCostIsBounded runs the search that once held a replica for 150 ms: 16
+// words, 10,000 records holding the first 15 and 10,001 others holding the 16th, so
+// nothing matches all of them. Every page script must stay short in Redis, say that
+// the page was cut, and hand out a cursor that reaches the end.
+func TestSearchCostIsBounded(t *testing.T) {
+	m, r, pair := newStores(t)
+	ctx := context.Background()
+	const group = 10000
+	words := make([]string, 16)
+	for i := range words {
+		words[i] = fmt.Sprintf("k%d", i+1)
+	}
+	adversarialStore(t, m, group, words)
+	waitSeq(t, r, 2*group+1)
+	if _, err := pair.Replica.Do("CONFIG", "SET", "slowlog-log-slower-than", "20000"); err != nil {
+		t.Fatal(err)
+	}
+	pair.Replica.Do("SLOWLOG", "RESET")
+	q := Query{Type: "bp", Words: words, Limit: 100}
+	pages, cut := 0, 0
+	for ; pages < 200; pages++ {
+		p, err := r.PageDocs(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(p.Docs) != 0 {
+			t.Fatalf("page %d holds %d records; nothing matches all 16 words", pages, len(p.Docs))
+		}
+		if p.Cut {
+			cut++
+		}
+		if p.Next == 0 {
+			break
+		}
+		if !p.Cut {
+			t.Fatalf("page %d: a cursor on an empty page that was not cut", pages)
+		}
+		q.Before = p.Next
+	}
+	if pages >= 200 || cut == 0 {
+		t.Fatalf("%d pages, %d cut: want a walk that is cut by the budget and ends", pages+1, cut)
+	}
+	calls, usec, err := testenv.CommandStats(pair.Replica, "evalsha_ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What the scripts asked of Redis, counted by Redis: the bound that makes the
+	// time short on any machine.
+	inner := 0
+	for _, cmd := range []string{"get", "zcard", "zrange", "zscore", "hget"} {
+		n, _, err := testenv.CommandStats(pair.Replica, cmd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		inner += n
+	}
+	t.Logf("%d page scripts, %.0f us and %d Redis calls each on average, %d cut by the budget", calls, usec, inner/calls, cut)
+	if limit := scanBudget + len(q.Words) + 2 + q.Limit; inner/calls > limit {
+		t.Errorf("a page script made %d Redis calls on average, want at most the budget and the page's reads (%d)", inner/calls, limit)
+	}
+	if usec > 20000 {
+		t.Errorf("a page script took %.0f us on average, want under 20 ms", usec)
+	}
+	if n, err := pair.Replica.Do("SLOWLOG", "LEN"); err != nil || n != "0" {
+		t.Errorf("SLOWLOG holds %s entries over 20 ms (%v), want none", n, err)
+	}
+}
+
+// adversarialStore writes the index entries of 2*group+1 records of type bp straight
+// into Redis: the first group hold words[:15], the others words[15]. Only the indexes
+// are written; a search that matches nothing never reads a record.
+func adversarialStore(t *testing.T, s *Store, group int, words []string) {
+	t.Helper()
+	ctx := context.Background()
+	pipe := s.rdb.Pipeline()
+	for seq := 1; seq <= 2*group+1; seq++ {
+		z := redis.Z{Score: float64(seq), Member: fmt.Sprintf("r%d", seq)}
+		pipe.ZAdd(ctx, typeKey("bp"), z)
+		pipe.ZAdd(ctx, allKey, z)
+		if seq <= group {
+			for _, w := range words[:len(words)-1] {
+				pipe.ZAdd(ctx, wordKey(w), z)
+			}
+		} else {
+			pipe.ZAdd(ctx, wordKey(words[len(words)-1]), z)
+		}
+		if seq%2000 == 0 {
+			if _, err := pipe.Exec(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	pipe.Set(ctx, seqKey, 2*group+1, 0)
+	if _, err := pipe.Exec(ctx); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -2,6 +2,7 @@ package write
 
 import (
 	"context"
+	"time"
 
 	"github.com/cqrs-knative/cqrs-knative/functions/record"
 	"github.com/cqrs-knative/cqrs-knative/functions/store"
@@ -14,6 +15,9 @@ type Answer struct {
 	Replicated *bool `json:"replicated,omitempty"`
 }
 
+// requestSlack bounds a create's Redis calls beyond WRITE_WAIT_TIMEOUT.
+const requestSlack = 2 * time.Second
+
 // Create validates in and stores it under claim ("" for none). created is false when
 // the claim was already held; the answer then carries the first record.
 func (f *Function) Create(ctx context.Context, in record.Create, claim string) (ans Answer, created bool, err error) {
@@ -21,6 +25,10 @@ func (f *Function) Create(ctx context.Context, in record.Create, claim string) (
 	if err != nil {
 		return Answer{}, false, err
 	}
+	// The whole create, WAIT included, has a deadline: no request holds a Redis
+	// connection longer than it may take itself.
+	ctx, cancel := context.WithTimeout(ctx, f.cfg.WriteWaitTimeout+requestSlack)
+	defer cancel()
 	res, err := f.store.Create(ctx, store.NewRecord{
 		ID: newID(), Type: in.Type, Text: in.Text, CreatedAt: f.now(),
 		Claim: claim, ClaimTTL: f.cfg.IdempotencyTTL,

@@ -21,12 +21,12 @@ const ExtReplayed = "replayed"
 // handleCreateEvent stores the record a dev.cqrs.record.create event describes under
 // a claim on the event's source and id, taken in the same atomic step as the write,
 // so a redelivered event stores nothing new and gets the first record back.
-func (f *Function) handleCreateEvent(ctx context.Context, _ http.Header, ev *event.Event) (*event.Event, string, error) {
+func (f *Function) handleCreateEvent(ctx context.Context, _ http.Header, ev *cloudevent.Event) (*event.Event, string, error) {
 	in, err := decodeEventData(ev.Data())
 	if err != nil {
 		return nil, "", cloudevent.DataError(err)
 	}
-	ans, created, err := f.Create(ctx, in, store.EventClaim(ev.Source(), ev.ID()))
+	ans, created, err := f.Create(ctx, in, store.EventClaim(ev.SentSource, ev.SentID))
 	if record.ErrorCode(err) == record.ECONFLICT {
 		// A redelivery carries the same data; different data under the same source
 		// and id is a sender's bug, and retrying it cannot help.

@@ -356,3 +356,49 @@ func TestEventIDReusedWithOtherDataIs422(t *testing.T) {
 		t.Errorf("same source and id, other data: %d %s, want 422 naming id", r.StatusCode, b)
 	}
 }
+
+func TestLostAnswerSaysOutcomeUnknown(t *testing.T) {
+	// The create script reaches Redis and runs, but its answer is lost on the way
+	// back: the function cannot know whether the record is stored, and must not say
+	// "redis is unavailable" (a client would retry without a key and store it twice).
+	m := testenv.Master(t)
+	link := testenv.NewProxy(t, m.Addr())
+	srv := server(t, m, func(c *write.Config) { c.RedisAddr = link.Addr })
+	const key = "lost-answer-1"
+	link.Drop(true)
+	resp, body := post(t, srv.URL+"/records", "application/json", `{"type":"bp","text":"maybe stored"}`, "Idempotency-Key", key)
+	link.Drop(false)
+	var e serve.ErrorBody
+	if err := json.Unmarshal(body, &e); err != nil {
+		t.Fatalf("decode %s: %v", body, err)
+	}
+	if resp.StatusCode != http.StatusServiceUnavailable || e.Code != record.EUNKNOWN || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("lost answer: %d %s, want 503 with code %s and Retry-After", resp.StatusCode, body, record.EUNKNOWN)
+	}
+	if !strings.Contains(e.Error, "Idempotency-Key") {
+		t.Errorf("message %q does not tell the client to retry with the same Idempotency-Key", e.Error)
+	}
+	// It was stored; the retry with the same key gets that one record back.
+	resp, body = post(t, srv.URL+"/records", "application/json", `{"type":"bp","text":"maybe stored"}`, "Idempotency-Key", key)
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("retry: %d %s, want 200 replaying the record stored by the lost create", resp.StatusCode, body)
+	}
+	if n, err := m.Do("GET", "cqrs:seq"); err != nil || n != "1" {
+		t.Errorf("seq on the master = %q (%v), want 1: one record, stored once", n, err)
+	}
+}
+
+func TestRefusedConnectionIsUnavailableNotUnknown(t *testing.T) {
+	// Nothing was sent when Redis cannot be reached: a plain 503, safe to retry.
+	m := testenv.Master(t)
+	srv := server(t, m, nil)
+	if err := m.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	resp, body := post(t, srv.URL+"/records", "application/json", `{"type":"bp","text":"x"}`)
+	var e serve.ErrorBody
+	json.Unmarshal(body, &e)
+	if resp.StatusCode != http.StatusServiceUnavailable || e.Code != record.EUNAVAILABLE {
+		t.Errorf("Redis down: %d %s, want 503 with code %s", resp.StatusCode, body, record.EUNAVAILABLE)
+	}
+}

@@ -71,3 +71,25 @@ func Calls(s *redisproc.Server, cmd string) (int, error) {
 	}
 	return 0, fmt.Errorf("no calls in commandstats %q", v)
 }
+
+// CommandStats returns how many times cmd ran on s and its mean time in Redis per
+// call, in microseconds (INFO commandstats).
+func CommandStats(s *redisproc.Server, cmd string) (calls int, usecPerCall float64, err error) {
+	v, err := s.Info("commandstats", "cmdstat_"+cmd)
+	if err != nil || v == "" {
+		return 0, 0, err
+	}
+	for _, kv := range strings.Split(v, ",") {
+		k, val, _ := strings.Cut(kv, "=")
+		switch k {
+		case "calls":
+			calls, err = strconv.Atoi(val)
+		case "usec_per_call":
+			usecPerCall, err = strconv.ParseFloat(val, 64)
+		}
+		if err != nil {
+			return 0, 0, fmt.Errorf("bad commandstats %q: %w", v, err)
+		}
+	}
+	return calls, usecPerCall, nil
+}
