@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GO ?= go
 BIN := bin
 
-.PHONY: all build test test-go deps bench run vet clean images deploy undeploy
+.PHONY: all build test test-go deps deps-run bench run vet clean images deploy undeploy
 
 all: build
 
@@ -12,12 +12,16 @@ build:
 	$(GO) build -o $(BIN)/ ./functions/cmd/cqrs-write ./functions/cmd/cqrs-read ./functions/cmd/cqrs-ui ./functions/tools/cqrs-local
 
 ## run: the whole stack locally: Redis master + replica, write, read, UI on :8080
-run: deps build
+run: deps-run build
 	$(BIN)/cqrs-local
 
-## deps: install redis-server (and the browser for UI tests) where possible
+## deps: install what the tests need (redis-server, redis-tools, chromium) where possible
 deps:
-	@./.ci/deps.sh
+	@./.ci/deps.sh test
+
+# deps-run: install what running needs (redis-server) where possible
+deps-run:
+	@./.ci/deps.sh run
 
 ## test: install what the tests need, then run every test
 test: deps vet test-go

@@ -14,9 +14,17 @@ import (
 // DefaultEventSource is the source of reply events when K_SERVICE is not set.
 const DefaultEventSource = "/cqrs-write"
 
-// ExtReplayed is the extension of a dev.cqrs.record.created event that is true when
-// the event had been delivered before and the record is the one stored then.
-const ExtReplayed = "replayed"
+// Extensions of a dev.cqrs.record.created event.
+const (
+	// ExtReplayed is true when the event had been delivered before and the record is
+	// the one stored then.
+	ExtReplayed = "replayed"
+	// ExtReplicated is set only under WRITE_REPLICAS > 0: false when fewer replicas
+	// than that confirmed the write in time (the record is stored on the master, but
+	// a failover now could lose it). It carries what the 202 and X-Replicated carry
+	// over HTTP, for a sender that only sees the reply event.
+	ExtReplicated = "replicated"
+)
 
 // handleCreateEvent stores the record a dev.cqrs.record.create event describes under
 // a claim on the event's source and id, taken in the same atomic step as the write,
@@ -42,6 +50,9 @@ func (f *Function) handleCreateEvent(ctx context.Context, _ http.Header, ev *clo
 	}
 	out.SetSubject(ans.ID)
 	out.SetExtension(ExtReplayed, !created)
+	if ans.Replicated != nil {
+		out.SetExtension(ExtReplicated, *ans.Replicated)
+	}
 	if !created {
 		return out, "replayed", nil
 	}

@@ -535,3 +535,36 @@ func TestCreateEventSourceIsKeptAsSent(t *testing.T) {
 		t.Errorf("store holds %d records, seq %d; want 2 and 2", len(p.Records), seq)
 	}
 }
+
+func TestCreatedEventSaysWhetherReplicated(t *testing.T) {
+	// Under WRITE_REPLICAS > 0 a Broker sender sees only the reply event: it carries
+	// the replicated extension, as HTTP carries X-Replicated.
+	pair := testenv.Redis(t)
+	srv := server(t, pair.Master, func(c *write.Config) {
+		c.WriteReplicas = 1
+		c.WriteWaitTimeout = 200 * time.Millisecond
+	})
+	send := func(id string) http.Header {
+		h := binaryHeader("ce-specversion", "1.0", "ce-id", id, "ce-source", "/test", "ce-type", record.EventCreate,
+			"Content-Type", "application/json")
+		resp, body := rawPost(t, srv.URL, h, `{"type":"bp","text":"`+id+`"}`)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: %d %s", id, resp.StatusCode, body)
+		}
+		return resp.Header
+	}
+	if got := send("with-replica").Get("Ce-Replicated"); got != "true" {
+		t.Errorf("with a live replica: ce-replicated %q, want true", got)
+	}
+	pair.Replica.Kill()
+	if got := send("without-replica").Get("Ce-Replicated"); got != "false" {
+		t.Errorf("with the replica down: ce-replicated %q, want false", got)
+	}
+	plain := evStart(t, nil)
+	h := binaryHeader("ce-specversion", "1.0", "ce-id", "plain", "ce-source", "/test", "ce-type", record.EventCreate,
+		"Content-Type", "application/json")
+	resp, _ := rawPost(t, plain.srv.URL, h, `{"type":"bp","text":"x"}`)
+	if _, ok := resp.Header["Ce-Replicated"]; ok {
+		t.Errorf("WRITE_REPLICAS=0: the reply carries ce-replicated %q, want no such extension", resp.Header.Get("Ce-Replicated"))
+	}
+}

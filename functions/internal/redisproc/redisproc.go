@@ -145,16 +145,25 @@ func (s *Server) Start() error {
 			s.mu.Lock()
 			s.cmd = nil
 			s.mu.Unlock()
-			return fmt.Errorf("%s on port %d exited at start; see %s", s.Role, s.Port, s.LogPath())
+			return fmt.Errorf("%s on port %d exited at start (is the port taken?); see %s", s.Role, s.Port, s.LogPath())
 		default:
 		}
-		if _, err := s.Do("PING"); err == nil {
-			return nil
+		// The one answering must be the process just started: with the port taken,
+		// another Redis would answer PING while this one exits.
+		if pid, err := s.Info("server", "process_id"); err == nil {
+			if pid == strconv.Itoa(cmd.Process.Pid) {
+				return nil
+			}
+			s.Kill()
+			if pid == "" {
+				return fmt.Errorf("port %d is taken by another program; choose another port for the Redis %s", s.Port, s.Role)
+			}
+			return fmt.Errorf("port %d is taken by another Redis (pid %s); choose another port for the Redis %s", s.Port, pid, s.Role)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	s.Kill()
-	return fmt.Errorf("%s on port %d did not answer PING within 10s", s.Role, s.Port)
+	return fmt.Errorf("%s on port %d did not answer within 10s", s.Role, s.Port)
 }
 
 // PID is the process id, 0 when not running.

@@ -129,15 +129,24 @@ func run(ctx context.Context, unsignal func(), args []string, stdout, stderr io.
 		}
 		bins[b] = p
 	}
+	// Every port is checked before anything starts, so a taken one is one clear line
+	// and not a stack that half runs on someone else's Redis.
 	for _, p := range []struct {
+		host string
 		port *int
 		what string
 		hint string
 	}{
-		{&o.ui, "UI", "-ui-port or UI_PORT"}, {&o.write, "write function", "-write-port or WRITE_PORT"},
-		{&o.read, "read function", "-read-port or READ_PORT"},
+		{o.host, &o.ui, "UI", "-ui-port or UI_PORT"}, {o.host, &o.write, "write function", "-write-port or WRITE_PORT"},
+		{o.host, &o.read, "read function", "-read-port or READ_PORT"},
+		// Redis listens on loopback only, whatever -listen-host says.
+		{"127.0.0.1", &o.redisMaster, "Redis master", "-redis-master-port or REDIS_MASTER_PORT"},
+		{"127.0.0.1", &o.redisReplica, "Redis replica", "-redis-replica-port or REDIS_REPLICA_PORT"},
 	} {
-		if err := claimPort(o.host, p.port); err != nil {
+		if *p.port == 0 && (p.port == &o.redisMaster || p.port == &o.redisReplica) {
+			continue // 0: Redis gets a free port when it starts
+		}
+		if err := claimPort(p.host, p.port); err != nil {
 			fmt.Fprintf(stderr, "%s: port %d for the %s is not free (%v); choose another with %s\n", name, *p.port, p.what, err, p.hint)
 			return 1
 		}

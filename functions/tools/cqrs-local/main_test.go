@@ -140,6 +140,9 @@ func TestRefusesToStart(t *testing.T) {
 	defer busy.Close()
 	busyPort := strconv.Itoa(busy.Addr().(*net.TCPAddr).Port)
 	ports := freePorts(t, 2)
+	other := testenv.Master(t) // another stack's Redis
+	otherPort := strconv.Itoa(other.Port)
+	free := []string{"UI_PORT=" + strconv.Itoa(ports[0]), "WRITE_PORT=0", "READ_PORT=" + strconv.Itoa(ports[1])}
 	tests := []struct {
 		name     string
 		env      []string
@@ -150,13 +153,22 @@ func TestRefusesToStart(t *testing.T) {
 		{"bad port variable", []string{"UI_PORT=web"}, 2, `cqrs-local: UI_PORT="web": not a port number`},
 		{"port in use", []string{"UI_PORT=" + busyPort, "WRITE_PORT=" + strconv.Itoa(ports[0]), "READ_PORT=" + strconv.Itoa(ports[1])},
 			1, "cqrs-local: port " + busyPort + " for the UI is not free"},
+		{"master port held by a listener", append([]string{"REDIS_MASTER_PORT=" + busyPort}, free...),
+			1, "cqrs-local: port " + busyPort + " for the Redis master is not free"},
+		{"replica port held by a listener", append([]string{"REDIS_REPLICA_PORT=" + busyPort}, free...),
+			1, "cqrs-local: port " + busyPort + " for the Redis replica is not free"},
+		{"master port held by another Redis", append([]string{"REDIS_MASTER_PORT=" + otherPort}, free...),
+			1, "cqrs-local: port " + otherPort + " for the Redis master is not free"},
+		{"replica port held by another Redis", append([]string{"REDIS_REPLICA_PORT=" + otherPort}, free...),
+			1, "cqrs-local: port " + otherPort + " for the Redis replica is not free"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p := testenv.StartOnPort(t, bin, 0, tt.env...)
 			code := p.Wait(10 * time.Second)
 			out := strings.TrimSpace(p.Output())
-			if code != tt.wantCode || !strings.HasPrefix(out, tt.wantLine) || strings.Contains(out, "\n") {
+			if code != tt.wantCode || !strings.HasPrefix(out, tt.wantLine) || strings.Contains(out, "\n") ||
+				strings.Contains(out, "cqrs-local: ready") || strings.Contains(out, "cqrs-local: started") {
 				t.Errorf("got exit %d and %q, want exit %d and one line starting %q", code, out, tt.wantCode, tt.wantLine)
 			}
 		})
