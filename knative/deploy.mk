@@ -5,7 +5,10 @@
 #   make images                      build and push the three images
 #   make deploy                      Redis master + replica, then the Services,
 #                                    the Broker and the Triggers
-#   make deploy REDIS_MODE=sentinel  Redis with Sentinel and the Sentinel variants
+#   make deploy REDIS_MODE=sentinel  Redis with Sentinel and the functions of the
+#                                    knative/sentinel overlay
+#   make deploy OVERLAY=knative/cluster-local
+#                                    the functions reachable inside the cluster only
 #   make undeploy                    remove them again (the Redis volumes and the
 #                                    password Secret stay, so data survives)
 
@@ -26,11 +29,18 @@ CQRS_IMAGES := ./functions/cmd/cqrs-write ./functions/cmd/cqrs-read ./functions/
 
 ifeq ($(REDIS_MODE),sentinel)
 REDIS_VALUES := knative/redis/values-sentinel.yaml
-# Everything in knative/ except the two functions, which come from knative/sentinel/.
-KNATIVE_APPLY := $(addprefix -f ,$(filter-out knative/cqrs-write.yaml knative/cqrs-read.yaml,$(wildcard knative/*.yaml))) -f knative/sentinel/
+OVERLAY ?= knative/sentinel
 else
 REDIS_VALUES := knative/redis/values.yaml
-KNATIVE_APPLY := -f knative/
+OVERLAY ?=
+endif
+
+# The plain manifests go to ko as they are; an overlay is rendered by kustomize first
+# (it reads the plain manifests one level up, hence the load restrictor).
+ifeq ($(OVERLAY),)
+KNATIVE_APPLY := $(KO) apply --base-import-paths -f knative/
+else
+KNATIVE_APPLY := set -o pipefail; $(KUBECTL) kustomize --load-restrictor LoadRestrictionsNone $(OVERLAY) | $(KO) apply --base-import-paths -f -
 endif
 
 .PHONY: images deploy undeploy redis-secret check-ko-repo
@@ -52,7 +62,7 @@ redis-secret:
 deploy: check-ko-repo redis-secret
 	$(HELM) upgrade --install cqrs-redis $(REDIS_CHART) $(if $(REDIS_CHART_VERSION),--version $(REDIS_CHART_VERSION)) \
 	  --namespace $(CQRS_NAMESPACE) -f $(REDIS_VALUES) --wait --timeout 10m
-	$(KO) apply --base-import-paths $(KNATIVE_APPLY)
+	$(KNATIVE_APPLY)
 	$(KUBECTL) wait --namespace $(CQRS_NAMESPACE) --for=condition=Ready --timeout=5m \
 	  ksvc/cqrs-write ksvc/cqrs-read ksvc/cqrs-ui
 

@@ -3,6 +3,7 @@ package knative
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -92,7 +93,8 @@ func eventing(t *testing.T) ([]broker, []trigger) {
 	var brokers []broker
 	var triggers []trigger
 	for _, d := range allDocs(t) {
-		if d.apiVersion != eventingV1 {
+		// The overlays take the Broker and Triggers over unchanged; check them once.
+		if d.apiVersion != eventingV1 || filepath.Dir(d.file) != "." {
 			continue
 		}
 		var err error

@@ -24,6 +24,9 @@ import (
 	"knative.dev/pkg/apis"
 	"knative.dev/serving/pkg/apis/config"
 	servingv1 "knative.dev/serving/pkg/apis/serving/v1"
+	"sigs.k8s.io/kustomize/api/krusty"
+	kusttypes "sigs.k8s.io/kustomize/api/types"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
 
 	"github.com/cqrs-knative/cqrs-knative/functions/read"
@@ -35,9 +38,13 @@ import (
 // The module's import path; every ko:// image must name a main package inside it.
 const modulePath = "github.com/cqrs-knative/cqrs-knative"
 
-// Directories `make deploy` applies: knative/ itself (not recursively, as
-// `ko apply -f knative/` reads it) and the Sentinel variants.
-var manifestDirs = []string{".", "sentinel"}
+// What `make deploy` applies: knative/ itself (not recursively, as `ko apply -f
+// knative/` reads it); and the kustomize overlays, rendered as `kubectl kustomize
+// --load-restrictor LoadRestrictionsNone` renders them.
+var (
+	manifestDirs = []string{"."}
+	overlayDirs  = []string{"sentinel", "cluster-local"}
+)
 
 // configTypes lists, per Service, the structs whose envconfig tags are the only
 // environment names the process reads. serve.Config is the runtime's part, shared by
@@ -128,6 +135,33 @@ func allDocs(t *testing.T) []doc {
 	var docs []doc
 	for _, dir := range manifestDirs {
 		docs = append(docs, loadDocs(t, dir)...)
+	}
+	for _, dir := range overlayDirs {
+		docs = append(docs, renderOverlay(t, dir)...)
+	}
+	return docs
+}
+
+// renderOverlay builds the kustomize overlay in dir with kustomize's own code; its
+// documents are named dir/<kind>-<name>.
+func renderOverlay(t *testing.T, dir string) []doc {
+	t.Helper()
+	opts := krusty.MakeDefaultOptions()
+	opts.LoadRestrictions = kusttypes.LoadRestrictionsNone
+	res, err := krusty.MakeKustomizer(opts).Run(filesys.MakeFsOnDisk(), dir)
+	if err != nil {
+		t.Fatalf("kustomize %s: %v", dir, err)
+	}
+	out, err := res.AsYaml()
+	if err != nil {
+		t.Fatalf("kustomize %s: %v", dir, err)
+	}
+	docs, err := splitDocs(filepath.Join(dir, "kustomized"), out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range docs {
+		docs[i].file = filepath.Join(dir, strings.ToLower(docs[i].kind)+"-"+docs[i].name)
 	}
 	return docs
 }
@@ -325,8 +359,9 @@ func TestManifestsAreKubernetesObjects(t *testing.T) {
 func TestServicesPassKnativeValidation(t *testing.T) {
 	all := services(t)
 	want := map[string][]string{
-		".":        {"cqrs-read", "cqrs-ui", "cqrs-write"},
-		"sentinel": {"cqrs-read", "cqrs-write"},
+		".":             {"cqrs-read", "cqrs-ui", "cqrs-write"},
+		"sentinel":      {"cqrs-read", "cqrs-ui", "cqrs-write"},
+		"cluster-local": {"cqrs-read", "cqrs-ui", "cqrs-write"},
 	}
 	for dir, names := range want {
 		if got := slices.Sorted(keys(all[dir])); !slices.Equal(got, names) {
@@ -658,5 +693,26 @@ func TestRedisValuesMatchServices(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestClusterLocalOverlayHidesOnlyTheFunctions(t *testing.T) {
+	// In production only the UI is public: the functions take events from the Broker
+	// and requests from the UI by their cluster-local URLs.
+	const label = "networking.knative.dev/visibility"
+	for name, svc := range services(t)["cluster-local"] {
+		got := svc.Labels[label]
+		want := "cluster-local"
+		if name == "cqrs-ui" {
+			want = ""
+		}
+		if got != want {
+			t.Errorf("cluster-local/%s: %s = %q, want %q", name, label, got, want)
+		}
+	}
+	for name, svc := range services(t)["."] {
+		if got := svc.Labels[label]; got != "" {
+			t.Errorf("%s: %s = %q, want the plain manifests public", name, label, got)
+		}
 	}
 }
