@@ -31,28 +31,51 @@ type SearchRequest struct {
 	MaxCount json.RawMessage `json:"max_count"`
 }
 
+// The bodies as the strict decoder names them in errors, in the original's words.
+var (
+	addBody = serve.Object{What: "body", Field: "body", Example: `{"d_type":"bp","data":"..."}`,
+		Holds: "/add takes d_type and data"}
+	searchBody = serve.Object{What: "body", Field: "body", Example: `{"sd_type":"bp","max_count":25}`,
+		Holds: "/search takes sd_type and max_count"}
+)
+
 // The functions name fields of their own API; an old client knows its own names.
 var (
 	addFields    = map[string]string{"type": "d_type", "text": "data"}
 	searchFields = map[string]string{"type": "sd_type", "limit": "max_count"}
 )
 
-// add creates a record through the write function and answers {"success":true}.
+// add creates a record through the write function and answers {"success":true}, as
+// the original did. It takes JSON from the page's own origin only (writeGuard) and
+// decodes it as strictly as the write function decodes POST /records. A record
+// stored with fewer replica confirmations than WRITE_REPLICAS asks (the write
+// function's 202) is a success too: it is stored, and a retry would store it again.
+// The answer then says "replicated":false, in its body and in X-Replicated.
 func (s *UI) add(w http.ResponseWriter, r *http.Request) {
-	var in AddRequest
-	if err := decodeCompat(w, r, &in, func(f url.Values) { in.DType, in.Data = f.Get("d_type"), f.Get("data") }); err != nil {
-		writeError(w, err.status, err.msg, err.field)
+	if err := writeGuard(r); err != nil {
+		serve.Refuse(w, err)
 		return
 	}
-	body, _ := json.Marshal(map[string]string{"type": in.DType, "text": in.Data})
-	req, err := http.NewRequestWithContext(r.Context(), http.MethodPost, endpoint(s.writeURL, "/records", nil), bytes.NewReader(body))
+	body, err := serve.ReadBody(w, r)
+	if err != nil {
+		serve.Refuse(w, asServeError(err))
+		return
+	}
+	var in AddRequest
+	if err := addBody.Decode(body, &in); err != nil {
+		serve.Refuse(w, asServeError(err))
+		return
+	}
+	cmd, _ := json.Marshal(map[string]string{"type": in.DType, "text": in.Data})
+	req, err := http.NewRequestWithContext(r.Context(), http.MethodPost, endpoint(s.writeURL, "/records", nil), bytes.NewReader(cmd))
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, "cannot build the request", "")
 		return
 	}
 	req.Header.Set("Content-Type", "application/json")
-	if k := r.Header.Get("Idempotency-Key"); k != "" {
-		req.Header.Set("Idempotency-Key", k)
+	if ks := r.Header.Values("Idempotency-Key"); len(ks) > 0 {
+		// More than one is passed on too, so that the write function refuses it.
+		req.Header["Idempotency-Key"] = ks
 	}
 	resp, err := s.client.Do(req)
 	if err != nil {
@@ -60,24 +83,37 @@ func (s *UI) add(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusOK {
-		relayError(w, resp, "write", addFields)
+	if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusAccepted {
+		s.relayError(w, resp, "write", addFields)
 		return
 	}
-	io.Copy(io.Discard, io.LimitReader(resp.Body, maxCompatBody))
+	var rec struct {
+		Replicated *bool `json:"replicated"`
+	}
+	json.NewDecoder(io.LimitReader(resp.Body, maxCompatBody)).Decode(&rec)
+	if resp.StatusCode == http.StatusAccepted || resp.Header.Get("X-Replicated") == "false" || (rec.Replicated != nil && !*rec.Replicated) {
+		w.Header().Set("X-Replicated", "false")
+		serve.JSON(w, http.StatusOK, map[string]bool{"success": true, "replicated": false})
+		return
+	}
 	serve.JSON(w, http.StatusOK, map[string]bool{"success": true})
 }
 
-// search queries the read function and answers the texts, newest first.
+// asServeError is err as the runtime's error type, which ReadBody and Decode return.
+func asServeError(err error) *serve.Error {
+	var se *serve.Error
+	if errors.As(err, &se) {
+		return se
+	}
+	return serve.Invalid("body", err.Error())
+}
+
+// search queries the read function and answers the texts, newest first. It writes
+// nothing, so it takes a form body as the original did, as well as JSON.
 func (s *UI) search(w http.ResponseWriter, r *http.Request) {
 	var in SearchRequest
-	if err := decodeCompat(w, r, &in, func(f url.Values) {
-		in.SDType = f.Get("sd_type")
-		if v := f.Get("max_count"); v != "" {
-			in.MaxCount = json.RawMessage(strconv.Quote(v))
-		}
-	}); err != nil {
-		writeError(w, err.status, err.msg, err.field)
+	if err := decodeSearch(w, r, &in); err != nil {
+		serve.Refuse(w, err)
 		return
 	}
 	limit, ok := maxCount(in.MaxCount)
@@ -102,7 +138,7 @@ func (s *UI) search(w http.ResponseWriter, r *http.Request) {
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		relayError(w, resp, "read", searchFields)
+		s.relayError(w, resp, "read", searchFields)
 		return
 	}
 	var page struct {
@@ -140,59 +176,59 @@ func maxCount(raw json.RawMessage) (int, bool) {
 	return n, err == nil
 }
 
-type compatError struct {
-	status     int
-	msg, field string
-}
-
-// decodeCompat reads a JSON body into v, or a form body through form, as the
-// original Express app accepted both. A JSON object sent with the form content type
-// (what curl -d does by default) is read as JSON.
-func decodeCompat(w http.ResponseWriter, r *http.Request, v any, form func(url.Values)) *compatError {
+// decodeSearch reads /search's body: JSON (decoded strictly), or a form as the
+// original Express app accepted, where no field may be given twice. A JSON object
+// sent with the form content type (what curl -d does by default) is read as JSON; no
+// Content-Type at all means JSON.
+func decodeSearch(w http.ResponseWriter, r *http.Request, in *SearchRequest) *serve.Error {
 	mt := "application/json"
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		var err error
 		if mt, _, err = mime.ParseMediaType(ct); err != nil {
-			return &compatError{http.StatusUnsupportedMediaType, fmt.Sprintf("content type %q is not supported; send application/json", ct), "Content-Type"}
+			return serve.UnsupportedType("Content-Type", ct)
 		}
 	}
 	isForm := mt == "application/x-www-form-urlencoded"
-	if !isForm && mt != "application/json" && !strings.HasSuffix(mt, "+json") {
-		return &compatError{http.StatusUnsupportedMediaType, fmt.Sprintf("content type %q is not supported; send application/json", mt), "Content-Type"}
+	if !isForm && !serve.IsJSON(mt) {
+		return serve.UnsupportedType("Content-Type", mt)
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxCompatBody))
-	var tooBig *http.MaxBytesError
-	if errors.As(err, &tooBig) {
-		return &compatError{http.StatusRequestEntityTooLarge, fmt.Sprintf("body is over %d bytes", maxCompatBody), "body"}
-	}
+	body, err := serve.ReadBody(w, r)
 	if err != nil {
-		return &compatError{http.StatusBadRequest, "cannot read the body", "body"}
+		return asServeError(err)
 	}
-	trimmed := bytes.TrimSpace(body)
-	if isForm && !bytes.HasPrefix(trimmed, []byte("{")) {
-		vals, err := url.ParseQuery(string(body))
-		if err != nil {
-			return &compatError{http.StatusBadRequest, "malformed form body", "body"}
+	if !isForm || bytes.HasPrefix(bytes.TrimSpace(body), []byte("{")) {
+		if err := searchBody.Decode(body, in); err != nil {
+			return asServeError(err)
 		}
-		form(vals)
 		return nil
 	}
-	if len(trimmed) == 0 {
-		return &compatError{http.StatusBadRequest, "body is empty", "body"}
+	vals, err := url.ParseQuery(string(body))
+	if err != nil {
+		return serve.Invalid("body", "malformed form body")
 	}
-	var te *json.UnmarshalTypeError
-	err = json.Unmarshal(trimmed, v)
-	switch {
-	case err == nil:
-		return nil
-	case errors.As(err, &te):
-		return &compatError{http.StatusBadRequest, fmt.Sprintf("%s must be a JSON %s", te.Field, te.Type.Kind()), te.Field}
+	for k, v := range vals {
+		switch {
+		case k != "sd_type" && k != "max_count":
+			return serve.Invalid(k, fmt.Sprintf("unknown field %q; %s", k, searchBody.Holds))
+		case len(v) > 1:
+			return serve.Invalid(k, k+" is given more than once; give it once")
+		}
 	}
-	return &compatError{http.StatusBadRequest, "malformed JSON body", "body"}
+	in.SDType = vals.Get("sd_type")
+	if v := vals.Get("max_count"); v != "" {
+		in.MaxCount = json.RawMessage(strconv.Quote(v))
+	}
+	return nil
 }
 
 // relayError passes a function's error answer on with the old client's field names.
-func relayError(w http.ResponseWriter, resp *http.Response, function string, fields map[string]string) {
+// A redirect is never passed on (the client follows none, see Start).
+func (s *UI) relayError(w http.ResponseWriter, resp *http.Response, function string, fields map[string]string) {
+	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+		s.metrics.upstream.WithLabelValues(function, "redirect").Inc()
+		serve.JSON(w, http.StatusBadGateway, redirectError(function, resp))
+		return
+	}
 	var body serve.ErrorBody
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxCompatBody))
 	if !serve.IsJSON(resp.Header.Get("Content-Type")) || json.Unmarshal(raw, &body) != nil || body.Error == "" {

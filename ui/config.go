@@ -3,7 +3,10 @@ package ui
 import (
 	"fmt"
 	"net/url"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/cqrs-knative/cqrs-knative/functions/serve"
 )
@@ -18,7 +21,25 @@ type Config struct {
 	// ProxyTimeout bounds the wait for a function's answer; it is generous because a
 	// function scaled to zero needs a cold start first.
 	ProxyTimeout time.Duration `envconfig:"PROXY_TIMEOUT"`
+	// RecordTypes are the types the page offers, in this order; the functions must
+	// be given the same list. Same format and check as theirs.
+	RecordTypes []string `envconfig:"RECORD_TYPES"`
+	// RecordTypeLabels names types for people: "bp=Blog post,cmt=Comment". A type
+	// without a label here keeps its default label (DefaultTypeLabels) or, failing
+	// that, shows its name.
+	RecordTypeLabels string `envconfig:"RECORD_TYPE_LABELS"`
 }
+
+// DefaultTypeLabels are the labels of the default types, as the original page had
+// them.
+var DefaultTypeLabels = map[string]string{"bp": "Blog post", "cmt": "Comment", "rvw": "Review"}
+
+// Bounds of the type configuration.
+const (
+	maxTypeName   = 32
+	maxTypeLabel  = 64
+	typeNameChars = "abcdefghijklmnopqrstuvwxyz0123456789-_"
+)
 
 // DefaultConfig is the configuration with every variable unset.
 func DefaultConfig() Config {
@@ -26,6 +47,7 @@ func DefaultConfig() Config {
 		WriteURL:     "http://cqrs-write.default.svc.cluster.local",
 		ReadURL:      "http://cqrs-read.default.svc.cluster.local",
 		ProxyTimeout: 15 * time.Second,
+		RecordTypes:  []string{"bp", "cmt", "rvw"},
 	}
 }
 
@@ -47,8 +69,101 @@ func (c Config) Check() error {
 	if _, err := baseURL("WRITE_URL", c.WriteURL); err != nil {
 		return err
 	}
-	_, err := baseURL("READ_URL", c.ReadURL)
-	return err
+	if _, err := baseURL("READ_URL", c.ReadURL); err != nil {
+		return err
+	}
+	if err := checkTypes(c.RecordTypes); err != nil {
+		return fmt.Errorf("RECORD_TYPES: %w", err)
+	}
+	labels, err := parseLabels(c.RecordTypeLabels)
+	if err != nil {
+		return fmt.Errorf("RECORD_TYPE_LABELS=%q: %w", c.RecordTypeLabels, err)
+	}
+	for name := range labels {
+		if !contains(c.RecordTypes, name) {
+			return fmt.Errorf("RECORD_TYPE_LABELS=%q: %s is not one of RECORD_TYPES (%s)", c.RecordTypeLabels, name, strings.Join(c.RecordTypes, ","))
+		}
+	}
+	return nil
+}
+
+// checkTypes is the functions' check of RECORD_TYPES (the UI imports no domain
+// package): at least one name, each 1 to 32 of a-z, 0-9, - and _, none twice.
+func checkTypes(types []string) error {
+	if len(types) == 0 {
+		return fmt.Errorf("must name at least one type")
+	}
+	for i, t := range types {
+		if t == "" || len(t) > maxTypeName || strings.Trim(t, typeNameChars) != "" {
+			return fmt.Errorf("%q is not a type name (a-z, 0-9, - and _, at most %d)", t, maxTypeName)
+		}
+		if contains(types[:i], t) {
+			return fmt.Errorf("%q is given twice", t)
+		}
+	}
+	return nil
+}
+
+func contains(list []string, s string) bool {
+	for _, l := range list {
+		if l == s {
+			return true
+		}
+	}
+	return false
+}
+
+// parseLabels reads RECORD_TYPE_LABELS: comma-separated name=label pairs; a label is
+// 1 to 64 characters after trimming, without control characters, and cannot hold a
+// comma (an equals sign is fine).
+func parseLabels(value string) (map[string]string, error) {
+	m := map[string]string{}
+	if strings.TrimSpace(value) == "" {
+		return m, nil
+	}
+	for _, pair := range strings.Split(value, ",") {
+		name, label, ok := strings.Cut(pair, "=")
+		name, label = strings.TrimSpace(name), strings.TrimSpace(label)
+		switch {
+		case !ok:
+			return nil, fmt.Errorf("%q is not name=label, such as bp=Blog post", pair)
+		case name == "" || len(name) > maxTypeName || strings.Trim(name, typeNameChars) != "":
+			return nil, fmt.Errorf("%q is not a type name (a-z, 0-9, - and _, at most %d)", name, maxTypeName)
+		case label == "" || utf8.RuneCountInString(label) > maxTypeLabel || !utf8.ValidString(label):
+			return nil, fmt.Errorf("the label of %s must be 1 to %d characters", name, maxTypeLabel)
+		case strings.ContainsFunc(label, unicode.IsControl):
+			return nil, fmt.Errorf("the label of %s holds a control character", name)
+		}
+		if _, dup := m[name]; dup {
+			return nil, fmt.Errorf("%s is labelled twice", name)
+		}
+		m[name] = label
+	}
+	return m, nil
+}
+
+// Type is one record type as the page offers it.
+type Type struct {
+	Name  string `json:"name"`
+	Label string `json:"label"`
+}
+
+// Types are the configured types in order, each with its label: the configured one,
+// else the default one, else the name itself. c must have passed Check.
+func (c Config) Types() []Type {
+	labels, _ := parseLabels(c.RecordTypeLabels)
+	out := make([]Type, 0, len(c.RecordTypes))
+	for _, name := range c.RecordTypes {
+		label, ok := labels[name]
+		if !ok {
+			label, ok = DefaultTypeLabels[name]
+		}
+		if !ok {
+			label = name
+		}
+		out = append(out, Type{Name: name, Label: label})
+	}
+	return out
 }
 
 // baseURL parses a function's base URL; only absolute http(s) URLs without query or

@@ -31,14 +31,22 @@ var (
 		"X-Replicated", "Retry-After", "Idempotency-Key", "Idempotent-Replayed", "Allow"}
 )
 
-// proxy forwards /api/records... to target/records... of the named function.
+// pathKey carries the checked function path from the handler to Rewrite.
+type pathKey struct{}
+
+// proxy forwards /api/records... to target/records... of the named function. The
+// function path is built from the escaped path after checkPath and recordsPath
+// accept it, and the query is passed on unchanged only after checkQuery accepts it;
+// anything else is refused before a request leaves the UI.
 func (s *UI) proxy(function string, target *url.URL) http.Handler {
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(target)
 			// SetURL joins the paths; the function knows /records, not /api/records.
-			pr.Out.URL.Path = strings.TrimSuffix(target.Path, "/") + strings.TrimPrefix(pr.In.URL.Path, "/api")
-			pr.Out.URL.RawPath = ""
+			path := pr.In.Context().Value(pathKey{}).(string)
+			pr.Out.URL.Path = strings.TrimSuffix(target.Path, "/") + path
+			pr.Out.URL.RawPath = strings.TrimSuffix(target.EscapedPath(), "/") + path
+			pr.Out.URL.RawQuery = pr.In.URL.RawQuery
 			pr.Out.Header = pick(pr.In.Header, requestHeaders)
 			if pr.Out.Header.Get("User-Agent") == "" {
 				pr.Out.Header["User-Agent"] = nil // no Go default agent either
@@ -48,19 +56,19 @@ func (s *UI) proxy(function string, target *url.URL) http.Handler {
 		Transport: s.transport,
 		ModifyResponse: func(resp *http.Response) error {
 			resp.Header = pick(resp.Header, ResponseHeaders)
-			if loc := resp.Header.Get("Location"); strings.HasPrefix(loc, "/records") {
-				resp.Header.Set("Location", "/api"+loc)
-			}
-			if resp.StatusCode >= 400 && !serve.IsJSON(resp.Header.Get("Content-Type")) {
+			switch {
+			case resp.StatusCode >= 300 && resp.StatusCode < 400:
+				// A redirect would send the browser to a path the UI never checked,
+				// or to the function's own host; the UI never passes one on.
+				s.metrics.upstream.WithLabelValues(function, "redirect").Inc()
+				replaceBody(resp, http.StatusBadGateway, redirectError(function, resp))
+			case resp.StatusCode >= 400 && !serve.IsJSON(resp.Header.Get("Content-Type")):
 				// An ingress or activator error page is HTML from another service;
 				// the page expects JSON and must never render foreign markup.
-				msg := fmt.Sprintf("the %s function answered %s", function, resp.Status)
-				b, _ := jsonLine(serve.ErrorBody{Error: msg})
-				resp.Body.Close()
-				resp.Body = io.NopCloser(bytes.NewReader(b))
-				resp.ContentLength = int64(len(b))
-				resp.Header.Set("Content-Type", "application/json")
-				resp.Header.Set("Content-Length", strconv.Itoa(len(b)))
+				replaceBody(resp, resp.StatusCode, serve.ErrorBody{Error: fmt.Sprintf("the %s function answered %s", function, resp.Status)})
+			}
+			if loc := resp.Header.Get("Location"); strings.HasPrefix(loc, "/records") {
+				resp.Header.Set("Location", "/api"+loc)
 			}
 			return nil
 		},
@@ -70,11 +78,47 @@ func (s *UI) proxy(function string, target *url.URL) http.Handler {
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		path, ok, perr := recordsPath(r.URL.EscapedPath())
+		if perr == nil && !ok {
+			perr = serve.NotFound(r.URL.Path)
+		}
+		if perr == nil {
+			perr = checkQuery(r.URL.RawQuery)
+		}
+		if perr == nil && r.Method == http.MethodPost {
+			perr = writeGuard(r)
+		}
+		if perr != nil {
+			serve.Refuse(w, perr)
+			return
+		}
 		if r.Body != nil {
 			r.Body = http.MaxBytesReader(w, r.Body, maxProxyBody)
 		}
-		rp.ServeHTTP(w, r)
+		rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), pathKey{}, path)))
 	})
+}
+
+// redirectError says that function answered a redirect, and where it pointed.
+func redirectError(function string, resp *http.Response) serve.ErrorBody {
+	msg := fmt.Sprintf("the %s function answered %s", function, resp.Status)
+	if loc := resp.Header.Get("Location"); loc != "" {
+		msg += fmt.Sprintf(" to %q", loc)
+	}
+	return serve.ErrorBody{Error: msg + "; the UI does not follow or pass on redirects", Code: "upstream_redirect"}
+}
+
+// replaceBody turns resp into a JSON answer with status and body.
+func replaceBody(resp *http.Response, status int, body serve.ErrorBody) {
+	b, _ := jsonLine(body)
+	resp.Body.Close()
+	resp.StatusCode = status
+	resp.Status = fmt.Sprintf("%d %s", status, http.StatusText(status))
+	resp.Body = io.NopCloser(bytes.NewReader(b))
+	resp.ContentLength = int64(len(b))
+	resp.Header.Del("Location")
+	resp.Header.Set("Content-Type", "application/json")
+	resp.Header.Set("Content-Length", strconv.Itoa(len(b)))
 }
 
 // upstreamError answers a request that got no answer from function: 413 for a body

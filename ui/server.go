@@ -8,13 +8,13 @@ import (
 	"context"
 	"embed"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/cqrs-knative/cqrs-knative/functions/serve"
@@ -89,32 +89,83 @@ func (s *UI) Start(context.Context, map[string]string) error {
 		IdleConnTimeout:       90 * time.Second,
 		MaxIdleConnsPerHost:   32,
 	}
-	s.client = &http.Client{Transport: s.transport, Timeout: cfg.ProxyTimeout + 5*time.Second}
+	s.client = &http.Client{Transport: s.transport, Timeout: cfg.ProxyTimeout + 5*time.Second,
+		// A function's redirect is answered as an error, never followed.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	types, err := jsonLine(map[string][]Type{"types": cfg.Types()})
+	if err != nil {
+		return err
+	}
 
 	static, err := fs.Sub(staticFiles, "static")
 	if err != nil {
 		return err
 	}
-	files := http.FileServerFS(static)
 	write := s.proxy("write", s.writeURL)
 	read := s.proxy("read", s.readURL)
 
+	// Every path gets a JSON answer: the routes below, a 405 with Allow for a known
+	// path with another method, and a 404 for everything else.
 	m := http.NewServeMux()
-	m.Handle("GET /{$}", s.route("page", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		http.ServeFileFS(w, r, static, "index.html")
+	m.Handle("GET /{$}", s.route("page", fileHandler(static, "index.html")))
+	m.Handle("/{$}", methods("GET, HEAD"))
+	m.Handle("GET /static/{name}", s.route("static", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		serveFile(w, r, static, r.PathValue("name"))
 	})))
-	m.Handle("GET /static/", s.route("static", http.StripPrefix("/static", files)))
-	m.Handle("GET /favicon.ico", s.route("static", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		http.ServeFileFS(w, r, static, "favicon.svg")
+	m.Handle("/static/{name}", methods("GET, HEAD"))
+	m.Handle("GET /favicon.ico", s.route("static", fileHandler(static, "favicon.svg")))
+	m.Handle("/favicon.ico", methods("GET, HEAD"))
+	m.Handle("POST /add", s.logged(s.route("add", http.HandlerFunc(s.add))))
+	m.Handle("/add", methods("POST"))
+	m.Handle("POST /search", s.logged(s.route("search", http.HandlerFunc(s.search))))
+	m.Handle("/search", methods("POST"))
+	m.Handle("GET /api/types", s.route("api_types", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Length", strconv.Itoa(len(types)))
+		w.Header().Set("Cache-Control", "no-cache")
+		w.Write(types)
 	})))
+	m.Handle("/api/types", methods("GET, HEAD"))
 	m.Handle("POST /api/records", s.logged(s.route("api_write", write)))
 	m.Handle("GET /api/records", s.logged(s.route("api_read", read)))
+	m.Handle("/api/records", methods("GET, HEAD, POST"))
 	m.Handle("GET /api/records/{id}", s.logged(s.route("api_read", read)))
-	m.Handle("/api/", s.route("api_other", http.HandlerFunc(apiFallback)))
-	m.Handle("POST /add", s.logged(s.route("add", http.HandlerFunc(s.add))))
-	m.Handle("POST /search", s.logged(s.route("search", http.HandlerFunc(s.search))))
+	m.Handle("/api/records/{id}", methods("GET, HEAD"))
+	m.Handle("/", s.route("other", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		serve.Refuse(w, serve.NotFound(r.URL.Path))
+	})))
 	s.mux = m
 	return nil
+}
+
+// methods answers 405 with the methods a known path takes.
+func methods(allow string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		serve.Refuse(w, serve.MethodNotAllowed(r.Method, allow))
+	})
+}
+
+// fileHandler serves one embedded file.
+func fileHandler(static fs.FS, name string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { serveFile(w, r, static, name) })
+}
+
+// serveFile serves the embedded file name, or a JSON 404: there are no directory
+// listings and no plain-text errors.
+func serveFile(w http.ResponseWriter, r *http.Request, static fs.FS, name string) {
+	f, err := static.Open(name)
+	if err != nil {
+		serve.Refuse(w, serve.NotFound(r.URL.Path))
+		return
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	rs, seekable := f.(io.ReadSeeker)
+	if err != nil || st.IsDir() || !seekable {
+		serve.Refuse(w, serve.NotFound(r.URL.Path))
+		return
+	}
+	http.ServeContent(w, r, name, st.ModTime(), rs)
 }
 
 // Stop closes the idle connections to the functions.
@@ -138,8 +189,13 @@ func (s *UI) SetHeaders(h http.Header) {
 	h.Set("X-Frame-Options", "DENY")
 }
 
-// Handle serves the page, the proxy and the original sample's endpoints.
+// Handle serves the page, the proxy and the original sample's endpoints. A path
+// that another program could read as another path is refused before any route.
 func (s *UI) Handle(w http.ResponseWriter, r *http.Request) {
+	if err := checkPath(r.URL.EscapedPath()); err != nil {
+		serve.Refuse(w, err)
+		return
+	}
 	s.mux.ServeHTTP(w, r)
 }
 
@@ -158,19 +214,6 @@ func (s *UI) logged(h http.Handler) http.Handler {
 		s.log.Info("request", "method", r.Method, "path", r.URL.Path, "status", rec.Status(),
 			"ms", float64(time.Since(start).Microseconds())/1000)
 	})
-}
-
-func apiFallback(w http.ResponseWriter, r *http.Request) {
-	switch {
-	case r.URL.Path == "/api/records":
-		w.Header().Set("Allow", "GET, HEAD, POST")
-		writeError(w, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed; use GET or POST", "")
-	case strings.HasPrefix(r.URL.Path, "/api/records/") && strings.Count(r.URL.Path, "/") == 3 && r.Method != http.MethodGet && r.Method != http.MethodHead:
-		w.Header().Set("Allow", "GET, HEAD")
-		writeError(w, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed; use GET", "")
-	default:
-		writeError(w, http.StatusNotFound, "no such path "+strconv.Quote(r.URL.Path), "")
-	}
 }
 
 func writeError(w http.ResponseWriter, status int, msg, field string) {

@@ -47,7 +47,15 @@ func TestMain(m *testing.M) {
 
 func newUI(t *testing.T, writeURL, readURL string, timeout time.Duration) *httptest.Server {
 	t.Helper()
-	u := NewWithConfig(Config{WriteURL: writeURL, ReadURL: readURL, ProxyTimeout: timeout})
+	cfg := DefaultConfig()
+	cfg.WriteURL, cfg.ReadURL, cfg.ProxyTimeout = writeURL, readURL, timeout
+	return newUIWith(t, cfg)
+}
+
+// newUIWith serves a UI with cfg as the runtime serves it (serve.Mux).
+func newUIWith(t *testing.T, cfg Config) *httptest.Server {
+	t.Helper()
+	u := NewWithConfig(cfg)
 	if err := u.Start(context.Background(), nil); err != nil {
 		t.Fatalf("Start: %v", err)
 	}
@@ -113,17 +121,19 @@ func TestLoadConfig(t *testing.T) {
 		{"read url with query", map[string]string{"READ_URL": "http://r/?x=1"}, `READ_URL="http://r/?x=1"`},
 		{"bad timeout", map[string]string{"PROXY_TIMEOUT": "soon"}, `PROXY_TIMEOUT="soon"`},
 		{"zero timeout", map[string]string{"PROXY_TIMEOUT": "0s"}, "PROXY_TIMEOUT=0s"},
+		{"type with a capital", map[string]string{"RECORD_TYPES": "bp,News"}, `RECORD_TYPES: "News" is not a type name`},
+		{"empty type", map[string]string{"RECORD_TYPES": "bp,,cmt"}, `RECORD_TYPES: "" is not a type name`},
+		{"type twice", map[string]string{"RECORD_TYPES": "bp,cmt,bp"}, `RECORD_TYPES: "bp" is given twice`},
+		{"type too long", map[string]string{"RECORD_TYPES": strings.Repeat("t", 33)}, `RECORD_TYPES: "ttt`},
+		{"label without =", map[string]string{"RECORD_TYPE_LABELS": "bp:Blog"}, `RECORD_TYPE_LABELS="bp:Blog": "bp:Blog" is not name=label`},
+		{"empty label", map[string]string{"RECORD_TYPE_LABELS": "bp= "}, `RECORD_TYPE_LABELS="bp= ": the label of bp must be 1 to 64 characters`},
+		{"label of an unknown type", map[string]string{"RECORD_TYPE_LABELS": "news=News"}, `RECORD_TYPE_LABELS="news=News": news is not one of RECORD_TYPES (bp,cmt,rvw)`},
+		{"label twice", map[string]string{"RECORD_TYPE_LABELS": "bp=A,bp=B"}, `RECORD_TYPE_LABELS="bp=A,bp=B": bp is labelled twice`},
+		{"label with a control character", map[string]string{"RECORD_TYPE_LABELS": "bp=A\tB"}, `RECORD_TYPE_LABELS="bp=A\tB": the label of bp holds a control character`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			for _, k := range []string{"PORT", "LISTEN_ADDRESS", "WRITE_URL", "READ_URL", "PROXY_TIMEOUT", "DRAIN_TIMEOUT"} {
-				t.Setenv(k, "") // restored after the test
-				if v, ok := tt.env[k]; ok {
-					os.Setenv(k, v)
-				} else {
-					os.Unsetenv(k)
-				}
-			}
+			setEnv(t, tt.env)
 			// The process reads the runtime's variables first, then its own.
 			rc, err := serve.LoadConfig()
 			var c Config
@@ -134,7 +144,8 @@ func TestLoadConfig(t *testing.T) {
 				if err != nil {
 					t.Fatalf("got error %v, want none", err)
 				}
-				if rc.Port != 8080 || c.WriteURL != "http://cqrs-write.default.svc.cluster.local" || c.ReadURL != "http://cqrs-read.default.svc.cluster.local" {
+				if rc.Port != 8080 || c.WriteURL != "http://cqrs-write.default.svc.cluster.local" || c.ReadURL != "http://cqrs-read.default.svc.cluster.local" ||
+					strings.Join(c.RecordTypes, ",") != "bp,cmt,rvw" || c.RecordTypeLabels != "" {
 					t.Errorf("got %+v, want the documented defaults", c)
 				}
 				return
@@ -247,17 +258,21 @@ func TestProxyFailures(t *testing.T) {
 		{"write too slow", slow.URL, http.MethodPost, "/api/records", http.StatusServiceUnavailable, "the write function did not answer within 300ms; retry shortly"},
 		{"html error page", html.URL, http.MethodPost, "/api/records", http.StatusBadGateway, "the write function answered 502 Bad Gateway"},
 		{"add with write unreachable", closedURL(t), http.MethodPost, "/add", http.StatusBadGateway, "the write function is unreachable"},
-		{"wrong method", closedURL(t), http.MethodPut, "/api/records", http.StatusMethodNotAllowed, "method PUT not allowed; use GET or POST"},
+		{"wrong method", closedURL(t), http.MethodPut, "/api/records", http.StatusMethodNotAllowed, "method PUT not allowed; use GET, HEAD, POST"},
 		{"unknown api path", closedURL(t), http.MethodGet, "/api/other", http.StatusNotFound, `no such path "/api/other"`},
 		{"record path with a slash", closedURL(t), http.MethodGet, "/api/records/a/b", http.StatusNotFound, `no such path "/api/records/a/b"`},
-		{"record with wrong method", closedURL(t), http.MethodDelete, "/api/records/a", http.StatusMethodNotAllowed, "method DELETE not allowed; use GET"},
+		{"record with wrong method", closedURL(t), http.MethodDelete, "/api/records/a", http.StatusMethodNotAllowed, "method DELETE not allowed; use GET, HEAD"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			read := closedURL(t)
 			ui := newUI(t, tt.write, read, 300*time.Millisecond)
 			start := time.Now()
-			resp, body := do(t, tt.method, ui.URL+tt.path, "application/json", `{"type":"bp","text":"x","d_type":"bp","data":"x"}`, nil)
+			body := `{"type":"bp","text":"x"}`
+			if tt.path == "/add" {
+				body = `{"d_type":"bp","data":"x"}`
+			}
+			resp, body := do(t, tt.method, ui.URL+tt.path, "application/json", body, nil)
 			if time.Since(start) > 5*time.Second {
 				t.Errorf("took %s, want an answer soon after the proxy timeout", time.Since(start))
 			}
@@ -286,9 +301,8 @@ func TestAdd(t *testing.T) {
 		name, contentType, body, wantSent string
 	}{
 		{"json", "application/json", `{"d_type":"rvw","data":"five stars"}`, `{"text":"five stars","type":"rvw"}`},
-		{"form", "application/x-www-form-urlencoded", `d_type=cmt&data=nice+post`, `{"text":"nice post","type":"cmt"}`},
-		{"json sent as a form, as curl -d does", "application/x-www-form-urlencoded", `{"d_type":"bp","data":"a & b"}`, `{"text":"a \u0026 b","type":"bp"}`},
-		{"no content type", "", `{"d_type":"bp","data":"plain"}`, `{"text":"plain","type":"bp"}`},
+		{"json with a charset", "application/json; charset=utf-8", `{"d_type":"bp","data":"a & b"}`, `{"text":"a \u0026 b","type":"bp"}`},
+		{"json type of its own", "application/vnd.cqrs+json", `{"data":"plain","d_type":"cmt"}`, `{"text":"plain","type":"cmt"}`},
 	}
 	for _, tt := range tests {
 		resp, body := do(t, http.MethodPost, ui.URL+"/add", tt.contentType, tt.body, nil)

@@ -1,0 +1,111 @@
+package ui
+
+import (
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/cqrs-knative/cqrs-knative/functions/serve"
+)
+
+// The proxy forwards only paths it can name exactly. A path is checked in its
+// escaped form, as the client sent it, because that is what a function, an ingress
+// or a file server behind the UI may decode again: a segment that decodes to "." or
+// "..", an encoded slash, a backslash or a semicolon could make another program read
+// another path than the one the UI checked.
+
+// maxIDLen bounds a record id in a path. The write function's ids are 16 characters.
+const maxIDLen = 64
+
+// recordsPrefix is where the proxy's paths start on the UI; the functions know the
+// same paths without it.
+const recordsPrefix = "/api/records"
+
+// checkPath refuses an escaped path that has a segment another program could read
+// differently: "." or ".." (also when encoded), an encoded slash (%2F), a backslash
+// (also %5C), a semicolon (also %3B), a control character, or a bad escape. It runs
+// before any route, so neither the proxy nor the file server sees such a path.
+func checkPath(escaped string) *serve.Error {
+	for _, seg := range strings.Split(escaped, "/") {
+		dec, err := url.PathUnescape(seg)
+		if err != nil {
+			return badPath(fmt.Sprintf("path segment %q holds a malformed %%-escape", seg))
+		}
+		switch {
+		case dec == "." || dec == "..":
+			return badPath(fmt.Sprintf("path segment %q is a dot segment; send the path without . or ..", seg))
+		case strings.Contains(dec, "/"):
+			return badPath(fmt.Sprintf("path segment %q holds an encoded slash", seg))
+		case strings.Contains(dec, `\`):
+			return badPath(fmt.Sprintf("path segment %q holds a backslash", seg))
+		case strings.Contains(dec, ";"):
+			return badPath(fmt.Sprintf("path segment %q holds a semicolon", seg))
+		case strings.ContainsFunc(dec, func(r rune) bool { return r < 0x20 || r == 0x7f }):
+			return badPath(fmt.Sprintf("path segment %q holds a control character", seg))
+		}
+	}
+	return nil
+}
+
+// recordsPath returns the path on a function for an escaped path on the UI:
+// /api/records -> /records and /api/records/{id} -> /records/{id}, where id is 1 to
+// 64 ASCII letters, digits, '-' or '_', sent unescaped (the write function's ids are
+// 16 of 0-9 and a-z). ok is false for a path of another shape (the caller answers
+// 404); err is set for a path that is refused outright (400).
+func recordsPath(escaped string) (path string, ok bool, err *serve.Error) {
+	if err := checkPath(escaped); err != nil {
+		return "", false, err
+	}
+	rest, found := strings.CutPrefix(escaped, recordsPrefix)
+	switch {
+	case !found:
+		return "", false, nil
+	case rest == "":
+		return "/records", true, nil
+	case rest[0] != '/' || rest == "/" || strings.Contains(rest[1:], "/"):
+		return "", false, nil
+	}
+	id := rest[1:]
+	if !isID(id) {
+		return "", false, badPath(fmt.Sprintf("record id %q is not 1 to %d letters, digits, - or _", id, maxIDLen))
+	}
+	return "/records/" + id, true, nil
+}
+
+func isID(s string) bool {
+	if s == "" || len(s) > maxIDLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+func badPath(msg string) *serve.Error {
+	return serve.Invalid("path", msg)
+}
+
+// queryParams are the read function's parameters; it refuses any of them given twice.
+var queryParams = []string{"type", "q", "limit", "cursor", "minSeq"}
+
+// checkQuery applies the read function's rules to a raw query before the UI passes
+// it on unchanged: it must parse (no bad escape, no semicolon) and give none of the
+// read function's parameters twice. A query the function would refuse is refused
+// here the same way, instead of being changed into one it accepts.
+func checkQuery(raw string) *serve.Error {
+	v, err := url.ParseQuery(raw)
+	if err != nil {
+		return serve.Invalid("query", fmt.Sprintf("malformed query string: %v", err))
+	}
+	for _, k := range queryParams {
+		if n := len(v[k]); n > 1 {
+			return serve.Invalid(k, k+" is given "+strconv.Itoa(n)+" times; give it once")
+		}
+	}
+	return nil
+}
