@@ -3,7 +3,11 @@
 'use strict';
 
 (function () {
-  const TYPES = { bp: 'Blog post', cmt: 'Comment', rvw: 'Review' };
+  // The record types and their labels, in the order the UI service lists them
+  // (GET /api/types, from its RECORD_TYPES and RECORD_TYPE_LABELS).
+  const TYPES = new Map();
+  // Where the seq of the last save is kept for read-your-writes, per tab.
+  const SEQ_KEY = 'cqrs.lastSeq';
   // Fields the functions name in {"error","field"} answers, and the control each
   // one belongs to on this page.
   const ADD_FIELDS = { type: 'add-type', text: 'add-text', body: 'add-text' };
@@ -18,7 +22,11 @@
   };
 
   let lastSeq = 0;
-  try { lastSeq = Number(sessionStorage.getItem('cqrs.lastSeq')) || 0; } catch (e) { /* storage off */ }
+  try { lastSeq = Number(sessionStorage.getItem(SEQ_KEY)) || 0; } catch (e) { /* storage off */ }
+  // The Idempotency-Key of the save in progress. It is kept until a save gets a
+  // definite answer (success), so that pressing Save again after an unknown outcome
+  // (no answer, or "outcome unknown") cannot store the record twice; editing the
+  // text or the type starts a new record and so a new key.
   let pendingKey = '';
   let lastParams = null;
   let nextCursor = '';
@@ -31,6 +39,8 @@
     crypto.getRandomValues(b);
     return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
   }
+
+  const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
   async function call(method, url, body, headers) {
     const opts = { method, headers: Object.assign({ Accept: 'application/json' }, headers || {}) };
@@ -90,14 +100,38 @@
   }
 
   function typeLabel(t) {
-    return Object.prototype.hasOwnProperty.call(TYPES, t) ? TYPES[t] : t;
+    return TYPES.has(t) ? TYPES.get(t) : String(t);
+  }
+
+  function option(value, label) {
+    const o = el('option', '', label);
+    o.value = value;
+    return o;
+  }
+
+  // loadTypes fills both type selects from the UI service.
+  async function loadTypes() {
+    const res = await call('GET', '/api/types');
+    const list = res.ok && res.data && Array.isArray(res.data.types) ? res.data.types : null;
+    for (const id of ['add-type', 'q-type']) $(id).removeAttribute('aria-busy');
+    if (!list) {
+      const why = res.data && typeof res.data.error === 'string' ? res.data.error : 'the answer holds no types';
+      showError($('add-error'), ADD_FIELDS, { error: 'Cannot load the record types: ' + why + ' Reload the page to try again.' });
+      return;
+    }
+    for (const t of list) {
+      if (!t || typeof t.name !== 'string' || typeof t.label !== 'string') continue;
+      TYPES.set(t.name, t.label);
+      $('add-type').append(option(t.name, t.label));
+      $('q-type').append(option(t.name, t.label));
+    }
   }
 
   function recordItem(rec) {
     const li = el('li', 'record');
     li.dataset.seq = String(rec.seq);
     const meta = el('div', 'meta');
-    const tag = el('span', 'tag tag-' + (Object.prototype.hasOwnProperty.call(TYPES, rec.type) ? rec.type : 'other'), typeLabel(rec.type));
+    const tag = el('span', 'tag tag-' + String(rec.type).replace(/[^a-z0-9_-]/g, ''), typeLabel(rec.type));
     const time = el('time', 'when');
     const when = new Date(rec.createdAt);
     time.dateTime = rec.createdAt;
@@ -114,6 +148,31 @@
     return by === 'master' ? 'served by the master (fallback) at seq ' + seq : 'served by the replica at seq ' + seq;
   }
 
+  function rememberSeq(seq) {
+    lastSeq = seq;
+    try { sessionStorage.setItem(SEQ_KEY, String(seq)); } catch (e) { /* storage off */ }
+  }
+
+  function forgetSeq() {
+    lastSeq = 0;
+    try { sessionStorage.removeItem(SEQ_KEY); } catch (e) { /* storage off */ }
+  }
+
+  // outcomeUnknown says whether a failed save may still have been stored: no
+  // answer reached the page, the write function said "outcome unknown", or the UI
+  // service lost or timed out waiting for the function's answer (502, 503, 504).
+  // Sending the same Idempotency-Key again is safe in every case.
+  function outcomeUnknown(res) {
+    return res.status === 0 || res.status === 502 || res.status === 503 || res.status === 504 ||
+      (res.data !== null && typeof res.data === 'object' && res.data.code === 'outcome_unknown');
+  }
+
+  function retryDelay(res) {
+    const v = res.headers.get('Retry-After');
+    const s = v === null ? 1 : Number(v);
+    return Math.min(Number.isFinite(s) && s >= 0 ? s : 1, 5) * 1000;
+  }
+
   // Save: the command goes to the write function; then the read side is asked at
   // once, without waiting, so the page shows honestly whether the replica has it.
   async function save(ev) {
@@ -126,18 +185,33 @@
     $('replica').className = '';
     busy(form, button, true);
     if (!pendingKey) pendingKey = newKey();
-    const res = await call('POST', '/api/records', { type: $('add-type').value, text: $('add-text').value }, { 'Idempotency-Key': pendingKey });
+    const key = pendingKey;
+    const cmd = { type: $('add-type').value, text: $('add-text').value };
+    let res = await call('POST', '/api/records', cmd, { 'Idempotency-Key': key });
+    if (!res.ok && outcomeUnknown(res)) {
+      // One automatic retry with the same key: it stores the record or, if the
+      // first attempt did store it, answers with that record.
+      $('saved').textContent = 'No definite answer; retrying once with the same Idempotency-Key…';
+      await sleep(retryDelay(res));
+      res = await call('POST', '/api/records', cmd, { 'Idempotency-Key': key });
+    }
     if (!res.ok) {
       busy(form, button, false);
       $('saved').textContent = '';
-      showError($('add-error'), ADD_FIELDS, res.data);
+      const data = Object.assign({}, res.data);
+      if (outcomeUnknown(res)) {
+        data.error += ' The record may or may not be stored: press Save again to retry safely; it is stored at most once.';
+      }
+      showError($('add-error'), ADD_FIELDS, data);
       return;
     }
-    pendingKey = '';
+    if (pendingKey === key) pendingKey = '';
     const rec = res.data;
-    lastSeq = Math.max(lastSeq, Number(rec.seq) || 0);
-    try { sessionStorage.setItem('cqrs.lastSeq', String(lastSeq)); } catch (e) { /* storage off */ }
+    // The last save's seq, not the largest ever seen: after the store was reset,
+    // seqs start again from 1.
+    if (Number(rec.seq) > 0) rememberSeq(Number(rec.seq));
     let saved = 'Saved ' + typeLabel(rec.type) + ' as seq ' + rec.seq + ' on the master.';
+    if (res.headers.get('Idempotent-Replayed') === 'true') saved += ' (A retry: the first attempt had stored it.)';
     const replicated = res.headers.get('X-Replicated');
     if (replicated === 'false') saved += ' Fewer replicas than asked confirmed it in time.';
     $('saved').textContent = saved;
@@ -170,6 +244,12 @@
     return p;
   }
 
+  // staleSeq says whether the read side refused the saved seq: it answers 400 for a
+  // minSeq beyond any seq its store has handed out, a seq from another store.
+  function staleSeq(res) {
+    return res.status === 400 && res.data !== null && (res.data.field === 'minSeq' || res.data.field === 'X-Min-Seq');
+  }
+
   // Search runs a new query; more follows nextCursor with the same query.
   async function search(more) {
     const form = $('query-form');
@@ -179,10 +259,28 @@
     if (more) params.set('cursor', nextCursor);
     $('query-status').textContent = more ? 'Loading more…' : 'Searching…';
     busy(form, button, true);
-    const res = await call('GET', '/api/records?' + params.toString());
+    let res = await call('GET', '/api/records?' + params.toString());
+    let note = '';
+    const waited = params.get('minSeq');
+    if (waited !== null && staleSeq(res)) {
+      // The store was reset or replaced since that save: the seq means nothing
+      // there. Forget it and ask again without it.
+      forgetSeq();
+      params.delete('minSeq');
+      note = 'read your writes: seq ' + waited + ' is not from this store (it was reset or replaced), so the page forgot it';
+      res = await call('GET', '/api/records?' + params.toString());
+    } else if (waited !== null && res.ok && res.headers.get('X-Served-By') === 'master' &&
+        Number(res.headers.get('X-Replica-Seq')) < Number(waited)) {
+      // Even the master has not reached it: the same conclusion, found after the wait.
+      forgetSeq();
+      params.delete('minSeq');
+      note = 'read your writes: even the master is behind seq ' + waited + ', so it is from a store that was reset; the page forgot it';
+    } else if (waited !== null) {
+      note = 'read your writes: waited for seq ' + waited;
+    }
     busy(form, button, false);
     if (!res.ok) {
-      $('query-status').textContent = '';
+      $('query-status').textContent = note ? note + '.' : '';
       showError($('query-error'), QUERY_FIELDS, res.data);
       return;
     }
@@ -200,7 +298,7 @@
     let status = (shown === 0 ? 'No records' : shown + (shown === 1 ? ' record' : ' records') + ', newest first');
     const served = servedBy(res.headers);
     if (served) status += '; ' + served;
-    if (params.has('minSeq')) status += '; read your writes: waited for seq ' + params.get('minSeq');
+    if (note) status += '; ' + note;
     $('query-status').textContent = status + '.';
   }
 
@@ -210,6 +308,7 @@
     $('add-type').addEventListener('change', () => { pendingKey = ''; });
     $('query-form').addEventListener('submit', (ev) => { ev.preventDefault(); search(false); });
     $('more').addEventListener('click', () => search(true));
+    loadTypes();
     // Ctrl+Enter saves from the text area, as Enter searches from the words box.
     $('add-text').addEventListener('keydown', (ev) => {
       if (ev.key === 'Enter' && (ev.ctrlKey || ev.metaKey)) {
