@@ -289,6 +289,7 @@ func TestAddDecodesStrictly(t *testing.T) {
 		{"not an object", `["bp","x"]`, "body"},
 		{"two objects", `{"d_type":"bp","data":"x"}{}`, "body"},
 		{"not UTF-8", "{\"d_type\":\"bp\",\"data\":\"\xff\"}", "data"},
+		{"lone surrogate escape", `{"d_type":"bp","data":"a\ud800b"}`, "data"},
 	}
 	for _, tt := range tests {
 		resp, body := do(t, http.MethodPost, ui.URL+"/add", "application/json", tt.body, nil)
