@@ -11,6 +11,8 @@ import (
 	"image/png"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
 	"net/url"
 	"os"
 	"os/exec"
@@ -39,16 +41,28 @@ type stack struct {
 	write, read, page *launch.Proc
 }
 
-func startStack(t *testing.T) *stack {
+// options change a stack: env goes to all three services; front, when set, is put
+// between the UI and the write function (it gets the write function's URL and
+// returns the URL the UI uses as WRITE_URL).
+type options struct {
+	env   []string
+	front func(writeURL string) string
+}
+
+func startStack(t *testing.T, opts options) *stack {
 	t.Helper()
 	pair := testenv.Redis(t)
-	writeBin := testenv.Build(t, "./functions/cmd/cqrs-write")
-	readBin := testenv.Build(t, "./functions/cmd/cqrs-read")
-	uiBin := testenv.Build(t, "./functions/cmd/cqrs-ui")
+	writeBin := testenv.Build(t, testenv.WriteMain)
+	readBin := testenv.Build(t, testenv.ReadMain)
+	uiBin := testenv.Build(t, testenv.UIMain)
 	s := &stack{pair: pair}
-	s.write = testenv.Start(t, writeBin, "REDIS_ADDR="+pair.Master.Addr())
-	s.read = testenv.Start(t, readBin, "REDIS_ADDR="+pair.Replica.Addr(), "REDIS_MASTER_ADDR="+pair.Master.Addr())
-	s.page = testenv.Start(t, uiBin, "WRITE_URL="+s.write.URL(), "READ_URL="+s.read.URL())
+	s.write = testenv.Start(t, writeBin, append([]string{"REDIS_ADDR=" + pair.Master.Addr()}, opts.env...)...)
+	s.read = testenv.Start(t, readBin, append([]string{"REDIS_ADDR=" + pair.Replica.Addr(), "REDIS_MASTER_ADDR=" + pair.Master.Addr()}, opts.env...)...)
+	writeURL := s.write.URL()
+	if opts.front != nil {
+		writeURL = opts.front(writeURL)
+	}
+	s.page = testenv.Start(t, uiBin, append([]string{"WRITE_URL=" + writeURL, "READ_URL=" + s.read.URL()}, opts.env...)...)
 	for _, p := range []*launch.Proc{s.write, s.read, s.page} {
 		testenv.Ready(t, p, 20*time.Second)
 	}
@@ -63,6 +77,13 @@ type browser struct {
 	mu       sync.Mutex
 	requests []string
 	problems []string
+	// sent are the requests by id: method and URL, then the headers as sent.
+	sent map[network.RequestID]*sentRequest
+}
+
+type sentRequest struct {
+	method, url string
+	headers     network.Headers
 }
 
 func newBrowser(t *testing.T, exe string) *browser {
@@ -82,13 +103,23 @@ func newBrowser(t *testing.T, exe string) *browser {
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(1200, 820),
 	)
-	b := &browser{t: t}
+	b := &browser{t: t, sent: map[network.RequestID]*sentRequest{}}
 	ctx, cancel := chromedp.NewContext(actx, chromedp.WithListener(func(ev any) {
 		b.mu.Lock()
 		defer b.mu.Unlock()
+		sent := func(id network.RequestID) *sentRequest {
+			if b.sent[id] == nil {
+				b.sent[id] = &sentRequest{}
+			}
+			return b.sent[id]
+		}
 		switch e := ev.(type) {
 		case *network.EventRequestWillBeSent:
 			b.requests = append(b.requests, e.Request.URL)
+			r := sent(e.RequestID)
+			r.method, r.url = e.Request.Method, e.Request.URL
+		case *network.EventRequestWillBeSentExtraInfo:
+			sent(e.RequestID).headers = e.Headers
 		case *runtime.EventExceptionThrown:
 			b.problems = append(b.problems, "exception: "+e.ExceptionDetails.Text)
 		case *log.EventEntryAdded:
@@ -213,7 +244,7 @@ func nonce(t *testing.T) string {
 // the field, read-your-writes and paging, phone width, and no other origin.
 func TestBrowser(t *testing.T) {
 	exe := testenv.Chromium(t)
-	s := startStack(t)
+	s := startStack(t, options{env: []string{"RECORD_TYPES=bp,cmt,rvw,news", "RECORD_TYPE_LABELS=news=News"}})
 	origin := s.page.URL()
 	b := newBrowser(t, exe)
 
@@ -222,6 +253,18 @@ func TestBrowser(t *testing.T) {
 		t.Fatalf("navigate: %v", err)
 	}
 	b.waitFor("the first query on load", `document.getElementById('query-status').textContent.endsWith('.')`)
+
+	// Both type lists come from the UI service's RECORD_TYPES and labels.
+	b.waitFor("the type lists", `document.getElementById('add-type').options.length > 0`)
+	for id, want := range map[string]string{
+		"add-type": "bp=Blog post|cmt=Comment|rvw=Review|news=News",
+		"q-type":   "=All|bp=Blog post|cmt=Comment|rvw=Review|news=News",
+	} {
+		got := eval[string](b, `Array.from(document.getElementById('`+id+`').options).map(o => o.value + '=' + o.textContent).join('|')`)
+		if got != want {
+			t.Errorf("%s offers %q, want %q", id, got, want)
+		}
+	}
 
 	// Save in the left pane, find it in the right pane.
 	// The stack is fresh, so plain words find exactly the records of this test.
@@ -327,6 +370,37 @@ func TestBrowser(t *testing.T) {
 		}
 	}
 
+	// A type that only the configuration names: saved and found like the others.
+	newsText := "News " + nonce(t) + " from a configured type"
+	newsSeq := b.save("news", newsText)
+	saved := eval[string](b, `document.getElementById('saved').textContent`)
+	if !strings.Contains(saved, "Saved News as seq") {
+		t.Errorf("got %q, want the saved line to name the type by its label News", saved)
+	}
+	b.search("news", "", "25")
+	if got := b.results(); len(got) != 1 || got[0].Text != newsText || got[0].Type != "News" || got[0].Seq != fmt.Sprintf("seq %d", newsSeq) {
+		t.Errorf("searching News: got %+v, want the one News record %q", got, newsText)
+	}
+
+	// The page's saves went out as a browser sends them from the page itself, and
+	// passed the UI's cross-site checks with those headers.
+	posts := 0
+	for _, r := range b.sentRequests() {
+		if r.method != http.MethodPost || r.url != origin+"/api/records" {
+			continue
+		}
+		posts++
+		if o, site := header(r.headers, "Origin"), header(r.headers, "Sec-Fetch-Site"); o != origin || site != "same-origin" {
+			t.Errorf("the page's save carried Origin %q and Sec-Fetch-Site %q, want %q and same-origin", o, site, origin)
+		}
+		if ct := header(r.headers, "Content-Type"); ct != "application/json" {
+			t.Errorf("the page's save carried Content-Type %q, want application/json", ct)
+		}
+	}
+	if posts < 6 {
+		t.Errorf("saw %d saves with their headers, want the page's 6 and more", posts)
+	}
+
 	// Phone width: the panes stack and nothing scrolls sideways.
 	b.do("phone viewport", chromedp.EmulateViewport(390, 844))
 	layout := eval[[]float64](b, `[document.getElementById('add-pane').getBoundingClientRect().bottom,
@@ -352,13 +426,108 @@ func TestBrowser(t *testing.T) {
 	for _, p := range problems {
 		t.Errorf("page reported %s", p)
 	}
+
+	crossSiteWrites(t, b, s)
+}
+
+// evilPage is a page of another site that tries to write through the UI: a fetch
+// without CORS (text/plain, the JSON in the body), a JSON fetch (which needs a CORS
+// preflight), a JSON blob without CORS, and last a plain form post to /add.
+const evilPage = `<!doctype html><html><body>
+<form id="f" method="POST" action="%[1]s/add"><input name="d_type" value="bp"><input name="data" value="csrf form %[2]s"></form>
+<script>
+window.__results = [];
+(async () => {
+  const ui = '%[1]s', word = '%[2]s';
+  const tries = [
+    ['nocors-text', ui + '/api/records', {method: 'POST', mode: 'no-cors', headers: {'Content-Type': 'text/plain'}, body: JSON.stringify({type: 'bp', text: 'csrf text ' + word})}],
+    ['cors-json', ui + '/api/records', {method: 'POST', headers: {'Content-Type': 'application/json'}, body: JSON.stringify({type: 'bp', text: 'csrf json ' + word})}],
+    ['nocors-blob', ui + '/add', {method: 'POST', mode: 'no-cors', body: new Blob([JSON.stringify({d_type: 'bp', data: 'csrf blob ' + word})], {type: 'application/json'})}],
+  ];
+  for (const [name, url, opts] of tries) {
+    try { const r = await fetch(url, opts); window.__results.push(name + ':' + r.type + ':' + r.status); }
+    catch (e) { window.__results.push(name + ':refused'); }
+  }
+  window.__done = true;
+})();
+</script></body></html>`
+
+// crossSiteWrites opens a page of another site (localhost is another site than
+// 127.0.0.1) that tries to store records through the UI, and checks that the
+// store's seq did not move: the UI refused every attempt.
+func crossSiteWrites(t *testing.T, b *browser, s *stack) {
+	t.Helper()
+	word := nonce(t)
+	evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprintf(w, evilPage, s.page.URL(), word)
+	}))
+	t.Cleanup(evil.Close)
+	before, err := s.pair.Master.Do("GET", "cqrs:seq")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.do("open the other site", chromedp.Navigate(strings.Replace(evil.URL, "127.0.0.1", "localhost", 1)+"/"))
+	b.waitFor("the other site's fetches", `window.__done === true`)
+	results := eval[[]string](b, `window.__results`)
+	t.Logf("the other site's attempts: %v", results)
+	for _, r := range results {
+		// An opaque answer (no-cors) hides the UI's 403/415 from the other site;
+		// a JSON fetch fails at its preflight.
+		if !strings.HasSuffix(r, ":opaque:0") && !strings.HasSuffix(r, ":refused") {
+			t.Errorf("the other site's attempt %s got a readable answer", r)
+		}
+	}
+	b.do("submit the other site's form", chromedp.Evaluate[chromedp.Void](`document.getElementById('f').submit()`))
+	// The form navigates away, which ends any poll running in the old page: poll
+	// from here, through the navigation.
+	answer := `location.href === '` + s.page.URL() + `/add' && document.body.textContent.includes('cross-site request refused')`
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		ctx, cancel := context.WithTimeout(b.ctx, time.Second)
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](answer))
+		cancel()
+		if err == nil && ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the UI did not refuse the other site's form: %s is false (%v)", answer, err)
+		}
+	}
+	after, err := s.pair.Master.Do("GET", "cqrs:seq")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after != before {
+		t.Errorf("the store's seq moved from %s to %s while another site tried to write (%v)", before, after, results)
+	}
+}
+
+// header reads a header of a request as sent, whatever its case.
+func header(h network.Headers, name string) string {
+	for k, v := range h {
+		if strings.EqualFold(k, name) {
+			s, _ := v.(string)
+			return s
+		}
+	}
+	return ""
+}
+
+func (b *browser) sentRequests() []sentRequest {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []sentRequest
+	for _, r := range b.sent {
+		out = append(out, *r)
+	}
+	return out
 }
 
 // TestOriginalEndpoints calls the original sample's POST /add and POST /search on
 // the UI and checks, on the read function directly, that they reached the real
 // functions.
 func TestOriginalEndpoints(t *testing.T) {
-	s := startStack(t)
+	s := startStack(t, options{})
 	word := nonce(t)
 	for i := 1; i <= 3; i++ {
 		resp, body := post(t, s.page.URL()+"/add", fmt.Sprintf(`{"d_type":"cmt","data":"compat %s %d"}`, word, i))
@@ -461,4 +630,221 @@ func TestUIConfigErrors(t *testing.T) {
 			t.Errorf("%s: got exit %d and %q, want exit 2 and one line starting %q", tt.env, code, out, tt.wantLine)
 		}
 	}
+}
+
+// lossyFront stands between the UI and the write function and loses the answers to
+// creates as its script says, the way a dropped connection or a Redis that stalls
+// after the create script was sent would. It records each create's
+// Idempotency-Key.
+type lossyFront struct {
+	target string
+	proxy  *httputil.ReverseProxy
+	mu     sync.Mutex
+	script []string // one step per POST /records: "store-then-drop", "unknown"; then "forward"
+	keys   []string
+}
+
+func newLossyFront(t *testing.T, writeURL string, script ...string) *lossyFront {
+	t.Helper()
+	u, err := url.Parse(writeURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &lossyFront{target: writeURL, proxy: httputil.NewSingleHostReverseProxy(u), script: script}
+}
+
+func (f *lossyFront) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost || r.URL.Path != "/records" {
+		f.proxy.ServeHTTP(w, r)
+		return
+	}
+	f.mu.Lock()
+	f.keys = append(f.keys, r.Header.Get("Idempotency-Key"))
+	step := "forward"
+	if len(f.script) > 0 {
+		step, f.script = f.script[0], f.script[1:]
+	}
+	f.mu.Unlock()
+	switch step {
+	case "store-then-drop":
+		// The write function stores the record; its answer never arrives.
+		body, _ := io.ReadAll(r.Body)
+		req, _ := http.NewRequest(http.MethodPost, f.target+"/records", bytes.NewReader(body))
+		req.Header = r.Header.Clone()
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+			conn.Close()
+		}
+	case "unknown":
+		// What the write function answers when Redis took the script and went silent.
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Retry-After", "1")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		io.WriteString(w, `{"error":"outcome unknown; retry with the same Idempotency-Key","code":"outcome_unknown"}`+"\n")
+	default:
+		f.proxy.ServeHTTP(w, r)
+	}
+}
+
+func (f *lossyFront) sentKeys() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.keys...)
+}
+
+// TestBrowserSaveWithUnknownOutcome: a save whose answer is lost is retried with
+// the same Idempotency-Key, once by the page and then by the user pressing Save
+// again, and the record is stored exactly once; the next record gets a new key.
+func TestBrowserSaveWithUnknownOutcome(t *testing.T) {
+	exe := testenv.Chromium(t)
+	var front *lossyFront
+	s := startStack(t, options{front: func(writeURL string) string {
+		front = newLossyFront(t, writeURL, "store-then-drop", "unknown")
+		srv := httptest.NewServer(front)
+		t.Cleanup(srv.Close)
+		return srv.URL
+	}})
+	b := newBrowser(t, exe)
+	if err := chromedp.Do(b.ctx, chromedp.Navigate(s.page.URL()+"/")); err != nil {
+		t.Fatalf("navigate: %v", err)
+	}
+	b.waitFor("the type list", `document.getElementById('add-type').options.length > 0`)
+
+	// First attempt: stored, answer lost (the UI answers 502). The page retries at
+	// once with the same key and gets "outcome unknown" (503), and says to press
+	// Save again.
+	word := nonce(t)
+	text := "saved once " + word
+	b.do("fill and save", setValue("add-type", "cmt"), chromedp.SendKeys(chromedp.ID("add-text"), text), chromedp.Click(chromedp.ID("save")))
+	b.waitFor("the unknown outcome", `!document.getElementById('add-error').hidden`)
+	msg := eval[string](b, `document.getElementById('add-error').textContent`)
+	if !strings.Contains(msg, "outcome unknown") || !strings.Contains(msg, "press Save again") {
+		t.Errorf("got error %q, want the function's outcome unknown and the advice to press Save again", msg)
+	}
+	if got := eval[string](b, `document.getElementById('add-text').value`); got != text {
+		t.Errorf("the text box holds %q after the unknown outcome, want the text kept for the retry", got)
+	}
+
+	// The user presses Save again: the same key, and the write function answers
+	// with the record the first attempt stored.
+	b.do("save again", chromedp.Click(chromedp.ID("save")))
+	b.waitFor("the saved seq", `/seq \d+/.test(document.getElementById('saved').textContent) && document.getElementById('replica').textContent !== ''`)
+	if saved := eval[string](b, `document.getElementById('saved').textContent`); !strings.Contains(saved, "the first attempt had stored it") {
+		t.Errorf("got %q, want the page to say the retry found the stored record", saved)
+	}
+	keys := front.sentKeys()
+	if len(keys) != 3 || keys[0] == "" || keys[1] != keys[0] || keys[2] != keys[0] {
+		t.Fatalf("the write side got Idempotency-Keys %q, want the same key three times", keys)
+	}
+	if n := countRecords(t, s, word); n != 1 {
+		t.Errorf("the store holds %d records with %q, want exactly 1", n, word)
+	}
+
+	// The next record is a new command with a new key.
+	b.save("cmt", "another "+word)
+	keys = front.sentKeys()
+	if len(keys) != 4 || keys[3] == keys[0] || keys[3] == "" {
+		t.Errorf("the next save sent Idempotency-Key %q after %q, want a new one", keys[len(keys)-1], keys[0])
+	}
+	if n := countRecords(t, s, word); n != 2 {
+		t.Errorf("the store holds %d records with %q, want 2", n, word)
+	}
+}
+
+// countRecords asks the read function itself (waiting for the master's seq) how
+// many records hold word.
+func countRecords(t *testing.T, s *stack, word string) int {
+	t.Helper()
+	seq, err := s.pair.Master.Do("GET", "cqrs:seq")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, body := testenv.Do(t, http.MethodGet, s.read.URL()+"/records?limit=100&q="+url.QueryEscape(word)+"&minSeq="+seq, nil, "")
+	var page struct {
+		Records []struct{ Text string } `json:"records"`
+	}
+	if err := json.Unmarshal(body, &page); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("read function: got %d %s", resp.StatusCode, body)
+	}
+	return len(page.Records)
+}
+
+// TestBrowserForgetsStaleSeq: after the store is emptied (as a restart with an
+// empty Redis does), the seq the page kept from an earlier save is not waited for:
+// the read side refuses it at once, the page forgets it and searches without it,
+// and stops sending it.
+func TestBrowserForgetsStaleSeq(t *testing.T) {
+	exe := testenv.Chromium(t)
+	const wait = 3 * time.Second
+	s := startStack(t, options{env: []string{"READ_MAX_WAIT=" + wait.String()}})
+	b := newBrowser(t, exe)
+	if err := chromedp.Do(b.ctx, chromedp.Navigate(s.page.URL()+"/")); err != nil {
+		t.Fatalf("navigate: %v", err)
+	}
+	b.waitFor("the first query on load", `document.getElementById('query-status').textContent.endsWith('.')`)
+	b.save("bp", "one")
+	b.save("bp", "two")
+	stale := b.save("bp", "three")
+
+	// Empty the store; the replica follows.
+	if _, err := s.pair.Master.Do("FLUSHALL"); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if n, err := s.pair.Replica.Do("DBSIZE"); err == nil && n == "0" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the replica still has keys after FLUSHALL on the master")
+		}
+	}
+
+	b.do("tick read your writes", chromedp.Click(chromedp.ID("q-ryw")))
+	start := time.Now()
+	b.search("", "", "25")
+	took := time.Since(start)
+	status := eval[string](b, `document.getElementById('query-status').textContent`)
+	if !strings.Contains(status, fmt.Sprintf("seq %d is not from this store", stale)) || !strings.HasPrefix(status, "No records") {
+		t.Errorf("got status %q, want no records and a note that seq %d is not from this store", status, stale)
+	}
+	if took >= wait/2 {
+		t.Errorf("the search took %s, want an answer without waiting READ_MAX_WAIT (%s) for a seq the store never had", took, wait)
+	}
+	if v := eval[string](b, `String(sessionStorage.getItem('cqrs.lastSeq'))`); v != "null" {
+		t.Errorf("sessionStorage still holds seq %s", v)
+	}
+
+	// It is not sent again.
+	sent := b.count("minSeq=")
+	b.search("", "", "25")
+	if n := b.count("minSeq="); n != sent {
+		t.Errorf("a later search sent minSeq again (%d requests with minSeq, want %d): %v", n, sent, b.urls())
+	}
+	if status := eval[string](b, `document.getElementById('query-status').textContent`); strings.Contains(status, "waited") {
+		t.Errorf("got status %q, want no read-your-writes wait", status)
+	}
+
+	// A save into the new store is waited for again, by its own seq.
+	fresh := b.save("bp", "after the reset")
+	if fresh != 1 {
+		t.Errorf("the first save after the reset got seq %d, want 1", fresh)
+	}
+	b.search("", "", "25")
+	if status := eval[string](b, `document.getElementById('query-status').textContent`); !strings.Contains(status, fmt.Sprintf("waited for seq %d", fresh)) {
+		t.Errorf("got status %q, want read your writes to wait for seq %d", status, fresh)
+	}
+}
+
+// count is how many requests the page made whose URL holds part.
+func (b *browser) count(part string) int {
+	n := 0
+	for _, u := range b.urls() {
+		if strings.Contains(u, part) {
+			n++
+		}
+	}
+	return n
 }
