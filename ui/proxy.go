@@ -18,10 +18,6 @@ import (
 	"github.com/cqrs-knative/cqrs-knative/functions/serve"
 )
 
-// maxProxyBody bounds what the UI forwards; the write function refuses bodies over
-// 64 KiB itself and says so, so anything up to a little more passes through to it.
-const maxProxyBody = 1 << 20
-
 // Headers the page may send to a function and a function may send back. Everything
 // else (cookies, caching, upstream security headers) stays on its side.
 var (
@@ -92,10 +88,22 @@ func (s *UI) proxy(function string, target *url.URL) http.Handler {
 			serve.Refuse(w, perr)
 			return
 		}
-		if r.Body != nil {
-			r.Body = http.MaxBytesReader(w, r.Body, maxProxyBody)
+		r = r.WithContext(context.WithValue(r.Context(), pathKey{}, path))
+		if r.Method != http.MethodPost {
+			// The read function takes no body; none is passed on.
+			r.Body, r.ContentLength = http.NoBody, 0
+		} else {
+			// The whole body first, within the runtime's bounds (413 over 64 KiB, 408
+			// when it stalls), so the function never gets half a request.
+			body, err := serve.ReadBody(w, r)
+			if err != nil {
+				serve.Refuse(w, asServeError(err))
+				return
+			}
+			r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
+			r.TransferEncoding = nil
 		}
-		rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), pathKey{}, path)))
+		rp.ServeHTTP(w, r)
 	})
 }
 
@@ -121,16 +129,11 @@ func replaceBody(resp *http.Response, status int, body serve.ErrorBody) {
 	resp.Header.Set("Content-Length", strconv.Itoa(len(b)))
 }
 
-// upstreamError answers a request that got no answer from function: 413 for a body
-// over the proxy's limit, 503 (retry) when the function did not answer in time, 502
-// when it cannot be reached at all.
+// upstreamError answers a request that got no answer from function: 503 (retry)
+// when the function did not answer in time, 502 when it cannot be reached at all.
 func (s *UI) upstreamError(w http.ResponseWriter, r *http.Request, function string, err error) {
-	var tooBig *http.MaxBytesError
 	var ne net.Error
 	switch {
-	case errors.As(err, &tooBig):
-		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body is over %d bytes", tooBig.Limit), "body")
-		return
 	case r.Context().Err() != nil:
 		// The browser went away; nobody reads this answer.
 		s.metrics.upstream.WithLabelValues(function, "canceled").Inc()
