@@ -24,7 +24,7 @@ var (
 	requestHeaders = []string{"Accept", "Content-Type", "Idempotency-Key", "X-Min-Seq", "User-Agent", "Traceparent", "Tracestate"}
 	// ResponseHeaders are the function headers the proxy passes to the page.
 	ResponseHeaders = []string{"Content-Type", "Content-Length", "Location", "X-Replica-Seq", "X-Served-By",
-		"X-Replicated", "Retry-After", "Idempotency-Key", "Idempotent-Replayed", "Allow"}
+		"X-Replicated", "Retry-After", "Idempotent-Replayed", "Allow"}
 )
 
 // pathKey carries the checked function path from the handler to Rewrite.
