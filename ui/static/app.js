@@ -244,8 +244,9 @@
     return p;
   }
 
-  // staleSeq says whether the read side refused the saved seq: it answers 400 for a
-  // minSeq beyond any seq its store has handed out, a seq from another store.
+  // staleSeq says whether the read side refused the saved seq: after READ_MAX_WAIT it
+  // answers 400 for a minSeq beyond any seq its store has handed out, a seq from
+  // another store.
   function staleSeq(res) {
     return res.status === 400 && res.data !== null && (res.data.field === 'minSeq' || res.data.field === 'X-Min-Seq');
   }
@@ -269,12 +270,6 @@
       params.delete('minSeq');
       note = 'read your writes: seq ' + waited + ' is not from this store (it was reset or replaced), so the page forgot it';
       res = await call('GET', '/api/records?' + params.toString());
-    } else if (waited !== null && res.ok && res.headers.get('X-Served-By') === 'master' &&
-        Number(res.headers.get('X-Replica-Seq')) < Number(waited)) {
-      // Even the master has not reached it: the same conclusion, found after the wait.
-      forgetSeq();
-      params.delete('minSeq');
-      note = 'read your writes: even the master is behind seq ' + waited + ', so it is from a store that was reset; the page forgot it';
     } else if (waited !== null) {
       note = 'read your writes: waited for seq ' + waited;
     }
