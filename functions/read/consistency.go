@@ -19,7 +19,7 @@ type Served struct {
 const (
 	reasonLag  = "lag"          // behind minSeq after READ_MAX_WAIT
 	reasonDown = "replica_down" // unreachable, loading, or cut off from the master
-	reasonSlow = "replica_slow" // timed out or busy: no fallback
+	reasonSlow = "replica_slow" // timed out or busy
 )
 
 // requestSlack bounds the Redis calls of one read beyond its wait for the replica: a
@@ -28,14 +28,16 @@ const requestSlack = 2 * time.Second
 
 // consistent runs read against the replica and accepts its answer once the replica
 // has applied minSeq. A replica that is behind is waited for, polling its seq, for at
-// most READ_MAX_WAIT in all, whatever minSeq says. Then, or when the replica is down,
-// the master answers if it is the fallback (READ_FALLBACK=master), or the read gets
-// 503. A replica that timed out or is busy is not replaced by the master: the same
-// work there would slow the writes too. A minSeq beyond the master's own newest seq
-// is no seq of this store (a store started afresh, or a write lost in a failover),
-// and is refused rather than waited for on every read.
-func (f *Function) consistent(ctx context.Context, minSeq int64, read func(context.Context, *store.Store) (int64, error)) (Served, error) {
-	ctx, cancel := context.WithTimeout(ctx, f.cfg.ReadMaxWait+requestSlack)
+// most READ_MAX_WAIT in all, whatever minSeq says. Then, or when the replica is down
+// or does not answer in time, the master answers if it is the fallback
+// (READ_FALLBACK=master), or the read gets 503. A search that timed out on the
+// replica is the exception: it may be what keeps the replica busy, and the same work
+// on the master would slow the writes too, so it gets 503 and is never run there.
+// A minSeq beyond the master's own newest seq is no seq of this store (a store
+// started afresh, or a write lost in a failover), and is refused rather than waited
+// for on every read.
+func (f *Function) consistent(parent context.Context, minSeq int64, search bool, read func(context.Context, *store.Store) (int64, error)) (Served, error) {
+	ctx, cancel := context.WithTimeout(parent, f.cfg.ReadMaxWait+requestSlack)
 	defer cancel()
 	waitUntil := time.Now().Add(f.cfg.ReadMaxWait)
 	seq, err := read(ctx, f.replica)
@@ -60,21 +62,27 @@ func (f *Function) consistent(ctx context.Context, minSeq int64, read func(conte
 	if err != nil {
 		reason = reasonDown
 		if !store.Down(err) {
-			f.metrics.fallbacks.WithLabelValues(reasonSlow).Inc()
-			f.log.Warn("replica too slow; not falling back", "err", err)
-			return Served{}, err
+			reason = reasonSlow
+			if search {
+				f.metrics.fallbacks.WithLabelValues(reasonSlow).Inc()
+				f.log.Warn("search timed out on the replica; not running it on the master", "err", err)
+				return Served{}, err
+			}
 		}
-		f.log.Warn("replica down", "err", err)
+		f.log.Warn("replica failed", "reason", reason, "err", err)
 	}
 	f.metrics.fallbacks.WithLabelValues(reason).Inc()
 	if f.master == nil {
 		msg := fmt.Sprintf("the replica has not reached seq %d yet; retry shortly", minSeq)
-		if reason == reasonDown {
+		if reason != reasonLag {
 			msg = "the replica is unavailable"
 		}
 		return Served{By: ServedByReplica, Seq: seq}, record.Unavailable(msg, err)
 	}
-	seq, err = read(ctx, f.master)
+	// The master gets a time of its own: the replica may have used up the request's.
+	mctx, mcancel := context.WithTimeout(parent, requestSlack)
+	defer mcancel()
+	seq, err = read(mctx, f.master)
 	if err != nil {
 		return Served{}, err
 	}
@@ -103,7 +111,9 @@ func (f *Function) waitFor(ctx context.Context, minSeq int64, until time.Time) (
 		}
 		seq, err := f.replica.Seq(ctx)
 		if err != nil {
-			if ctx.Err() != nil {
+			// The call carries the wait's deadline: failing at it is the wait ending,
+			// whether or not the context has noticed yet.
+			if ctx.Err() != nil || !time.Now().Before(until) {
 				return false, nil
 			}
 			return false, err

@@ -43,7 +43,7 @@ func (f *Function) get(w http.ResponseWriter, r *http.Request, id string) {
 		return
 	}
 	var doc json.RawMessage
-	served, err := f.consistent(r.Context(), minSeq, func(ctx context.Context, s *store.Store) (int64, error) {
+	served, err := f.consistent(r.Context(), minSeq, false, func(ctx context.Context, s *store.Store) (int64, error) {
 		var seq int64
 		var err error
 		doc, seq, err = s.GetDoc(ctx, id)

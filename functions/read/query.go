@@ -115,7 +115,7 @@ func (f *Function) Query(ctx context.Context, q Query) (Result, Served, error) {
 	sq := q.Query
 	sq.MinSeq = q.MinSeq
 	search := len(q.Words) > 0
-	served, err := f.consistent(ctx, q.MinSeq, func(ctx context.Context, s *store.Store) (int64, error) {
+	served, err := f.consistent(ctx, q.MinSeq, search, func(ctx context.Context, s *store.Store) (int64, error) {
 		if search {
 			release, err := f.searchSlot(ctx)
 			if err != nil {

@@ -26,8 +26,10 @@ func (f *Function) Create(ctx context.Context, in record.Create, claim string) (
 		return Answer{}, false, err
 	}
 	// The whole create, WAIT included, has a deadline: no request holds a Redis
-	// connection longer than it may take itself.
-	ctx, cancel := context.WithTimeout(ctx, f.cfg.WriteWaitTimeout+requestSlack)
+	// connection longer than it may take itself. It allows two WAITs: after a Redis
+	// restart the first script call finds the script cache empty, and its WAIT has
+	// already waited when the script is loaded and sent again.
+	ctx, cancel := context.WithTimeout(ctx, 2*f.cfg.WriteWaitTimeout+requestSlack)
 	defer cancel()
 	res, err := f.store.Create(ctx, store.NewRecord{
 		ID: newID(), Type: in.Type, Text: in.Text, CreatedAt: f.now(),

@@ -312,16 +312,27 @@ func TestBehindQueueProxy(t *testing.T) {
 	})
 
 	t.Run("read with containerConcurrency 1 queues requests", func(t *testing.T) {
-		// Each request asks for a seq the replica will not reach, so the function
-		// waits READ_MAX_WAIT and then answers from the master: slow, and correct.
+		// Each request asks for a seq the master has and the replica will not reach
+		// (it is cut off from the master meanwhile), so the function waits
+		// READ_MAX_WAIT and then answers from the master: slow, and correct.
 		q := startQueue(t, qbin, "cqrs-read", read.Port, 1)
 		q.waitProbe(t, http.StatusOK, 10*time.Second)
-		seq, err := pair.Master.Do("GET", "cqrs:seq")
+		if _, err := pair.Replica.Do("REPLICAOF", "NO", "ONE"); err != nil {
+			t.Fatal(err)
+		}
+		defer func() {
+			if _, err := pair.Replica.Do("REPLICAOF", "127.0.0.1", strconv.Itoa(pair.Master.Port)); err != nil {
+				t.Fatal(err)
+			}
+			if err := pair.Replica.WaitLinkUp(10 * time.Second); err != nil {
+				t.Fatal(err)
+			}
+		}()
+		seq, err := pair.Master.Do("INCR", "cqrs:seq")
 		if err != nil {
 			t.Fatal(err)
 		}
-		ahead, _ := strconv.Atoi(seq)
-		url := q.url + "/records?limit=1&minSeq=" + strconv.Itoa(ahead+1000)
+		url := q.url + "/records?limit=1&minSeq=" + seq
 
 		// queue-proxy holds 10 x containerConcurrency requests waiting besides the
 		// ones running, so 10 fit; they must all succeed, one after another.
