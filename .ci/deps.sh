@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the system packages a target needs, with apt-get as root or through sudo:
 #   deps.sh run    redis-server (make run)
-#   deps.sh test   redis-server, redis-tools and chromium (make test, make bench)
+#   deps.sh test   redis-server, redis-tools, chromium and curl (make test, make bench)
 # Where it cannot install, it says in one line what is missing and stops.
 set -euo pipefail
 
@@ -10,6 +10,7 @@ command -v redis-server >/dev/null || need+=(redis-server)
 if [ "${1:-test}" = test ]; then
   command -v redis-benchmark >/dev/null || need+=(redis-tools)
   command -v chromium >/dev/null || command -v chromium-browser >/dev/null || need+=(chromium)
+  command -v curl >/dev/null || need+=(curl)
 fi
 
 if [ ${#need[@]} -eq 0 ]; then
