@@ -7,8 +7,6 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
-
-	"github.com/cqrs-knative/cqrs-knative/functions/serve"
 )
 
 // Config is the UI service's environment; the Knative manifests use exactly these
@@ -49,16 +47,6 @@ func DefaultConfig() Config {
 		ProxyTimeout: 15 * time.Second,
 		RecordTypes:  []string{"bp", "cmt", "rvw"},
 	}
-}
-
-// LoadConfig reads Config from the environment and checks it; the error is one line
-// that starts with the variable at fault.
-func LoadConfig() (Config, error) {
-	c, err := serve.Configure(nil, DefaultConfig())
-	if err != nil {
-		return Config{}, err
-	}
-	return *c, nil
 }
 
 // Check returns an error naming the first variable with a value that cannot work.

@@ -357,7 +357,7 @@ func TestTypes(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			setEnv(t, map[string]string{"RECORD_TYPES": tt.types, "RECORD_TYPE_LABELS": tt.labels})
-			cfg, err := LoadConfig()
+			cfg, err := serve.Load(DefaultConfig())
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -135,10 +135,10 @@ func TestLoadConfig(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			setEnv(t, tt.env)
 			// The process reads the runtime's variables first, then its own.
-			rc, err := serve.LoadConfig()
+			rc, err := serve.Load(serve.DefaultConfig())
 			var c Config
 			if err == nil {
-				c, err = LoadConfig()
+				c, err = serve.Load(DefaultConfig())
 			}
 			if tt.wantErr == "" {
 				if err != nil {

@@ -6,7 +6,6 @@ import (
 
 	"github.com/cqrs-knative/cqrs-knative/functions/record"
 	"github.com/cqrs-knative/cqrs-knative/functions/redisenv"
-	"github.com/cqrs-knative/cqrs-knative/functions/serve"
 	"github.com/cqrs-knative/cqrs-knative/functions/store"
 )
 
@@ -35,15 +34,6 @@ func DefaultConfig() Config {
 		ReadMaxWait:     500 * time.Millisecond,
 		ReadFallback:    FallbackMaster,
 	}
-}
-
-// LoadConfig reads Config from the environment and checks it.
-func LoadConfig() (Config, error) {
-	c, err := serve.Configure(nil, DefaultConfig())
-	if err != nil {
-		return Config{}, err
-	}
-	return *c, nil
 }
 
 // Check returns an error naming the first variable with a value that cannot work.

@@ -47,11 +47,13 @@ func (c Config) Check() error {
 	return nil
 }
 
-// LoadConfig reads the runtime's variables; the error names the variable at fault.
-func LoadConfig() (Config, error) {
-	c, err := Configure(nil, DefaultConfig())
+// Load returns defaults with the variables the environment sets laid over them,
+// checked; the error is one line that starts with the variable at fault.
+func Load[C Checker](defaults C) (C, error) {
+	c, err := Configure(nil, defaults)
 	if err != nil {
-		return Config{}, err
+		var zero C
+		return zero, err
 	}
 	return *c, nil
 }

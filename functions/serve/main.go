@@ -17,7 +17,7 @@ import (
 func Main(service string, f Handler) int {
 	log := Logger(service)
 	slog.SetDefault(log)
-	cfg, err := LoadConfig()
+	cfg, err := Load(DefaultConfig())
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "%s: configuration: %v\n", service, err)
 		return 2

@@ -32,15 +32,6 @@ func DefaultConfig() Config {
 	}
 }
 
-// LoadConfig reads Config from the environment and checks it.
-func LoadConfig() (Config, error) {
-	c, err := serve.Configure(nil, DefaultConfig())
-	if err != nil {
-		return Config{}, err
-	}
-	return *c, nil
-}
-
 // Check returns an error naming the first variable with a value that cannot work.
 func (c Config) Check() error {
 	if err := c.Redis.Check(); err != nil {

@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/cqrs-knative/cqrs-knative/functions/serve"
 )
 
 func TestDefaultConfigMatchesEnvDefaults(t *testing.T) {
@@ -12,12 +14,12 @@ func TestDefaultConfigMatchesEnvDefaults(t *testing.T) {
 		"REDIS_POOL_SIZE", "RECORD_TYPES", "MAX_TEXT_BYTES", "WRITE_REPLICAS", "WRITE_WAIT_TIMEOUT", "IDEMPOTENCY_TTL"} {
 		unsetenv(t, k)
 	}
-	got, err := LoadConfig()
+	got, err := serve.Load(DefaultConfig())
 	if err != nil {
-		t.Fatalf("LoadConfig with nothing set: %v", err)
+		t.Fatalf("Load with nothing set: %v", err)
 	}
 	if want := DefaultConfig(); !reflect.DeepEqual(got, want) {
-		t.Errorf("LoadConfig() = %+v, want DefaultConfig() %+v", got, want)
+		t.Errorf("serve.Load(DefaultConfig()) = %+v, want DefaultConfig() %+v", got, want)
 	}
 }
 
@@ -41,9 +43,9 @@ func TestLoadConfigErrorsNameTheVariable(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.key+"="+tt.val, func(t *testing.T) {
 			t.Setenv(tt.key, tt.val)
-			_, err := LoadConfig()
+			_, err := serve.Load(DefaultConfig())
 			if err == nil {
-				t.Fatalf("LoadConfig with %s=%q: no error", tt.key, tt.val)
+				t.Fatalf("Load with %s=%q: no error", tt.key, tt.val)
 			}
 			if !strings.HasPrefix(err.Error(), tt.key) || strings.Contains(err.Error(), "\n") {
 				t.Errorf("error %q, want one line starting with %s", err, tt.key)
