@@ -295,8 +295,9 @@ func TestSearchAcrossBatchesAndBudgets(t *testing.T) {
 
 // TestSearchCostIsBounded runs the search that once held a replica for 150 ms: 16
 // words, 10,000 records holding the first 15 and 10,001 others holding the 16th, so
-// nothing matches all of them. Every page script must stay short in Redis, say that
-// the page was cut, and hand out a cursor that reaches the end.
+// nothing matches all of them. Every page script must stay within its budget of
+// Redis calls (counted by Redis), say that the page was cut, and hand out a cursor
+// that reaches the end. The time each took is logged; make bench measures it.
 func TestSearchCostIsBounded(t *testing.T) {
 	m, r, pair := newStores(t)
 	ctx := context.Background()
@@ -307,10 +308,6 @@ func TestSearchCostIsBounded(t *testing.T) {
 	}
 	adversarialStore(t, m, group, words)
 	waitSeq(t, r, 2*group+1)
-	if _, err := pair.Replica.Do("CONFIG", "SET", "slowlog-log-slower-than", "20000"); err != nil {
-		t.Fatal(err)
-	}
-	pair.Replica.Do("SLOWLOG", "RESET")
 	q := Query{Type: "bp", Words: words, Limit: 100}
 	pages, cut := 0, 0
 	for ; pages < 200; pages++ {
@@ -352,12 +349,6 @@ func TestSearchCostIsBounded(t *testing.T) {
 	t.Logf("%d page scripts, %.0f us and %d Redis calls each on average, %d cut by the budget", calls, usec, inner/calls, cut)
 	if limit := scanBudget + len(q.Words) + 2 + q.Limit; inner/calls > limit {
 		t.Errorf("a page script made %d Redis calls on average, want at most the budget and the page's reads (%d)", inner/calls, limit)
-	}
-	if usec > 20000 {
-		t.Errorf("a page script took %.0f us on average, want under 20 ms", usec)
-	}
-	if n, err := pair.Replica.Do("SLOWLOG", "LEN"); err != nil || n != "0" {
-		t.Errorf("SLOWLOG holds %s entries over 20 ms (%v), want none", n, err)
 	}
 }
 
