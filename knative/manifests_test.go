@@ -716,3 +716,26 @@ func TestClusterLocalOverlayHidesOnlyTheFunctions(t *testing.T) {
 		}
 	}
 }
+
+func TestServicesAgreeOnRecordTypes(t *testing.T) {
+	// The page offers the UI's types; a type the functions do not know would be
+	// refused on save, one the page does not offer could never be searched by it.
+	for dir, svcs := range services(t) {
+		want := ""
+		for _, name := range []string{"cqrs-write", "cqrs-read", "cqrs-ui"} {
+			svc, ok := svcs[name]
+			if !ok {
+				t.Fatalf("%s: no %s", dir, name)
+			}
+			got := env(svc)["RECORD_TYPES"].Value
+			if got == "" {
+				t.Errorf("%s/%s: RECORD_TYPES not set; set it on all three Services", dir, name)
+			}
+			if want == "" {
+				want = got
+			} else if got != want {
+				t.Errorf("%s/%s: RECORD_TYPES = %q, want %q as on cqrs-write", dir, name, got, want)
+			}
+		}
+	}
+}

@@ -34,8 +34,8 @@ const requestSlack = 2 * time.Second
 // replica is the exception: it may be what keeps the replica busy, and the same work
 // on the master would slow the writes too, so it gets 503 and is never run there.
 // A minSeq beyond the master's own newest seq is no seq of this store (a store
-// started afresh, or a write lost in a failover), and is refused rather than waited
-// for on every read.
+// started afresh, or a write lost in a failover), and is refused at once, before any
+// wait (one GET of the master's seq for a read the replica could not serve yet).
 func (f *Function) consistent(parent context.Context, minSeq int64, search bool, read func(context.Context, *store.Store) (int64, error)) (Served, error) {
 	ctx, cancel := context.WithTimeout(parent, f.cfg.ReadMaxWait+requestSlack)
 	defer cancel()
@@ -46,6 +46,12 @@ func (f *Function) consistent(parent context.Context, minSeq int64, search bool,
 		return Served{By: ServedByReplica, Seq: seq}, nil
 	}
 	reason := reasonLag
+	if err == nil && f.master != nil {
+		// Before waiting: a seq the master has not handed out either never comes.
+		if mseq, merr := f.master.Seq(ctx); merr == nil && mseq < minSeq {
+			return Served{By: ServedByMaster, Seq: mseq}, beyondStore(minSeq, mseq)
+		}
+	}
 	if err == nil {
 		start := time.Now()
 		var caught bool
@@ -87,8 +93,7 @@ func (f *Function) consistent(parent context.Context, minSeq int64, search bool,
 		return Served{}, err
 	}
 	if seq < minSeq {
-		return Served{By: ServedByMaster, Seq: seq}, record.Invalidf("minSeq",
-			"minSeq %d is beyond the newest seq of this store (%d): it comes from another store or a write lost in a failover; read without it", minSeq, seq)
+		return Served{By: ServedByMaster, Seq: seq}, beyondStore(minSeq, seq)
 	}
 	f.metrics.served.WithLabelValues(ServedByMaster).Inc()
 	return Served{By: ServedByMaster, Seq: seq}, nil
@@ -125,4 +130,10 @@ func (f *Function) waitFor(ctx context.Context, minSeq int64, until time.Time) (
 			pause *= 2
 		}
 	}
+}
+
+// beyondStore is the error for a minSeq the master has not handed out.
+func beyondStore(minSeq, newest int64) error {
+	return record.Invalidf("minSeq",
+		"minSeq %d is beyond the newest seq of this store (%d): it comes from another store or a write lost in a failover; read without it", minSeq, newest)
 }

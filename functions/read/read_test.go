@@ -205,9 +205,15 @@ func TestMinSeqAheadOfEverything(t *testing.T) {
 	// A seq that no Redis has reached: with the master fallback, the master says
 	// that seq is no seq of this store (400 naming minSeq, so a client drops it
 	// instead of waiting on every read); without it the client is told to retry.
-	fx := start(t, func(c *read.Config) { c.ReadMaxWait = 50 * time.Millisecond })
+	// READ_MAX_WAIT is long here: the master is asked before any wait, so the answer
+	// comes at once.
+	fx := start(t, func(c *read.Config) { c.ReadMaxWait = 5 * time.Second })
 	fx.create(t, "bp", "one")
+	began := time.Now()
 	resp, b := get(t, fx.srv.URL+"/records?minSeq=999")
+	if d := time.Since(began); d > 2*time.Second {
+		t.Errorf("minSeq ahead of the master answered after %s, want no wait for the replica", d)
+	}
 	var body serve.ErrorBody
 	json.Unmarshal(b, &body)
 	if resp.StatusCode != 400 || body.Field != "minSeq" {

@@ -2,6 +2,7 @@ package serve
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -102,5 +103,36 @@ func TestStalledBodyIsRefusedWith408(t *testing.T) {
 	}
 	if resp.StatusCode != http.StatusRequestTimeout {
 		t.Errorf("status %d, want 408", resp.StatusCode)
+	}
+}
+
+func TestDotSegmentsAreRefusedAsJSON(t *testing.T) {
+	srv := httptest.NewServer(Mux(waiter{}))
+	defer srv.Close()
+	for _, p := range []string{"/records/../metrics", "/a/./b", "//x", "/records//x"} {
+		c, err := net.Dial("tcp", srv.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", p)
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		c.Close()
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(b), `"field":"path"`) {
+			t.Errorf("GET %s: %d %s, want a JSON 400 naming the path", p, resp.StatusCode, b)
+		}
+	}
+	for _, p := range []string{"/", "/records", "/records/", "/records/abc"} {
+		resp, err := http.Get(srv.URL + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusBadRequest {
+			t.Errorf("GET %s: 400, want it passed to the function", p)
+		}
 	}
 }

@@ -44,6 +44,11 @@ func Mux(f Handler) http.Handler {
 		if hs != nil {
 			hs.SetHeaders(w.Header())
 		}
+		if !cleanPath(r.URL.Path) {
+			// Go's ServeMux would answer with a redirect to the cleaned path, in HTML.
+			Refuse(w, Invalid("path", "the path holds an empty, . or .. segment; send it without"))
+			return
+		}
 		boundBody(w, r)
 		mux.ServeHTTP(w, r)
 	})
@@ -128,4 +133,19 @@ func probe(w http.ResponseWriter, r *http.Request, f Handler, readiness bool) {
 		return
 	}
 	fmt.Fprintln(w, "ok")
+}
+
+// cleanPath reports whether p has no empty, "." or ".." segment (a trailing slash
+// is fine).
+func cleanPath(p string) bool {
+	if p == "" || p[0] != '/' {
+		return p == ""
+	}
+	segs := strings.Split(strings.TrimSuffix(p[1:], "/"), "/")
+	for _, s := range segs {
+		if (s == "" && len(segs) > 1) || s == "." || s == ".." {
+			return false
+		}
+	}
+	return true
 }
