@@ -1,0 +1,709 @@
+# Functions of cluster.sh (sourced; HERE, REPO and the versions are set).
+
+# ---------------------------------------------------------------- settings
+WORK=${CLUSTER_DIR:-$REPO/.cluster}
+CACHE=$WORK/cache
+RUN=$WORK/run
+STATE=$WORK/state        # what `up` changed on the machine, for `down`
+NODE_IP=10.10.0.1        # the node's address, on lo only
+POD_CIDR=10.244.0.0/16
+POD_SUBNET=10.244.0.0/24 # the one node's pods
+SVC_CIDR=10.96.0.0/16
+DNS_IP=10.96.0.10
+BRIDGE=cqrs0
+GUARD=CQRS-CLUSTER-GUARD # iptables chain that keeps the cluster's traffic inside
+REGISTRY=localhost:5000
+REGISTRY_ADDR=127.0.0.1:5000
+ETCD_CLIENT=127.0.0.1:12379
+ETCD_PEER=127.0.0.1:12380
+INGRESS_HTTP=$NODE_IP:80  # Traefik, public Knative routes (Host header)
+BASE_IMAGE=$REGISTRY/cqrs-cluster/base:static
+REDIS_IMAGE=$REGISTRY/cqrs-cluster/redis:standin
+KUBECONFIG_FILE=$RUN/pki/admin.kubeconfig
+BIN=$RUN/bin             # links to the cached binaries, for PATH
+
+export GOFLAGS=${GOFLAGS:--buildvcs=false}
+# knative.dev/client-pkg (a dependency of kn) is missing from the checksum
+# database; its hash is in mods/kn/go.sum all the same.
+export GONOSUMDB=knative.dev/client-pkg
+
+T0=$(date +%s)
+
+# ---------------------------------------------------------------- output
+log() { printf '[cluster %4ds] %s\n' "$(($(date +%s) - T0))" "$*"; }
+die() { printf '[cluster] error: %s\n' "$*" >&2; exit 1; }
+
+# stage NAME CMD...: run one stage, print its duration.
+stage() {
+  local name=$1 s
+  shift
+  s=$(date +%s)
+  log "$name ..."
+  "$@"
+  log "$name done in $(($(date +%s) - s))s"
+}
+
+# wait_for DESC SECONDS CMD...: run CMD every second until it succeeds, at most
+# SECONDS times.
+wait_for() {
+  local desc=$1 n=$2 i
+  shift 2
+  for ((i = 1; i <= n; i++)); do
+    if "$@" >/dev/null 2>&1; then return 0; fi
+    sleep 1
+  done
+  die "$desc: not ready after ${n}s"
+}
+
+render() { # FILE: the file with @VAR@ placeholders filled in
+  sed -e "s|@RUN@|$RUN|g" -e "s|@NODE_IP@|$NODE_IP|g" -e "s|@POD_CIDR@|$POD_CIDR|g" \
+    -e "s|@POD_SUBNET@|$POD_SUBNET|g" -e "s|@DNS_IP@|$DNS_IP|g" -e "s|@BRIDGE@|$BRIDGE|g" \
+    -e "s|@REDIS_IMAGE@|$REDIS_IMAGE|g" "$1"
+}
+
+need_root() { [ "$(id -u)" = 0 ] || die "the local cluster needs root (network namespaces, iptables, mounts)"; }
+
+kc() { "$BIN/kubectl" --kubeconfig "$KUBECONFIG_FILE" "$@"; }
+
+# ---------------------------------------------------------------- build
+# key FILES...: a short hash of the files and of the Go toolchain, naming a cache
+# entry; when a go.mod, go.sum or source changes, the entry is new.
+key() { { cat "$@"; go version; } | sha256sum | cut -c1-12; }
+
+install_debian() {
+  local missing=() p
+  for p in $DEBIAN_PACKAGES; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  if [ ${#missing[@]} -eq 0 ]; then log "Debian packages present"; return; fi
+  log "installing ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# gobuild NAME MODDIR LDFLAGS PKG...: build the packages of one module under mods/
+# into $CACHE/bin/NAME-<key>/, unless that directory is complete already.
+gobuild() {
+  local name=$1 mod=$HERE/mods/$2 ldflags=$3 k out
+  shift 3
+  k=$(key "$mod"/go.mod "$mod"/go.sum $(find "$mod" -name '*.go' | sort))
+  out=$CACHE/bin/$name-$k
+  if [ -f "$out/.done" ]; then log "$name: cached ($out)"; echo "$out" >"$CACHE/bin/$name.current"; return; fi
+  log "$name: building (cache key $k)"
+  rm -rf "$out" && mkdir -p "$out"
+  (cd "$mod" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w $ldflags" -o "$out/" "$@")
+  touch "$out/.done"
+  echo "$out" >"$CACHE/bin/$name.current"
+}
+
+# Traefik's module zip has no web UI files for its go:embed; it is built from a
+# copy of the module with an empty page in their place.
+build_traefik() {
+  local out=$CACHE/bin/traefik-$TRAEFIK_VERSION src dir
+  if [ -f "$out/.done" ]; then log "traefik: cached ($out)"; echo "$out" >"$CACHE/bin/traefik.current"; return; fi
+  dir=$(cd "$HERE/mods/imgtool" && go mod download -json "github.com/traefik/traefik/v3@$TRAEFIK_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+  [ -d "$dir" ] || die "traefik $TRAEFIK_VERSION: module not downloaded"
+  src=$CACHE/src/traefik-$TRAEFIK_VERSION
+  rm -rf "$src" && mkdir -p "$CACHE/src" && cp -r "$dir" "$src" && chmod -R u+w "$src"
+  mkdir -p "$src/webui/static"
+  [ -f "$src/webui/static/index.html" ] || echo '<!doctype html><title>traefik</title>' >"$src/webui/static/index.html"
+  log "traefik: building $TRAEFIK_VERSION"
+  rm -rf "$out" && mkdir -p "$out"
+  (cd "$src" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X github.com/traefik/traefik/v3/pkg/version.Version=$TRAEFIK_VERSION" -o "$out/traefik" ./cmd/traefik)
+  touch "$out/.done"
+  echo "$out" >"$CACHE/bin/traefik.current"
+}
+
+build_binaries() {
+  mkdir -p "$CACHE/bin"
+  local kv="-X k8s.io/component-base/version.gitVersion=$K8S_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=30 -X k8s.io/component-base/version.gitTreeState=clean"
+  stage "build imgtool" gobuild imgtool imgtool "" ./cmd/mkimage ./cmd/pause
+  stage "build registry" gobuild registry registry "" .
+  stage "build ko" gobuild ko ko "-X github.com/google/ko/pkg/commands.Version=$KO_VERSION" github.com/google/ko
+  stage "build kubernetes" gobuild k8s k8s "$kv" k8s.io/kubernetes/cmd/kube-apiserver \
+    k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler \
+    k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-proxy k8s.io/kubernetes/cmd/kubectl
+  stage "build coredns" gobuild coredns coredns "" .
+  stage "build traefik" build_traefik
+  stage "build kn" gobuild kn kn "-X knative.dev/client/pkg/commands/version.Version=$KN_VERSION" knative.dev/client/cmd/kn
+  stage "build func" gobuild func func "-X knative.dev/func/pkg/app.vers=$FUNC_VERSION" knative.dev/func/cmd/func
+}
+
+# link_bins: $RUN/bin holds every tool under its usual name (kn-func is how kn
+# finds its func plugin).
+link_bins() {
+  local n d f
+  rm -rf "$BIN" && mkdir -p "$BIN"
+  for n in imgtool registry ko k8s coredns traefik kn func; do
+    d=$(cat "$CACHE/bin/$n.current" 2>/dev/null) || die "$n is not built: run cluster.sh build"
+    for f in "$d"/*; do ln -sf "$f" "$BIN/"; done
+  done
+  ln -sf "$BIN/func" "$BIN/kn-func"
+}
+
+build_all() {
+  stage "Debian packages" install_debian
+  build_binaries
+  log "build complete"
+}
+
+# ---------------------------------------------------------------- machine state
+outside_if() { ip -o route show default 2>/dev/null | awk '{for (i = 1; i < NF; i++) if ($i == "dev") {print $(i + 1); exit}}'; }
+
+# guard: the chain that drops anything of the cluster's leaving by the outside
+# interface; jumped to first from FORWARD (pods) and OUTPUT (the node, for the
+# cluster's address ranges). kube-proxy puts its own jumps at the top of FORWARD,
+# so this runs again after it starts.
+guard() {
+  local out
+  out=$(cat "$STATE/outside_if")
+  iptables -w -N "$GUARD" 2>/dev/null || iptables -w -F "$GUARD"
+  if [ -n "$out" ]; then
+    iptables -w -A "$GUARD" -o "$out" -s "$POD_CIDR" -j DROP
+    iptables -w -A "$GUARD" -o "$out" -d "$POD_CIDR" -j DROP
+    iptables -w -A "$GUARD" -o "$out" -d "$SVC_CIDR" -j DROP
+    iptables -w -A "$GUARD" -o "$out" -d "$NODE_IP/32" -j DROP
+    iptables -w -A "$GUARD" -i "$BRIDGE" -o "$out" -j DROP
+  fi
+  local chain
+  for chain in FORWARD OUTPUT; do
+    while iptables -w -D "$chain" -j "$GUARD" 2>/dev/null; do :; done
+    iptables -w -I "$chain" 1 -j "$GUARD"
+  done
+}
+
+net_up() {
+  mkdir -p "$STATE"
+  outside_if >"$STATE/outside_if" || true
+  cat /proc/sys/net/ipv4/ip_forward >"$STATE/ip_forward"
+  cat /proc/sys/net/bridge/bridge-nf-call-iptables >"$STATE/bridge_nf" 2>/dev/null || true
+  ip addr add "$NODE_IP/32" dev lo
+  echo 1 >"$STATE/addr"
+  guard
+  echo 1 >/proc/sys/net/ipv4/ip_forward
+  [ -f /proc/sys/net/bridge/bridge-nf-call-iptables ] && echo 1 >/proc/sys/net/bridge/bridge-nf-call-iptables
+  # Traffic to a pod address that no pod holds goes nowhere, never to the
+  # default route.
+  ip route add blackhole "$POD_CIDR" 2>/dev/null && echo 1 >"$STATE/blackhole" || true
+  : >"$RUN/conf/resolv.conf"
+}
+
+# ---------------------------------------------------------------- processes
+# start NAME CMD...: start a process in its own session, log to logs/NAME.log,
+# remember its PID.
+start() {
+  local name=$1
+  shift
+  setsid "$@" >"$RUN/logs/$name.log" 2>&1 </dev/null &
+  echo "$name $!" >>"$RUN/pids"
+}
+
+pid_of() { awk -v n="$1" '$1 == n {p = $2} END {print p}' "$RUN/pids" 2>/dev/null; }
+
+alive() { local p; p=$(pid_of "$1"); [ -n "$p" ] && kill -0 "$p" 2>/dev/null; }
+
+# ---------------------------------------------------------------- PKI
+pki() {
+  local P=$RUN/pki
+  mkdir -p "$P"
+  (
+    cd "$P"
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 7 -subj "/CN=cqrs-cluster-ca" 2>/dev/null
+    cert() { # NAME CN [ORG] [SANS]
+      openssl req -newkey rsa:2048 -nodes -keyout "$1.key" -out "$1.csr" -subj "/CN=$2${3:+/O=$3}" 2>/dev/null
+      {
+        echo "basicConstraints=CA:FALSE"
+        echo "keyUsage=digitalSignature,keyEncipherment"
+        echo "extendedKeyUsage=serverAuth,clientAuth"
+        [ -n "${4:-}" ] && echo "subjectAltName=$4"
+      } >"$1.ext"
+      openssl x509 -req -in "$1.csr" -CA ca.crt -CAkey ca.key -CAcreateserial -out "$1.crt" -days 7 -extfile "$1.ext" 2>/dev/null
+    }
+    cert apiserver kube-apiserver "" "DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,DNS:localhost,IP:127.0.0.1,IP:${SVC_CIDR%.0/16}.1,IP:$NODE_IP"
+    cert apiserver-kubelet-client kube-apiserver-kubelet-client system:masters
+    cert admin cluster-admin system:masters
+    cert controller-manager system:kube-controller-manager
+    cert scheduler system:kube-scheduler
+    cert proxy system:kube-proxy
+    cert kubelet system:node:node1 system:nodes "DNS:node1,IP:$NODE_IP,IP:127.0.0.1"
+    openssl genrsa -out sa.key 2048 2>/dev/null
+    openssl rsa -in sa.key -pubout -out sa.pub 2>/dev/null
+    local n
+    for n in admin controller-manager scheduler proxy kubelet; do
+      cat >"$n.kubeconfig" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- name: cqrs-cluster
+  cluster:
+    server: https://$NODE_IP:6443
+    certificate-authority-data: $(base64 -w0 ca.crt)
+users:
+- name: $n
+  user:
+    client-certificate-data: $(base64 -w0 "$n.crt")
+    client-key-data: $(base64 -w0 "$n.key")
+contexts:
+- name: cqrs-cluster
+  context: {cluster: cqrs-cluster, user: $n}
+current-context: cqrs-cluster
+EOF
+    done
+  )
+}
+
+# ---------------------------------------------------------------- parts
+start_etcd() {
+  start etcd etcd --name node1 --data-dir "$RUN/etcd" \
+    --listen-client-urls "http://$ETCD_CLIENT" --advertise-client-urls "http://$ETCD_CLIENT" \
+    --listen-peer-urls "http://$ETCD_PEER" --initial-advertise-peer-urls "http://$ETCD_PEER" \
+    --initial-cluster "node1=http://$ETCD_PEER" --listen-metrics-urls "" --log-level warn
+  wait_for etcd 30 curl -sf "http://$ETCD_CLIENT/health"
+}
+
+start_registry() {
+  mkdir -p "$CACHE/registry"
+  cat >"$RUN/conf/registry.yml" <<EOF
+version: 0.1
+log: {level: warn, accesslog: {disabled: true}}
+storage:
+  filesystem: {rootdirectory: $CACHE/registry}
+  delete: {enabled: false}
+http:
+  addr: $REGISTRY_ADDR
+EOF
+  start registry env OTEL_TRACES_EXPORTER=none "$BIN/registry" serve "$RUN/conf/registry.yml"
+  wait_for registry 30 curl -sf "http://$REGISTRY_ADDR/v2/"
+}
+
+# Images made here: the base for ko, the sandbox (pause), Redis from Debian's
+# redis-server and the libraries it links. Pushing an unchanged image is a no-op.
+push_images() {
+  "$BIN/mkimage" base "$BASE_IMAGE" >/dev/null
+  "$BIN/mkimage" pause "$REGISTRY/pause:latest" "$BIN/pause" >/dev/null
+  local redis libs
+  redis=$(readlink -f /usr/bin/redis-server)
+  [ -x "$redis" ] || { log "installing redis-server for the Redis image"; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; redis=$(readlink -f /usr/bin/redis-server); }
+  libs=$(ldd "$redis" | awk '/=>/ {print $3} /^[[:space:]]*\/lib/ {print $1}' | sort -u)
+  # shellcheck disable=SC2086
+  "$BIN/mkimage" files "$REDIS_IMAGE" /usr/bin/redis-server /usr/bin/redis-server $libs >/dev/null
+}
+
+start_containerd() {
+  mkdir -p "$RUN/containerd/certs.d/localhost:5000" "$RUN/cni/conf"
+  cat >"$RUN/containerd/certs.d/localhost:5000/hosts.toml" <<EOF
+server = "http://$REGISTRY_ADDR"
+[host."http://$REGISTRY_ADDR"]
+  capabilities = ["pull", "resolve"]
+EOF
+  render "$HERE/conf/containerd.toml" >"$RUN/conf/containerd.toml"
+  render "$HERE/conf/cni-bridge.conflist" >"$RUN/cni/conf/10-cqrs-cluster.conflist"
+  start containerd containerd --config "$RUN/conf/containerd.toml"
+  wait_for containerd 30 test -S "$RUN/containerd/containerd.sock"
+}
+
+start_control_plane() {
+  local P=$RUN/pki
+  start kube-apiserver "$BIN/kube-apiserver" --etcd-servers="http://$ETCD_CLIENT" \
+    --advertise-address="$NODE_IP" --bind-address="$NODE_IP" --secure-port=6443 \
+    --service-cluster-ip-range="$SVC_CIDR" --client-ca-file="$P/ca.crt" \
+    --tls-cert-file="$P/apiserver.crt" --tls-private-key-file="$P/apiserver.key" \
+    --kubelet-client-certificate="$P/apiserver-kubelet-client.crt" --kubelet-client-key="$P/apiserver-kubelet-client.key" \
+    --kubelet-certificate-authority="$P/ca.crt" --kubelet-preferred-address-types=InternalIP \
+    --service-account-key-file="$P/sa.pub" --service-account-signing-key-file="$P/sa.key" \
+    --service-account-issuer=https://kubernetes.default.svc.cluster.local \
+    --authorization-mode=Node,RBAC --enable-admission-plugins=NodeRestriction \
+    --profiling=false --event-ttl=15m
+  wait_for kube-apiserver 90 kc get --raw /readyz
+  start kube-controller-manager "$BIN/kube-controller-manager" --kubeconfig="$P/controller-manager.kubeconfig" \
+    --authentication-kubeconfig="$P/controller-manager.kubeconfig" --authorization-kubeconfig="$P/controller-manager.kubeconfig" \
+    --service-account-private-key-file="$P/sa.key" --root-ca-file="$P/ca.crt" \
+    --cluster-signing-cert-file="$P/ca.crt" --cluster-signing-key-file="$P/ca.key" \
+    --use-service-account-credentials=true --allocate-node-cidrs=true --cluster-cidr="$POD_CIDR" \
+    --node-cidr-mask-size=24 --service-cluster-ip-range="$SVC_CIDR" --leader-elect=false \
+    --bind-address=127.0.0.1 --profiling=false
+  start kube-scheduler "$BIN/kube-scheduler" --kubeconfig="$P/scheduler.kubeconfig" \
+    --authentication-kubeconfig="$P/scheduler.kubeconfig" --authorization-kubeconfig="$P/scheduler.kubeconfig" \
+    --leader-elect=false --bind-address=127.0.0.1 --profiling=false
+}
+
+node_ready() { kc get node node1 -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' | grep -qx True; }
+
+start_node() {
+  render "$HERE/conf/kubelet.yaml" >"$RUN/conf/kubelet.yaml"
+  render "$HERE/conf/kube-proxy.yaml" >"$RUN/conf/kube-proxy.yaml"
+  mkdir -p "$RUN/kubelet"
+  start kubelet "$BIN/kubelet" --config="$RUN/conf/kubelet.yaml" --kubeconfig="$RUN/pki/kubelet.kubeconfig" \
+    --node-ip="$NODE_IP" --hostname-override=node1 --root-dir="$RUN/kubelet" --cert-dir="$RUN/kubelet/pki" -v=1
+  start kube-proxy "$BIN/kube-proxy" --config="$RUN/conf/kube-proxy.yaml"
+  wait_for "node Ready" 120 node_ready
+  # kube-proxy's chains are in place once it has synced once; the guard goes
+  # above them.
+  wait_for kube-proxy 60 iptables -w -n -L KUBE-SERVICES
+  guard
+}
+
+start_dns() {
+  render "$HERE/conf/Corefile" >"$RUN/conf/Corefile"
+  start coredns "$BIN/coredns" -conf "$RUN/conf/Corefile"
+  render "$HERE/manifests/kube-dns.yaml" | kc apply -f - >/dev/null
+  wait_for coredns 30 curl -sf http://127.0.0.1:18182/ready
+}
+
+# Knative's release YAML, resolved by ko against images built into the local
+# registry. Cached by the Knative module's go.mod/go.sum and the base image: a
+# later run reuses the YAML, whose images are still in the registry's storage.
+KNATIVE_MOD=$HERE/mods/knative
+mod_dir() { (cd "$KNATIVE_MOD" && go list -m -f '{{.Dir}}' "$1"); }
+
+# Lower the CPU each Knative component requests: the node has two cores, which
+# Knative's defaults (about 1.4 cores) would nearly fill before any function runs.
+lower_requests() {
+  awk '
+    /^[ ]*requests:[ ]*$/ { match($0, /^ */); ind = RLENGTH; inreq = 1; print; next }
+    inreq { match($0, /^ */); if (RLENGTH <= ind) inreq = 0; else if ($1 == "cpu:") sub(/cpu: .*/, "cpu: 10m") }
+    { print }'
+}
+
+resolve_knative() {
+  local k out serving eventing networking caching
+  k=$(key "$KNATIVE_MOD/go.mod" "$KNATIVE_MOD/go.sum" "$HERE/lib.sh" <(echo "$BASE_IMAGE"; "$BIN/ko" version 2>/dev/null))
+  out=$CACHE/knative-$k
+  if [ -f "$out/.done" ] && images_present "$out"/*.yaml; then log "Knative YAML: cached ($out)"; KNATIVE_YAML=$out; return; fi
+  serving=$(mod_dir knative.dev/serving)
+  eventing=$(mod_dir knative.dev/eventing)
+  networking=$(mod_dir knative.dev/networking)
+  caching=$(mod_dir knative.dev/caching)
+  rm -rf "$out" && mkdir -p "$out"
+  local ko_env=(env KO_DOCKER_REPO="$REGISTRY/knative" KO_DEFAULTBASEIMAGE="$BASE_IMAGE" KO_DEFAULTPLATFORMS=linux/amd64 KOCACHE="$CACHE/ko" GOFLAGS="$GOFLAGS")
+  log "Knative Serving: ko resolve (builds its images)"
+  (cd "$KNATIVE_MOD" && "${ko_env[@]}" "$BIN/ko" resolve --preserve-import-paths --tags= \
+    -f "$networking/config/ingress.yaml" -f "$networking/config/certificate.yaml" \
+    -f "$networking/config/serverlessservice.yaml" -f "$networking/config/domain-claim.yaml" \
+    -f "$caching/config/image.yaml" -R -f "$serving/config/core" \
+    -f "$networking/config/config-network.yaml") | lower_requests >"$out/serving.yaml"
+  log "Knative Eventing: ko resolve (builds its images)"
+  (cd "$KNATIVE_MOD" && "${ko_env[@]}" "$BIN/ko" resolve --preserve-import-paths --tags= \
+    -R -f "$eventing/config/core" -R -f "$eventing/config/channels/in-memory-channel" \
+    -R -f "$eventing/config/brokers/mt-channel-broker") | lower_requests >"$out/eventing.yaml"
+  touch "$out/.done"
+  KNATIVE_YAML=$out
+}
+
+# images_present YAML...: every localhost:5000 image the YAML names is in the
+# registry.
+images_present() {
+  local ref repo digest
+  for ref in $(grep -ho "$REGISTRY/[^\"' ]*@sha256:[0-9a-f]*" "$@" | sort -u); do
+    repo=${ref#"$REGISTRY/"}
+    digest=${repo#*@}
+    repo=${repo%@*}
+    curl -sf -o /dev/null -I -H 'Accept: application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json' \
+      "http://$REGISTRY_ADDR/v2/$repo/manifests/$digest" || return 1
+  done
+}
+
+# apply_until FILE SECONDS: apply until it succeeds (CRDs must be established and
+# webhooks up before the rest of a release applies).
+apply_until() {
+  local f=$1 n=$2 i
+  for ((i = 1; i <= n; i += 5)); do
+    if kc apply -f "$f" >"$RUN/logs/apply.log" 2>&1; then return 0; fi
+    sleep 5
+  done
+  cat "$RUN/logs/apply.log" >&2
+  die "apply $f failed for ${n}s"
+}
+
+deployments_available() { kc wait -n "$1" deploy --all --for=condition=Available --timeout=5s; }
+
+start_serving() {
+  apply_until "$KNATIVE_YAML/serving.yaml" 180
+  # Traefik's Knative provider is the ingress; the routes' domain is
+  # example.com (reached with a Host header, or a resolver rule in a browser).
+  # The example-checksum annotation goes, or the webhook refuses the change.
+  kc -n knative-serving patch configmap config-network --type merge \
+    -p '{"metadata":{"annotations":{"knative.dev/example-checksum":null}},"data":{"ingress-class":"traefik.ingress.networking.knative.dev"}}' >/dev/null
+  kc -n knative-serving patch configmap config-domain --type merge \
+    -p '{"metadata":{"annotations":{"knative.dev/example-checksum":null}},"data":{"example.com":""}}' >/dev/null
+  # Short autoscaler windows so that the tests see scale to zero within
+  # seconds: 10 s of no traffic, then 10 s of grace (defaults 60 s and 30 s).
+  kc -n knative-serving patch configmap config-autoscaler --type merge \
+    -p '{"metadata":{"annotations":{"knative.dev/example-checksum":null}},"data":{"stable-window":"10s","scale-to-zero-grace-period":"10s"}}' >/dev/null
+  render "$HERE/manifests/traefik.yaml" | kc apply -f - >/dev/null
+  render "$HERE/conf/traefik.yaml" >"$RUN/conf/traefik.yaml"
+  start traefik env KUBECONFIG="$KUBECONFIG_FILE" "$BIN/traefik" --configfile="$RUN/conf/traefik.yaml"
+  wait_for "knative-serving deployments" 300 deployments_available knative-serving
+  wait_for traefik 30 curl -s -o /dev/null "http://$INGRESS_HTTP/"
+}
+
+start_eventing() {
+  apply_until "$KNATIVE_YAML/eventing.yaml" 180
+  wait_for "knative-eventing deployments" 300 deployments_available knative-eventing
+}
+
+write_env() {
+  cat >"$RUN/env.sh" <<EOF
+# The local cluster's environment: . $RUN/env.sh
+export KUBECONFIG=$KUBECONFIG_FILE
+export PATH=$BIN:\$PATH
+export KO_DOCKER_REPO=$REGISTRY
+export KO_DEFAULTBASEIMAGE=$BASE_IMAGE
+export KO_DEFAULTPLATFORMS=linux/amd64
+export CQRS_E2E_INGRESS=$INGRESS_HTTP
+export CQRS_E2E_LOCAL_CLUSTER=1
+export CQRS_E2E_HELM=$HERE/helm-standin.sh
+EOF
+}
+
+cluster_up() {
+  need_root
+  [ ! -f "$RUN/pids" ] || die "the cluster is up already (or was not torn down): run cluster.sh down"
+  local t=$(date +%s)
+  build_all
+  preflight
+  mkdir -p "$RUN/logs" "$RUN/conf" "$RUN/volumes/redis-master"
+  chown 1001:1001 "$RUN/volumes/redis-master"
+  : >"$RUN/pids"
+  mkdir -p "$STATE"
+  ls -d /sys/fs/cgroup/*/kubepods >"$STATE/cgroups_before" 2>/dev/null || true
+  link_bins
+  stage "network (address on lo, guard chain)" net_up
+  stage "etcd" start_etcd
+  stage "registry" start_registry
+  stage "images (base, pause, Redis)" push_images
+  stage "containerd" start_containerd
+  stage "certificates" pki
+  stage "control plane" start_control_plane
+  stage "node (kubelet, kube-proxy)" start_node
+  stage "cluster DNS" start_dns
+  stage "Knative YAML" resolve_knative
+  stage "Knative Serving and Traefik" start_serving
+  stage "Knative Eventing" start_eventing
+  write_env
+  log "cluster up in $(($(date +%s) - t))s; for a shell: . $RUN/env.sh"
+}
+
+preflight() {
+  local port
+  ip -o addr show dev lo | grep -q " $NODE_IP/" && die "$NODE_IP is on lo already: is another cluster up? (cluster.sh down)"
+  for port in "$REGISTRY_ADDR" "$ETCD_CLIENT" "$ETCD_PEER"; do
+    ss -ltnH "( sport = :${port##*:} )" | grep -q "${port%:*}:${port##*:}\|\*:${port##*:}\|0.0.0.0:${port##*:}" &&
+      die "port $port is in use"
+  done
+  return 0
+}
+
+# ---------------------------------------------------------------- down
+# Processes of the cluster that it did not start directly: containerd's shims
+# (found by the cluster's own containerd socket on their command line) and every
+# process below them (the containers).
+cluster_pids() {
+  local p
+  for p in /proc/[0-9]*; do
+    tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -qF -- "$RUN/" && echo "${p#/proc/}"
+  done
+}
+
+descendants() { # PID...: the PIDs and all their descendants
+  local all=" $* " changed=1 p pp
+  while [ $changed = 1 ]; do
+    changed=0
+    for p in /proc/[0-9]*; do
+      p=${p#/proc/}
+      case "$all" in *" $p "*) continue ;; esac
+      pp=$(awk '{print $4}' "/proc/$p/stat" 2>/dev/null) || continue
+      case "$all" in *" $pp "*) all="$all$p "; changed=1 ;; esac
+    done
+  done
+  echo $all
+}
+
+stop_pids() { # PID...: TERM, up to 15 s, then KILL
+  local p i left
+  [ $# -gt 0 ] || return 0
+  kill -TERM "$@" 2>/dev/null || true
+  for ((i = 0; i < 30; i++)); do
+    left=""
+    for p in "$@"; do kill -0 "$p" 2>/dev/null && left="$left $p"; done
+    [ -z "$left" ] && return 0
+    sleep 0.5
+  done
+  # shellcheck disable=SC2086
+  kill -KILL $left 2>/dev/null || true
+  sleep 0.5
+}
+
+cluster_down() {
+  need_root
+  local t=$(date +%s) order n p pids
+  if [ -f "$RUN/pids" ]; then
+    # The node first (so nothing restarts containers), then the containers, then
+    # the rest in reverse order of starting.
+    for n in kubelet kube-proxy traefik coredns; do
+      p=$(pid_of $n)
+      [ -n "$p" ] && stop_pids "$p"
+    done
+    pids=$(cluster_pids | grep -vx "$(pid_of containerd)" || true)
+    # shellcheck disable=SC2086
+    [ -n "$pids" ] && stop_pids $(descendants $pids)
+    order=$(awk '{print $2}' "$RUN/pids" | tac)
+    # shellcheck disable=SC2086
+    stop_pids $order
+  fi
+  # Anything still running from the run directory (a shim whose containerd died).
+  pids=$(cluster_pids || true)
+  # shellcheck disable=SC2086
+  [ -n "$pids" ] && stop_pids $(descendants $pids)
+  unmount_all
+  remove_cgroups
+  net_down
+  if [ -d "$RUN" ]; then
+    rm -rf "$WORK/last-logs" && mkdir -p "$WORK/last-logs"
+    cp -r "$RUN/logs/." "$WORK/last-logs/" 2>/dev/null || true
+    rm -rf "$RUN"
+  fi
+  rm -rf "$STATE"
+  log "cluster down in $(($(date +%s) - t))s (logs of the last run: $WORK/last-logs)"
+  cluster_check
+}
+
+unmount_all() {
+  local m i
+  for ((i = 0; i < 5; i++)); do
+    m=$(awk -v r="$RUN/" 'index($2, r) == 1 {print $2}' /proc/self/mounts | sort -r)
+    [ -z "$m" ] && return 0
+    for p in $m; do umount "$p" 2>/dev/null || umount -l "$p" 2>/dev/null || true; done
+  done
+}
+
+# The kubelet makes kubepods under each cgroup v1 controller (cgroupfs driver);
+# the cluster's pods are all there. Remove them deepest first, once empty.
+remove_cgroups() {
+  local d
+  [ -f "$STATE/cgroups_before" ] && grep -q kubepods "$STATE/cgroups_before" && return 0
+  for d in /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/*/kubepods.slice; do
+    [ -d "$d" ] || continue
+    find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null || true
+  done
+}
+
+iptables_cleanup() { # iptables|ip6tables
+  local t=$1 table chain
+  for table in filter nat mangle raw; do
+    $t -w -t "$table" -S 2>/dev/null | grep -E -- "-j (KUBE-|CNI-|$GUARD)" | sed 's/^-A/-D/' |
+      while read -r rule; do eval "$t -w -t $table $rule" 2>/dev/null || true; done
+    for chain in $($t -w -t "$table" -S 2>/dev/null | awk '$1 == "-N" && ($2 ~ /^(KUBE-|CNI-)/ || $2 == "'"$GUARD"'") {print $2}'); do
+      $t -w -t "$table" -F "$chain" 2>/dev/null || true
+    done
+    for chain in $($t -w -t "$table" -S 2>/dev/null | awk '$1 == "-N" && ($2 ~ /^(KUBE-|CNI-)/ || $2 == "'"$GUARD"'") {print $2}'); do
+      $t -w -t "$table" -X "$chain" 2>/dev/null || true
+    done
+  done
+}
+
+net_down() {
+  local ns
+  # Pod network namespaces: mounted under the containerd state directory (already
+  # unmounted above); the veths went with them.
+  ip link show "$BRIDGE" >/dev/null 2>&1 && ip link del "$BRIDGE"
+  iptables_cleanup iptables
+  iptables_cleanup ip6tables
+  ip -o addr show dev lo | grep -q " $NODE_IP/" && ip addr del "$NODE_IP/32" dev lo
+  ip route show type blackhole | grep -q "^blackhole $POD_CIDR" && ip route del blackhole "$POD_CIDR"
+  [ -f "$STATE/ip_forward" ] && cat "$STATE/ip_forward" >/proc/sys/net/ipv4/ip_forward
+  [ -f "$STATE/bridge_nf" ] && cat "$STATE/bridge_nf" >/proc/sys/net/bridge/bridge-nf-call-iptables 2>/dev/null
+  for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep '^cni-' || true); do
+    # Only namespaces whose interfaces sit on the cluster's pod network.
+    ip netns exec "$ns" ip -o addr 2>/dev/null | grep -q " ${POD_SUBNET%.0/24}\." && ip netns del "$ns"
+  done
+  return 0
+}
+
+# cluster_check: exit 1 if anything of the cluster is left on the machine.
+cluster_check() {
+  local bad=0 x
+  x=$(cluster_pids || true)
+  [ -z "$x" ] || { echo "left: processes $x"; bad=1; }
+  for n in etcd containerd kube-apiserver kubelet kube-proxy traefik coredns registry; do
+    x=$(pgrep -x "$n" | while read -r p; do tr '\0' ' ' <"/proc/$p/cmdline" | grep -q "$WORK" && echo "$p"; done || true)
+    [ -z "$x" ] || { echo "left: $n $x"; bad=1; }
+  done
+  x=$(awk -v w="$WORK/" 'index($2, w) == 1 {print $2}' /proc/self/mounts)
+  [ -z "$x" ] || { echo "left: mounts $x"; bad=1; }
+  ip link show "$BRIDGE" >/dev/null 2>&1 && { echo "left: bridge $BRIDGE"; bad=1; }
+  ip -o addr show dev lo | grep -q " $NODE_IP/" && { echo "left: $NODE_IP on lo"; bad=1; }
+  x=$({ iptables -w -S; iptables -w -t nat -S; ip6tables -w -S; ip6tables -w -t nat -S; } 2>/dev/null | grep -E "KUBE-|CNI-|$GUARD" | head -3)
+  [ -z "$x" ] || { echo "left: iptables rules, e.g. $x"; bad=1; }
+  x=$(ip -o link show type veth 2>/dev/null | grep -c "master $BRIDGE" || true)
+  [ "$x" = 0 ] || { echo "left: $x veth on $BRIDGE"; bad=1; }
+  x=$(ls -d /sys/fs/cgroup/*/kubepods 2>/dev/null || true)
+  [ -z "$x" ] || { echo "left: cgroups $x"; bad=1; }
+  ip route show type blackhole | grep -q "^blackhole $POD_CIDR" && { echo "left: blackhole route"; bad=1; }
+  [ -d "$RUN" ] && { echo "left: $RUN"; bad=1; }
+  if [ $bad = 0 ]; then log "check: nothing of the cluster is left on this machine (ip_forward=$(cat /proc/sys/net/ipv4/ip_forward))"; else return 1; fi
+}
+
+cluster_status() {
+  [ -f "$RUN/pids" ] || { echo "cluster: down"; return 0; }
+  local n p
+  while read -r n p; do
+    if kill -0 "$p" 2>/dev/null; then echo "$n $p running"; else echo "$n $p not running"; fi
+  done <"$RUN/pids"
+  kc get nodes,ksvc,broker,trigger -A 2>/dev/null || true
+}
+
+cluster_env() {
+  [ -f "$RUN/env.sh" ] || die "the cluster is not up"
+  cat "$RUN/env.sh"
+}
+
+# ---------------------------------------------------------------- e2e
+# has_knative: the current kube context (kubectl on the PATH) serves Knative
+# Serving and Eventing.
+has_knative() {
+  command -v kubectl >/dev/null 2>&1 || return 1
+  timeout 20 kubectl api-resources --api-group=serving.knative.dev -o name 2>/dev/null | grep -q '^services\.' &&
+    timeout 20 kubectl api-resources --api-group=eventing.knative.dev -o name 2>/dev/null | grep -q '^brokers\.'
+}
+
+run_e2e() {
+  local rc=0 t=$(date +%s)
+  if [ "${CQRS_E2E_CLUSTER:-auto}" != local ] && [ ! -f "$RUN/pids" ] && has_knative; then
+    log "the current kube context has Knative Serving and Eventing: testing against it"
+    stage "tools (kn, kn-func)" build_user_tools
+    (cd "$REPO" && PATH="$CACHE/user-bin:$PATH" go test -tags e2e -v -count=1 -timeout 60m ./functions/blackbox/cluster/ "$@") || rc=$?
+    log "e2e against the current context: exit $rc in $(($(date +%s) - t))s"
+    return $rc
+  fi
+  local own=0
+  if [ ! -f "$RUN/pids" ]; then
+    own=1
+    trap 'log "tearing down"; cluster_down || true' EXIT
+    trap 'exit 130' INT TERM
+    cluster_up
+  else
+    log "using the local cluster that is up already (it stays up)"
+  fi
+  local s=$(date +%s)
+  # shellcheck disable=SC1091
+  (set +u; . "$RUN/env.sh"; cd "$REPO" && go test -tags e2e -v -count=1 -timeout 60m ./functions/blackbox/cluster/ "$@") || rc=$?
+  log "e2e tests: exit $rc in $(($(date +%s) - s))s"
+  if [ $own = 1 ]; then
+    trap - EXIT INT TERM
+    log "tearing down"
+    cluster_down || rc=${rc:-1}
+  fi
+  log "make e2e: exit $rc in $(($(date +%s) - t))s"
+  return $rc
+}
+
+# For a user's cluster the tests need kn and the func plugin; kubectl, ko and
+# helm are the user's (make deploy uses them).
+build_user_tools() {
+  stage "build kn" gobuild kn kn "-X knative.dev/client/pkg/commands/version.Version=$KN_VERSION" knative.dev/client/cmd/kn
+  stage "build func" gobuild func func "-X knative.dev/func/pkg/app.vers=$FUNC_VERSION" knative.dev/func/cmd/func
+  rm -rf "$CACHE/user-bin" && mkdir -p "$CACHE/user-bin"
+  ln -sf "$(cat "$CACHE/bin/kn.current")/kn" "$CACHE/user-bin/kn"
+  ln -sf "$(cat "$CACHE/bin/func.current")/func" "$CACHE/user-bin/kn-func"
+}

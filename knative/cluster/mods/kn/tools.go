@@ -1,0 +1,6 @@
+//go:build tools
+
+// Package tools pins kn.
+package tools
+
+import _ "knative.dev/client/cmd/kn"
