@@ -19,6 +19,7 @@ ETCD_PEER=127.0.0.1:12380
 INGRESS_HTTP=$NODE_IP:80  # Traefik, public Knative routes (Host header)
 BASE_IMAGE=$REGISTRY/cqrs-cluster/base:static
 REDIS_IMAGE=$REGISTRY/cqrs-cluster/redis:standin
+CURL_IMAGE=$REGISTRY/cqrs-cluster/curl:standin
 KUBECONFIG_FILE=$RUN/pki/admin.kubeconfig
 BIN=$RUN/bin             # links to the cached binaries, for PATH
 
@@ -287,6 +288,10 @@ push_images() {
   libs=$(ldd "$redis" | awk '/=>/ {print $3} /^[[:space:]]*\/lib/ {print $1}' | sort -u)
   # shellcheck disable=SC2086
   "$BIN/mkimage" files "$REDIS_IMAGE" /usr/bin/redis-server /usr/bin/redis-server $libs >/dev/null
+  # curl, for the documentation's `kubectl run ... --image=curlimages/curl` lines.
+  libs=$(ldd /usr/bin/curl | awk '/=>/ {print $3} /^[[:space:]]*\/lib/ {print $1}' | sort -u)
+  # shellcheck disable=SC2086
+  "$BIN/mkimage" files "$CURL_IMAGE" /usr/bin/curl /usr/bin/curl $libs >/dev/null
 }
 
 start_containerd() {
@@ -453,6 +458,7 @@ export KO_DEFAULTPLATFORMS=linux/amd64
 export CQRS_E2E_INGRESS=$INGRESS_HTTP
 export CQRS_E2E_LOCAL_CLUSTER=1
 export CQRS_E2E_HELM=$HERE/helm-standin.sh
+export CQRS_E2E_CURL_IMAGE=$CURL_IMAGE
 EOF
 }
 

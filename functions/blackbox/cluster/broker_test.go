@@ -1,0 +1,244 @@
+//go:build e2e
+
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// brokerClient posts to the Broker's ingress, a cluster Service, keeping the
+// ingress URL's host as the Host header.
+func brokerClient(t *testing.T) (*http.Client, string) {
+	t.Helper()
+	out := must(t, time.Minute, "kubectl", "get", "broker", "default", "--namespace", ns, "-o", "jsonpath={.status.address.url}")
+	u := strings.TrimSpace(out)
+	pu, err := url.Parse(u)
+	if err != nil || pu.Host == "" {
+		t.Fatalf("Broker address %q: %v", u, err)
+	}
+	// broker-ingress.knative-eventing.svc.cluster.local
+	parts := strings.Split(pu.Hostname(), ".")
+	if len(parts) < 2 {
+		t.Fatalf("Broker address %q is not a cluster Service", u)
+	}
+	addr := serviceAddr(t, parts[1], parts[0], 80)
+	return &http.Client{
+		Timeout: 90 * time.Second,
+		Transport: &http.Transport{DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return (&net.Dialer{Timeout: 10 * time.Second}).DialContext(ctx, network, addr)
+		}},
+	}, u
+}
+
+// sinkEvent is an event the test's sink received from a Trigger.
+type sinkEvent struct {
+	Type, Source, ID string
+	Data             json.RawMessage
+}
+
+type sink struct {
+	mu     sync.Mutex
+	events []sinkEvent
+	url    string
+}
+
+// startSink serves an event sink on this machine at an address the cluster's
+// pods reach (the node's address on the local cluster).
+func startSink(t *testing.T) *sink {
+	t.Helper()
+	host := os.Getenv("CQRS_E2E_SINK_HOST")
+	if host == "" && local && ingress != "" {
+		host, _, _ = net.SplitHostPort(ingress)
+	}
+	if host == "" {
+		t.Skip("no address of this machine that the cluster's pods reach: set CQRS_E2E_SINK_HOST")
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &sink{url: "http://" + ln.Addr().String() + "/"}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+		var e sinkEvent
+		if ct := r.Header.Get("Content-Type"); strings.HasPrefix(ct, "application/cloudevents+json") {
+			var st struct {
+				Type   string          `json:"type"`
+				Source string          `json:"source"`
+				ID     string          `json:"id"`
+				Data   json.RawMessage `json:"data"`
+			}
+			_ = json.Unmarshal(b, &st)
+			e = sinkEvent{st.Type, st.Source, st.ID, st.Data}
+		} else {
+			e = sinkEvent{r.Header.Get("Ce-Type"), r.Header.Get("Ce-Source"), r.Header.Get("Ce-Id"), b}
+		}
+		s.mu.Lock()
+		s.events = append(s.events, e)
+		s.mu.Unlock()
+		w.WriteHeader(http.StatusAccepted)
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return s
+}
+
+// find returns the events of the type whose data contains s.
+func (s *sink) find(typ, contains string) []sinkEvent {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []sinkEvent
+	for _, e := range s.events {
+		if e.Type == typ && strings.Contains(string(e.Data), contains) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// subscribe makes a Trigger on the Broker that delivers one event type to the
+// sink, with kn as a user would, and removes it when the test ends.
+func subscribe(t *testing.T, s *sink, typ string) {
+	t.Helper()
+	name := "e2e-" + strings.ReplaceAll(strings.TrimPrefix(typ, "dev.cqrs."), ".", "-") + "-" + nonce()[3:9]
+	must(t, time.Minute, "kn", "trigger", "create", name, "--namespace", ns, "--broker", "default",
+		"--filter", "type="+typ, "--sink", s.url)
+	t.Cleanup(func() { _, _ = command(time.Minute, "kn", "trigger", "delete", name, "--namespace", ns) })
+	must(t, 2*time.Minute, "kubectl", "wait", "--namespace", ns, "--for=condition=Ready", "--timeout=90s", "trigger/"+name)
+}
+
+// postBinary posts a binary-mode CloudEvent.
+func postBinary(t *testing.T, c *http.Client, u, typ, source, id, data string) answer {
+	t.Helper()
+	a, err := send(t, c, "POST", u, hdr("Ce-Specversion", "1.0", "Ce-Type", typ, "Ce-Source", source, "Ce-Id", id,
+		"Content-Type", "application/json"), data)
+	if err != nil {
+		t.Fatalf("post %s to the Broker: %v", typ, err)
+	}
+	return a
+}
+
+// postStructured posts a structured-mode CloudEvent.
+func postStructured(t *testing.T, c *http.Client, u, typ, source, id, data string) answer {
+	t.Helper()
+	body := fmt.Sprintf(`{"specversion":"1.0","type":%q,"source":%q,"id":%q,"datacontenttype":"application/json","data":%s}`, typ, source, id, data)
+	a, err := send(t, c, "POST", u, hdr("Content-Type", "application/cloudevents+json"), body)
+	if err != nil {
+		t.Fatalf("post %s to the Broker: %v", typ, err)
+	}
+	return a
+}
+
+func accepted(a answer) bool { return a.status >= 200 && a.status < 300 }
+
+// stored waits until cqrs-read finds exactly the records holding the word, and
+// returns them.
+func stored(t *testing.T, word string, want int, within time.Duration) []record {
+	t.Helper()
+	var got []record
+	eventually(t, fmt.Sprintf("%d record(s) with %q readable through cqrs-read", want, word), within, 200*time.Millisecond, func() bool {
+		p, a := query(t, url.Values{"q": {word}})
+		got = p.Records
+		return a.status == http.StatusOK && len(p.Records) >= want
+	})
+	return got
+}
+
+// TestBroker: Broker -> Trigger -> function, with the Broker's ingress as the
+// entry: a create event is stored and readable, the same event twice is stored
+// once, a query event's reply comes back through the Broker.
+func TestBroker(t *testing.T) {
+	c, brokerURL := brokerClient(t)
+	s := startSink(t)
+	subscribe(t, s, "dev.cqrs.record.created")
+	subscribe(t, s, "dev.cqrs.records.result")
+
+	t.Run("create binary", func(t *testing.T) {
+		word := nonce()
+		start := time.Now()
+		a := postBinary(t, c, brokerURL, "dev.cqrs.record.create", "e2e/broker", "create-"+word, fmt.Sprintf(`{"type":"bp","text":"via the broker %s"}`, word))
+		post := time.Since(start)
+		if !accepted(a) {
+			t.Fatalf("Broker ingress: got %s, want 2xx", a)
+		}
+		got := stored(t, word, 1, 30*time.Second)
+		readable := time.Since(start)
+		if len(got) != 1 || got[0].Type != "bp" {
+			t.Fatalf("got %+v, want one bp record", got)
+		}
+		eventually(t, "the created reply at the sink", 30*time.Second, 100*time.Millisecond, func() bool {
+			return len(s.find("dev.cqrs.record.created", word)) == 1
+		})
+		fmt.Printf("e2e measured: Broker create (binary): ingress answered %d in %s, readable through cqrs-read after %s\n",
+			a.status, post.Round(time.Millisecond), readable.Round(time.Millisecond))
+	})
+
+	t.Run("same event twice, stored once (structured)", func(t *testing.T) {
+		word := nonce()
+		data := fmt.Sprintf(`{"type":"cmt","text":"twice through the broker %s"}`, word)
+		for i := 0; i < 2; i++ {
+			if a := postStructured(t, c, brokerURL, "dev.cqrs.record.create", "e2e/broker", "dup-"+word, data); !accepted(a) {
+				t.Fatalf("post %d: got %s, want 2xx", i+1, a)
+			}
+		}
+		stored(t, word, 1, 30*time.Second)
+		// Both deliveries answered; give the second one time to land, then count.
+		eventually(t, "two created replies", 30*time.Second, 100*time.Millisecond, func() bool {
+			return len(s.find("dev.cqrs.record.created", word)) == 2
+		})
+		got := stored(t, word, 1, 5*time.Second)
+		if len(got) != 1 {
+			t.Fatalf("got %d records for one event delivered twice, want 1: %+v", len(got), got)
+		}
+		replies := s.find("dev.cqrs.record.created", word)
+		if string(replies[0].Data) == "" || !strings.Contains(string(replies[1].Data), got[0].ID) || !strings.Contains(string(replies[0].Data), got[0].ID) {
+			t.Errorf("both replies should carry the one record %s: %s / %s", got[0].ID, replies[0].Data, replies[1].Data)
+		}
+	})
+
+	t.Run("query reply", func(t *testing.T) {
+		word := nonce()
+		r := create(t, "rvw", "queried through the broker "+word)
+		start := time.Now()
+		a := postBinary(t, c, brokerURL, "dev.cqrs.records.query", "e2e/broker", "query-"+word,
+			fmt.Sprintf(`{"q":%q,"minSeq":%d}`, word, r.Seq))
+		if !accepted(a) {
+			t.Fatalf("Broker ingress: got %s, want 2xx", a)
+		}
+		eventually(t, "the query's result event at the sink", 30*time.Second, 100*time.Millisecond, func() bool {
+			return len(s.find("dev.cqrs.records.result", r.ID)) == 1
+		})
+		fmt.Printf("e2e measured: Broker query: result event back at the subscriber after %s\n", time.Since(start).Round(time.Millisecond))
+	})
+}
+
+// TestBrokerToZero: an event for a function scaled to zero is delivered (the
+// activator holds it while a pod starts) and stored.
+func TestBrokerToZero(t *testing.T) {
+	c, brokerURL := brokerClient(t)
+	rev := revisionOf(t, "cqrs-write")
+	// Whatever ran last, wait for the write function to be at zero.
+	z := waitForZero(t, rev, time.Now())
+	t.Logf("cqrs-write at 0 pods after waiting %s", z.toNoPods.Round(time.Second))
+	word := nonce()
+	start := time.Now()
+	a := postBinary(t, c, brokerURL, "dev.cqrs.record.create", "e2e/zero", "zero-"+word, fmt.Sprintf(`{"type":"bp","text":"woke the function %s"}`, word))
+	post := time.Since(start)
+	if !accepted(a) {
+		t.Fatalf("Broker ingress: got %s, want 2xx", a)
+	}
+	stored(t, word, 1, 60*time.Second)
+	fmt.Printf("e2e measured: Broker create to cqrs-write at zero: ingress answered %d in %s, readable after %s\n",
+		a.status, post.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
+}

@@ -1,0 +1,140 @@
+//go:build e2e
+
+package cluster
+
+import (
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The commands the deploy documentation tells a user to type, typed here against
+// the cluster. Where the route's domain does not resolve on this machine (the
+// local cluster's example.com), curl gets --connect-to and kn func an HTTP proxy
+// pointing at the ingress: the same requests, delivered where DNS would send them.
+
+// curlArgs adds the ingress redirection to a curl command line.
+func curlArgs(args ...string) []string {
+	if ingress != "" {
+		return append([]string{"--connect-to", "::" + ingress}, args...)
+	}
+	return args
+}
+
+// proxyEnv makes Go programs (kn func) send route requests to the ingress.
+func proxyEnv() []string {
+	if ingress == "" {
+		return nil
+	}
+	return []string{"HTTP_PROXY=http://" + ingress, "http_proxy=http://" + ingress, "NO_PROXY=", "no_proxy="}
+}
+
+func typed(t *testing.T, env []string, timeout time.Duration, name string, args ...string) string {
+	t.Helper()
+	t.Logf("$ %s %s", name, strings.Join(args, " "))
+	out, err := commandIn(repoRoot, env, timeout, name, args...)
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", name, err, out)
+	}
+	return out
+}
+
+// TestDocCurl: the curl lines of the deploy documentation, through the routes.
+func TestDocCurl(t *testing.T) {
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Fatal("curl is not installed")
+	}
+	w, r := urls["cqrs-write"], urls["cqrs-read"]
+	out := typed(t, nil, time.Minute, "curl", curlArgs("-si", "-X", "POST", w+"/records", "-H", "Content-Type: application/json",
+		"-H", "Idempotency-Key: demo-"+nonce(), "-d", `{"type":"bp","text":"hello from Knative"}`)...)
+	if !strings.HasPrefix(out, "HTTP/1.1 201") || !strings.Contains(out, "Location: /records/") {
+		t.Errorf("curl POST $WRITE/records: got\n%s", out)
+	}
+	out = typed(t, nil, time.Minute, "curl", curlArgs("-s", r+"/records?type=bp&limit=5")...)
+	if !strings.Contains(out, `"records":[`) || !strings.Contains(out, "hello from Knative") {
+		t.Errorf("curl $READ/records?type=bp&limit=5: got %s", out)
+	}
+	out = typed(t, nil, time.Minute, "curl", curlArgs("-si", r+"/records?q=knative&minSeq=1")...)
+	if !strings.HasPrefix(out, "HTTP/1.1 200") || !strings.Contains(out, "X-Served-By:") {
+		t.Errorf("curl $READ/records?q=knative&minSeq=1: got\n%s", out)
+	}
+	out = typed(t, nil, time.Minute, "kubectl", "get", "pods", "-l", "serving.knative.dev/service=cqrs-write")
+	t.Logf("%s", out)
+	out = typed(t, nil, time.Minute, "make", "-n", "deploy")
+	if !strings.Contains(out, "ko apply --base-import-paths -f knative/") {
+		t.Errorf("make -n deploy does not show the ko apply line:\n%s", out)
+	}
+}
+
+// TestKnFuncInvoke: `kn func invoke` from the repository root (func.yaml there
+// describes cqrs-write) against the deployed functions' routes.
+func TestKnFuncInvoke(t *testing.T) {
+	word := nonce()
+	out := typed(t, proxyEnv(), 2*time.Minute, "kn", "func", "invoke", "--target", urls["cqrs-write"], "--format", "cloudevent",
+		"--type", "dev.cqrs.record.create", "--source", "demo", "--id", "demo-"+word,
+		"--content-type", "application/json", "--data", `{"type":"cmt","text":"sent as an event `+word+`"}`)
+	if !strings.Contains(out, "dev.cqrs.record.created") || !strings.Contains(out, word) {
+		t.Fatalf("kn func invoke (write): want a dev.cqrs.record.created reply with the record, got\n%s", out)
+	}
+	t.Logf("reply:\n%s", out)
+	out = typed(t, proxyEnv(), 2*time.Minute, "kn", "func", "invoke", "--target", urls["cqrs-read"], "--format", "cloudevent",
+		"--type", "dev.cqrs.records.query", "--content-type", "application/json", "--data", `{"type":"cmt","q":"`+word+`","limit":5}`)
+	if !strings.Contains(out, "dev.cqrs.records.result") || !strings.Contains(out, word) {
+		t.Fatalf("kn func invoke (read): want a dev.cqrs.records.result reply with the record, got\n%s", out)
+	}
+}
+
+// TestDocBrokerFromInside: the documentation's `kubectl run ... curl` line that
+// posts an event to the Broker from inside the cluster. The image curlimages/curl
+// is not reachable from the local cluster; CQRS_E2E_CURL_IMAGE names one with
+// curl as its entrypoint (the local cluster builds one from Debian's curl).
+func TestDocBrokerFromInside(t *testing.T) {
+	image := os.Getenv("CQRS_E2E_CURL_IMAGE")
+	if image == "" {
+		image = "curlimages/curl"
+	}
+	word := nonce()
+	out := typed(t, nil, 3*time.Minute, "kubectl", "run", "ce-"+word, "--rm", "-i", "--restart=Never", "--image="+image, "--",
+		"-si", "http://broker-ingress.knative-eventing.svc.cluster.local/default/default",
+		"-H", "Ce-Specversion: 1.0", "-H", "Ce-Type: dev.cqrs.record.create",
+		"-H", "Ce-Source: demo", "-H", "Ce-Id: demo-"+word, "-H", "Content-Type: application/json",
+		"-d", `{"type":"rvw","text":"via the broker `+word+`"}`)
+	if !strings.Contains(out, "HTTP/1.1 202") {
+		t.Fatalf("kubectl run ... curl to the Broker: want 202, got\n%s", out)
+	}
+	stored(t, word, 1, 30*time.Second)
+}
+
+// TestClusterLocal: the documentation's `kubectl label ksvc ... cluster-local`;
+// the UI keeps reaching the function through its cluster-local URL.
+func TestClusterLocal(t *testing.T) {
+	typed(t, nil, time.Minute, "kubectl", "label", "ksvc", "cqrs-read", "networking.knative.dev/visibility=cluster-local")
+	t.Cleanup(func() {
+		_, _ = command(time.Minute, "kubectl", "label", "ksvc", "cqrs-read", "networking.knative.dev/visibility-")
+		_, _ = command(2*time.Minute, "kubectl", "wait", "--for=condition=Ready", "--timeout=90s", "ksvc/cqrs-read")
+		out, _ := command(time.Minute, "kn", "service", "describe", "cqrs-read", "-o", "url")
+		if u := strings.TrimSpace(out); u != urls["cqrs-read"] {
+			t.Errorf("after removing the label, cqrs-read's URL is %q, want %q again", u, urls["cqrs-read"])
+		}
+	})
+	var u string
+	eventually(t, "cqrs-read's URL to become cluster-local", 60*time.Second, 500*time.Millisecond, func() bool {
+		out, _ := command(time.Minute, "kn", "service", "describe", "cqrs-read", "-o", "url")
+		u = strings.TrimSpace(out)
+		return strings.HasSuffix(hostOf(t, u), ".svc.cluster.local")
+	})
+	t.Logf("cqrs-read is cluster-local: %s", u)
+	a, err := send(t, routeClient, "GET", urls["cqrs-ui"]+"/api/records?limit=1", nil, "")
+	if err != nil || a.status != 200 {
+		t.Errorf("UI -> cluster-local cqrs-read: got %v %v", a, err)
+	}
+	if ingress != "" {
+		// The public route no longer answers for it.
+		a, err = send(t, routeClient, "GET", urls["cqrs-read"]+"/records?limit=1", nil, "")
+		if err == nil && a.status == 200 {
+			t.Errorf("the public route still serves cqrs-read after cluster-local: %v", a)
+		}
+	}
+}
