@@ -156,7 +156,9 @@ type answer struct {
 	body   []byte
 }
 
-func (a answer) String() string { return fmt.Sprintf("%d %s", a.status, strings.TrimSpace(string(a.body))) }
+func (a answer) String() string {
+	return fmt.Sprintf("%d %s", a.status, strings.TrimSpace(string(a.body)))
+}
 
 // send makes one request and reads the whole answer.
 func send(t *testing.T, c *http.Client, method, u string, h http.Header, body string) (answer, error) {
