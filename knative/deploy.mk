@@ -64,7 +64,8 @@ deploy: check-ko-repo redis-secret
 	  --namespace $(CQRS_NAMESPACE) -f $(REDIS_VALUES) --wait --timeout 10m
 	$(KNATIVE_APPLY)
 	$(KUBECTL) wait --namespace $(CQRS_NAMESPACE) --for=condition=Ready --timeout=5m \
-	  ksvc/cqrs-write ksvc/cqrs-read ksvc/cqrs-ui
+	  ksvc/cqrs-write ksvc/cqrs-read ksvc/cqrs-ui \
+	  broker/default trigger/cqrs-record-create trigger/cqrs-records-query
 
 ## undeploy: remove the Services, Broker, Triggers and the Redis release
 undeploy:
