@@ -258,7 +258,7 @@ start_etcd() {
   start etcd etcd --name node1 --data-dir "$RUN/etcd" \
     --listen-client-urls "http://$ETCD_CLIENT" --advertise-client-urls "http://$ETCD_CLIENT" \
     --listen-peer-urls "http://$ETCD_PEER" --initial-advertise-peer-urls "http://$ETCD_PEER" \
-    --initial-cluster "node1=http://$ETCD_PEER" --listen-metrics-urls "" --log-level warn
+    --initial-cluster "node1=http://$ETCD_PEER" --log-level warn
   wait_for etcd 30 curl -sf "http://$ETCD_CLIENT/health"
 }
 
