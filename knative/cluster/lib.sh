@@ -597,7 +597,8 @@ remove_cgroups() {
 iptables_cleanup() { # iptables|ip6tables
   local t=$1 table chain
   for table in filter nat mangle raw; do
-    $t -w -t "$table" -S 2>/dev/null | grep -E -- "-j (KUBE-|CNI-|$GUARD)" | sed 's/^-A/-D/' |
+    $t -w -t "$table" -S 2>/dev/null | grep -E '^-A (INPUT|OUTPUT|FORWARD|PREROUTING|POSTROUTING) ' |
+      grep -E -- "-j (KUBE-|CNI-|$GUARD)" | sed 's/^-A/-D/' |
       while read -r rule; do eval "$t -w -t $table $rule" 2>/dev/null || true; done
     for chain in $($t -w -t "$table" -S 2>/dev/null | awk '$1 == "-N" && ($2 ~ /^(KUBE-|CNI-)/ || $2 == "'"$GUARD"'") {print $2}'); do
       $t -w -t "$table" -F "$chain" 2>/dev/null || true
