@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -62,12 +63,23 @@ func TestRedisMasterRestart(t *testing.T) {
 		}
 	}()
 
+	podState := func() string {
+		out, _ := command(time.Minute, "kubectl", "get", "pod", "cqrs-redis-master-0", "--namespace", ns,
+			"-o", `jsonpath={.metadata.uid} {.status.conditions[?(@.type=="Ready")].status}`)
+		return strings.TrimSpace(out)
+	}
+	old := strings.Fields(podState())
+	if len(old) != 2 || old[1] != "True" {
+		t.Fatalf("the Redis master pod is not Ready before the test: %v", old)
+	}
 	time.Sleep(2 * time.Second)
 	deleted := time.Now()
 	must(t, 2*time.Minute, "kubectl", "delete", "pod", "cqrs-redis-master-0", "--namespace", ns, "--wait=false")
-	// Ready again: a new pod of the StatefulSet, with the same volume.
-	time.Sleep(time.Second)
-	must(t, 4*time.Minute, "kubectl", "wait", "--namespace", ns, "--for=condition=Ready", "--timeout=3m", "pod/cqrs-redis-master-0")
+	// Ready again: a new pod of the StatefulSet (another uid), with the same volume.
+	eventually(t, "a new Redis master pod Ready", 4*time.Minute, 200*time.Millisecond, func() bool {
+		f := strings.Fields(podState())
+		return len(f) == 2 && f[0] != old[0] && f[1] == "True"
+	})
 	back := time.Since(deleted)
 	// Writes succeed again.
 	mu.Lock()
