@@ -507,7 +507,7 @@ preflight() {
 cluster_pids() {
   local p
   for p in /proc/[0-9]*; do
-    tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -qF -- "$RUN/" && echo "${p#/proc/}"
+    tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -qF -- "$RUN/" && echo "${p#/proc/}"
   done
 }
 
@@ -599,7 +599,7 @@ iptables_cleanup() { # iptables|ip6tables
   for table in filter nat mangle raw; do
     $t -w -t "$table" -S 2>/dev/null | grep -E '^-A (INPUT|OUTPUT|FORWARD|PREROUTING|POSTROUTING) ' |
       grep -E -- "-j (KUBE-|CNI-|$GUARD)" | sed 's/^-A/-D/' |
-      while read -r rule; do eval "$t -w -t $table $rule" 2>/dev/null || true; done
+      while read -r rule; do eval "$t -w -t $table $rule" 2>/dev/null || true; done || true
     for chain in $($t -w -t "$table" -S 2>/dev/null | awk '$1 == "-N" && ($2 ~ /^(KUBE-|CNI-)/ || $2 == "'"$GUARD"'") {print $2}'); do
       $t -w -t "$table" -F "$chain" 2>/dev/null || true
     done
@@ -633,14 +633,14 @@ cluster_check() {
   x=$(cluster_pids || true)
   [ -z "$x" ] || { echo "left: processes $x"; bad=1; }
   for n in etcd containerd kube-apiserver kubelet kube-proxy traefik coredns registry; do
-    x=$(pgrep -x "$n" | while read -r p; do tr '\0' ' ' <"/proc/$p/cmdline" | grep -q "$WORK" && echo "$p"; done || true)
+    x=$(pgrep -x "$n" | while read -r p; do tr '\0' ' ' 2>/dev/null <"/proc/$p/cmdline" | grep -q "$WORK" && echo "$p"; done || true)
     [ -z "$x" ] || { echo "left: $n $x"; bad=1; }
   done
   x=$(awk -v w="$WORK/" 'index($2, w) == 1 {print $2}' /proc/self/mounts)
   [ -z "$x" ] || { echo "left: mounts $x"; bad=1; }
   ip link show "$BRIDGE" >/dev/null 2>&1 && { echo "left: bridge $BRIDGE"; bad=1; }
   ip -o addr show dev lo | grep -q " $NODE_IP/" && { echo "left: $NODE_IP on lo"; bad=1; }
-  x=$({ iptables -w -S; iptables -w -t nat -S; ip6tables -w -S; ip6tables -w -t nat -S; } 2>/dev/null | grep -E "KUBE-|CNI-|$GUARD" | head -3)
+  x=$({ iptables -w -S; iptables -w -t nat -S; ip6tables -w -S; ip6tables -w -t nat -S; } 2>/dev/null | grep -E "KUBE-|CNI-|$GUARD" | head -3 || true)
   [ -z "$x" ] || { echo "left: iptables rules, e.g. $x"; bad=1; }
   x=$(ip -o link show type veth 2>/dev/null | grep -c "master $BRIDGE" || true)
   [ "$x" = 0 ] || { echo "left: $x veth on $BRIDGE"; bad=1; }
