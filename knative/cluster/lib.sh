@@ -127,19 +127,24 @@ build_binaries() {
   stage "build coredns" gobuild coredns coredns "" .
   stage "build traefik" build_traefik
   stage "build kn" gobuild kn kn "-X knative.dev/client/pkg/commands/version.Version=$KN_VERSION" knative.dev/client/cmd/kn
-  stage "build func" gobuild func func "-X knative.dev/func/pkg/app.vers=$FUNC_VERSION" knative.dev/func/cmd/func
+  stage "build func (make func-cli)" build_func
 }
+
+# knative/func's CLI comes from the project's own tool module (knative/func,
+# make func-cli: bin/func and bin/kn-func, rebuilt only when its go.mod changes).
+build_func() { (cd "$REPO" && make -s func-cli GO=go >/dev/null); test -x "$REPO/bin/func"; }
 
 # link_bins: $RUN/bin holds every tool under its usual name (kn-func is how kn
 # finds its func plugin).
 link_bins() {
   local n d f
   rm -rf "$BIN" && mkdir -p "$BIN"
-  for n in imgtool registry ko k8s coredns traefik kn func; do
+  for n in imgtool registry ko k8s coredns traefik kn; do
     d=$(cat "$CACHE/bin/$n.current" 2>/dev/null) || die "$n is not built: run cluster.sh build"
     for f in "$d"/*; do ln -sf "$f" "$BIN/"; done
   done
-  ln -sf "$BIN/func" "$BIN/kn-func"
+  ln -sf "$REPO/bin/func" "$BIN/func"
+  ln -sf "$REPO/bin/func" "$BIN/kn-func"
 }
 
 build_all() {
@@ -709,8 +714,8 @@ run_e2e() {
 # helm are the user's (make deploy uses them).
 build_user_tools() {
   stage "build kn" gobuild kn kn "-X knative.dev/client/pkg/commands/version.Version=$KN_VERSION" knative.dev/client/cmd/kn
-  stage "build func" gobuild func func "-X knative.dev/func/pkg/app.vers=$FUNC_VERSION" knative.dev/func/cmd/func
+  stage "build func (make func-cli)" build_func
   rm -rf "$CACHE/user-bin" && mkdir -p "$CACHE/user-bin"
   ln -sf "$(cat "$CACHE/bin/kn.current")/kn" "$CACHE/user-bin/kn"
-  ln -sf "$(cat "$CACHE/bin/func.current")/func" "$CACHE/user-bin/kn-func"
+  ln -sf "$REPO/bin/func" "$CACHE/user-bin/kn-func"
 }

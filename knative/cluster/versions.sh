@@ -9,6 +9,5 @@ COREDNS_VERSION=v1.11.3           # github.com/coredns/coredns (without forward)
 REGISTRY_VERSION=v3.1.2           # github.com/distribution/distribution/v3
 KO_VERSION=v0.19.1                # github.com/google/ko
 KN_VERSION=v0.42.0                # knative.dev/client
-FUNC_VERSION=v0.44.0              # knative.dev/func
 # Debian packages of the node.
 DEBIAN_PACKAGES="containerd runc containernetworking-plugins iptables conntrack socat ethtool ebtables etcd-server ipset openssl curl"
