@@ -3,8 +3,6 @@
 package cluster
 
 import (
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -14,14 +12,6 @@ import (
 // the cluster. Where the route's domain does not resolve on this machine (the
 // local cluster's example.com), curl gets --connect-to and kn func an HTTP proxy
 // pointing at the ingress: the same requests, delivered where DNS would send them.
-
-// curlArgs adds the ingress redirection to a curl command line.
-func curlArgs(args ...string) []string {
-	if ingress != "" {
-		return append([]string{"--connect-to", "::" + ingress}, args...)
-	}
-	return args
-}
 
 // proxyEnv makes Go programs (kn func) send route requests to the ingress.
 func proxyEnv() []string {
@@ -41,33 +31,6 @@ func typed(t *testing.T, env []string, timeout time.Duration, name string, args 
 	return out
 }
 
-// TestDocCurl: the curl lines of the deploy documentation, through the routes.
-func TestDocCurl(t *testing.T) {
-	if _, err := exec.LookPath("curl"); err != nil {
-		t.Fatal("curl is not installed")
-	}
-	w, r := urls["cqrs-write"], urls["cqrs-read"]
-	out := typed(t, nil, time.Minute, "curl", curlArgs("-si", "-X", "POST", w+"/records", "-H", "Content-Type: application/json",
-		"-H", "Idempotency-Key: demo-"+nonce(), "-d", `{"type":"bp","text":"hello from Knative"}`)...)
-	if !strings.HasPrefix(out, "HTTP/1.1 201") || !strings.Contains(out, "Location: /records/") {
-		t.Errorf("curl POST $WRITE/records: got\n%s", out)
-	}
-	out = typed(t, nil, time.Minute, "curl", curlArgs("-s", r+"/records?type=bp&limit=5")...)
-	if !strings.Contains(out, `"records":[`) || !strings.Contains(out, "hello from Knative") {
-		t.Errorf("curl $READ/records?type=bp&limit=5: got %s", out)
-	}
-	out = typed(t, nil, time.Minute, "curl", curlArgs("-si", r+"/records?q=knative&minSeq=1")...)
-	if !strings.HasPrefix(out, "HTTP/1.1 200") || !strings.Contains(out, "X-Served-By:") {
-		t.Errorf("curl $READ/records?q=knative&minSeq=1: got\n%s", out)
-	}
-	out = typed(t, nil, time.Minute, "kubectl", "get", "pods", "-l", "serving.knative.dev/service=cqrs-write")
-	t.Logf("%s", out)
-	out = typed(t, nil, time.Minute, "make", "-n", "deploy")
-	if !strings.Contains(out, "ko apply --base-import-paths -f knative/") {
-		t.Errorf("make -n deploy does not show the ko apply line:\n%s", out)
-	}
-}
-
 // TestKnFuncInvoke: `kn func invoke` from the repository root (func.yaml there
 // describes cqrs-write) against the deployed functions' routes.
 func TestKnFuncInvoke(t *testing.T) {
@@ -84,27 +47,6 @@ func TestKnFuncInvoke(t *testing.T) {
 	if !strings.Contains(out, "dev.cqrs.records.result") || !strings.Contains(out, word) {
 		t.Fatalf("kn func invoke (read): want a dev.cqrs.records.result reply with the record, got\n%s", out)
 	}
-}
-
-// TestDocBrokerFromInside: the documentation's `kubectl run ... curl` line that
-// posts an event to the Broker from inside the cluster. The image curlimages/curl
-// is not reachable from the local cluster; CQRS_E2E_CURL_IMAGE names one with
-// curl as its entrypoint (the local cluster builds one from Debian's curl).
-func TestDocBrokerFromInside(t *testing.T) {
-	image := os.Getenv("CQRS_E2E_CURL_IMAGE")
-	if image == "" {
-		image = "curlimages/curl"
-	}
-	word := nonce()
-	out := typed(t, nil, 3*time.Minute, "kubectl", "run", "ce-"+word, "--rm", "-i", "--restart=Never", "--image="+image, "--",
-		"-si", "http://broker-ingress.knative-eventing.svc.cluster.local/default/default",
-		"-H", "Ce-Specversion: 1.0", "-H", "Ce-Type: dev.cqrs.record.create",
-		"-H", "Ce-Source: demo", "-H", "Ce-Id: demo-"+word, "-H", "Content-Type: application/json",
-		"-d", `{"type":"rvw","text":"via the broker `+word+`"}`)
-	if !strings.Contains(out, "HTTP/1.1 202") {
-		t.Fatalf("kubectl run ... curl to the Broker: want 202, got\n%s", out)
-	}
-	stored(t, word, 1, 30*time.Second)
 }
 
 // TestClusterLocal: the documentation's `kubectl label ksvc ... cluster-local`;
