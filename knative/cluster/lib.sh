@@ -387,13 +387,13 @@ resolve_knative() {
   rm -rf "$out" && mkdir -p "$out"
   local ko_env=(env KO_DOCKER_REPO="$REGISTRY/knative" KO_DEFAULTBASEIMAGE="$BASE_IMAGE" KO_DEFAULTPLATFORMS=linux/amd64 KOCACHE="$CACHE/ko" GOFLAGS="$GOFLAGS")
   log "Knative Serving: ko resolve (builds its images)"
-  (cd "$KNATIVE_MOD" && "${ko_env[@]}" "$BIN/ko" resolve --preserve-import-paths --tags= \
+  (cd "$KNATIVE_MOD" && "${ko_env[@]}" "$BIN/ko" resolve --preserve-import-paths \
     -f "$networking/config/ingress.yaml" -f "$networking/config/certificate.yaml" \
     -f "$networking/config/serverlessservice.yaml" -f "$networking/config/domain-claim.yaml" \
     -f "$caching/config/image.yaml" -R -f "$serving/config/core" \
     -f "$networking/config/config-network.yaml") | lower_requests >"$out/serving.yaml"
   log "Knative Eventing: ko resolve (builds its images)"
-  (cd "$KNATIVE_MOD" && "${ko_env[@]}" "$BIN/ko" resolve --preserve-import-paths --tags= \
+  (cd "$KNATIVE_MOD" && "${ko_env[@]}" "$BIN/ko" resolve --preserve-import-paths \
     -R -f "$eventing/config/core" -R -f "$eventing/config/channels/in-memory-channel" \
     -R -f "$eventing/config/brokers/mt-channel-broker") | lower_requests >"$out/eventing.yaml"
   touch "$out/.done"
