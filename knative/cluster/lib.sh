@@ -156,25 +156,32 @@ build_all() {
 # ---------------------------------------------------------------- machine state
 outside_if() { ip -o route show default 2>/dev/null | awk '{for (i = 1; i < NF; i++) if ($i == "dev") {print $(i + 1); exit}}'; }
 
-# guard: the chain that drops anything of the cluster's leaving by the outside
-# interface; jumped to first from FORWARD (pods) and OUTPUT (the node, for the
-# cluster's address ranges). kube-proxy puts its own jumps at the top of FORWARD,
-# so this runs again after it starts.
+# guard: chains that drop anything of the cluster's leaving by the outside
+# interface. In filter FORWARD (pods' traffic) and in mangle POSTROUTING (the
+# node's own traffic: there the outgoing interface is the one the packet really
+# takes, also after kube-proxy's DNAT has re-routed it; in filter OUTPUT a
+# packet DNATed to a pod would still show the interface chosen before). kube-proxy
+# puts its own jumps at the top of FORWARD, so this runs again after it starts.
 guard() {
-  local out
+  local out table chain
   out=$(cat "$STATE/outside_if")
-  iptables -w -N "$GUARD" 2>/dev/null || iptables -w -F "$GUARD"
+  for table in filter mangle; do
+    iptables -w -t "$table" -N "$GUARD" 2>/dev/null || iptables -w -t "$table" -F "$GUARD"
+  done
   if [ -n "$out" ]; then
-    iptables -w -A "$GUARD" -o "$out" -s "$POD_CIDR" -j DROP
-    iptables -w -A "$GUARD" -o "$out" -d "$POD_CIDR" -j DROP
-    iptables -w -A "$GUARD" -o "$out" -d "$SVC_CIDR" -j DROP
-    iptables -w -A "$GUARD" -o "$out" -d "$NODE_IP/32" -j DROP
     iptables -w -A "$GUARD" -i "$BRIDGE" -o "$out" -j DROP
+    local r
+    for r in "-s $POD_CIDR" "-d $POD_CIDR" "-d $SVC_CIDR" "-d $NODE_IP/32"; do
+      # shellcheck disable=SC2086
+      iptables -w -A "$GUARD" -o "$out" $r -j DROP
+      # shellcheck disable=SC2086
+      iptables -w -t mangle -A "$GUARD" -o "$out" $r -j DROP
+    done
   fi
-  local chain
-  for chain in FORWARD OUTPUT; do
-    while iptables -w -D "$chain" -j "$GUARD" 2>/dev/null; do :; done
-    iptables -w -I "$chain" 1 -j "$GUARD"
+  for chain in "filter FORWARD" "mangle POSTROUTING"; do
+    set -- $chain
+    while iptables -w -t "$1" -D "$2" -j "$GUARD" 2>/dev/null; do :; done
+    iptables -w -t "$1" -I "$2" 1 -j "$GUARD"
   done
 }
 
@@ -645,7 +652,7 @@ cluster_check() {
   [ -z "$x" ] || { echo "left: mounts $x"; bad=1; }
   ip link show "$BRIDGE" >/dev/null 2>&1 && { echo "left: bridge $BRIDGE"; bad=1; }
   ip -o addr show dev lo | grep -q " $NODE_IP/" && { echo "left: $NODE_IP on lo"; bad=1; }
-  x=$({ iptables -w -S; iptables -w -t nat -S; ip6tables -w -S; ip6tables -w -t nat -S; } 2>/dev/null | grep -E "KUBE-|CNI-|$GUARD" | head -3 || true)
+  x=$({ for t in filter nat mangle raw; do iptables -w -t $t -S; ip6tables -w -t $t -S; done; } 2>/dev/null | grep -E "KUBE-|CNI-|$GUARD" | head -3 || true)
   [ -z "$x" ] || { echo "left: iptables rules, e.g. $x"; bad=1; }
   x=$(ip -o link show type veth 2>/dev/null | grep -c "master $BRIDGE" || true)
   [ "$x" = 0 ] || { echo "left: $x veth on $BRIDGE"; bad=1; }
