@@ -54,19 +54,18 @@ type sink struct {
 }
 
 // startSink serves an event sink on this machine at an address the cluster's
-// pods reach (the node's address on the local cluster).
-func startSink(t *testing.T) *sink {
-	t.Helper()
+// pods reach (the node's address on the local cluster), for the whole suite.
+func startSink() (*sink, error) {
 	host := os.Getenv("CQRS_E2E_SINK_HOST")
 	if host == "" && local && ingress != "" {
 		host, _, _ = net.SplitHostPort(ingress)
 	}
 	if host == "" {
-		t.Skip("no address of this machine that the cluster's pods reach: set CQRS_E2E_SINK_HOST")
+		return nil, nil
 	}
 	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	s := &sink{url: "http://" + ln.Addr().String() + "/"}
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -90,8 +89,7 @@ func startSink(t *testing.T) *sink {
 		w.WriteHeader(http.StatusAccepted)
 	})}
 	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Close() })
-	return s
+	return s, nil
 }
 
 // find returns the events of the type whose data contains s.
@@ -107,15 +105,35 @@ func (s *sink) find(typ, contains string) []sinkEvent {
 	return out
 }
 
-// subscribe makes a Trigger on the Broker that delivers one event type to the
-// sink, with kn as a user would, and removes it when the test ends.
-func subscribe(t *testing.T, s *sink, typ string) {
-	t.Helper()
-	name := "e2e-" + strings.ReplaceAll(strings.TrimPrefix(typ, "dev.cqrs."), ".", "-") + "-" + nonce()[3:9]
-	must(t, time.Minute, "kn", "trigger", "create", name, "--namespace", ns, "--broker", "default",
-		"--filter", "type="+typ, "--sink", s.url)
-	t.Cleanup(func() { _, _ = command(time.Minute, "kn", "trigger", "delete", name, "--namespace", ns) })
-	must(t, 2*time.Minute, "kubectl", "wait", "--namespace", ns, "--for=condition=Ready", "--timeout=90s", "trigger/"+name)
+// The sink's Triggers live as long as the suite: with the in-memory channel, a
+// Trigger deleted while events flow can stay in the channel's subscribers for a
+// while, and the Broker then answers 500 to every sender.
+const sinkTriggerPrefix = "e2e-sink-"
+
+// subscribeSink makes one Trigger per reply type on the Broker, delivering to the
+// sink, with kn as a user would.
+func subscribeSink(s *sink, types ...string) error {
+	for _, typ := range types {
+		name := sinkTriggerPrefix + strings.ReplaceAll(strings.TrimPrefix(typ, "dev.cqrs."), ".", "-")
+		if out, err := command(time.Minute, "kn", "trigger", "create", name, "--namespace", ns, "--broker", "default",
+			"--filter", "type="+typ, "--sink", s.url); err != nil {
+			return fmt.Errorf("kn trigger create %s: %v\n%s", name, err, out)
+		}
+		if out, err := command(2*time.Minute, "kubectl", "wait", "--namespace", ns, "--for=condition=Ready", "--timeout=90s", "trigger/"+name); err != nil {
+			return fmt.Errorf("trigger %s: %v\n%s", name, err, out)
+		}
+	}
+	return nil
+}
+
+// removeSinkTriggers deletes the suite's Triggers (also those a stopped run left).
+func removeSinkTriggers() {
+	out, _ := command(time.Minute, "kubectl", "get", "triggers", "--namespace", ns, "-o", "name")
+	for _, n := range strings.Fields(out) {
+		if strings.HasPrefix(strings.TrimPrefix(n, "trigger.eventing.knative.dev/"), sinkTriggerPrefix) {
+			_, _ = command(time.Minute, "kubectl", "delete", "--namespace", ns, n)
+		}
+	}
 }
 
 // postBinary posts a binary-mode CloudEvent.
@@ -160,9 +178,10 @@ func stored(t *testing.T, word string, want int, within time.Duration) []record 
 // once, a query event's reply comes back through the Broker.
 func TestBroker(t *testing.T) {
 	c, brokerURL := brokerClient(t)
-	s := startSink(t)
-	subscribe(t, s, "dev.cqrs.record.created")
-	subscribe(t, s, "dev.cqrs.records.result")
+	s := suiteSink
+	if s == nil {
+		t.Skip("no address of this machine that the cluster's pods reach: set CQRS_E2E_SINK_HOST")
+	}
 
 	t.Run("create binary", func(t *testing.T) {
 		word := nonce()

@@ -63,8 +63,14 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "e2e setup:", err)
 		os.Exit(1)
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	removeSinkTriggers()
+	os.Exit(code)
 }
+
+// suiteSink receives the functions' reply events through Triggers of the suite's
+// own (nil where this machine cannot be reached from the cluster's pods).
+var suiteSink *sink
 
 // setup deploys the project with make deploy, as a user would, and waits for
 // the Services, the Broker and the Triggers.
@@ -104,6 +110,17 @@ func setup() error {
 		urls[s] = strings.TrimSpace(out)
 	}
 	fmt.Printf("e2e: routes %v (ingress %q)\n", urls, ingress)
+	removeSinkTriggers()
+	s, err := startSink()
+	if err != nil {
+		return err
+	}
+	if s != nil {
+		if err := subscribeSink(s, "dev.cqrs.record.created", "dev.cqrs.records.result"); err != nil {
+			return err
+		}
+		suiteSink = s
+	}
 	return nil
 }
 
