@@ -538,9 +538,18 @@ descendants() { # PID...: the PIDs and all their descendants
 }
 
 stop_pids() { # PID...: TERM, up to 15 s, then KILL
-  local p i left
+  stop_with TERM "$@"
+}
+
+kill_pids() { # PID...: KILL at once (the containers: the cluster goes anyway)
+  stop_with KILL "$@"
+}
+
+stop_with() {
+  local sig=$1 p i left
+  shift
   [ $# -gt 0 ] || return 0
-  kill -TERM "$@" 2>/dev/null || true
+  kill -"$sig" "$@" 2>/dev/null || true
   for ((i = 0; i < 30; i++)); do
     left=""
     for p in "$@"; do kill -0 "$p" 2>/dev/null && left="$left $p"; done
@@ -562,9 +571,12 @@ cluster_down() {
       p=$(pid_of $n)
       [ -n "$p" ] && stop_pids "$p"
     done
-    pids=$(cluster_pids | grep -vx "$(pid_of containerd)" || true)
+    # The containers: everything below containerd's shims.
+    pids=$(for p in $(cluster_pids || true); do
+      case "$(cat "/proc/$p/comm" 2>/dev/null)" in containerd-shim*) echo "$p" ;; esac
+    done)
     # shellcheck disable=SC2086
-    [ -n "$pids" ] && stop_pids $(descendants $pids)
+    [ -n "$pids" ] && kill_pids $(descendants $pids)
     order=$(awk '{print $2}' "$RUN/pids" | tac)
     # shellcheck disable=SC2086
     stop_pids $order
