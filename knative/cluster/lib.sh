@@ -517,24 +517,38 @@ preflight() {
 # (found by the cluster's own containerd socket on their command line) and every
 # process below them (the containers).
 cluster_pids() {
-  local p
-  for p in /proc/[0-9]*; do
-    tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -qF -- "$RUN/" && echo "${p#/proc/}"
+  local f p
+  # One grep over every command line; it lists itself too (its pattern is the
+  # path), so only PIDs still alive afterwards count.
+  for f in $(grep -laF -- "$RUN/" /proc/[0-9]*/cmdline 2>/dev/null || true); do
+    p=${f#/proc/}
+    p=${p%/cmdline}
+    [ "$p" != $$ ] && [ -d "/proc/$p" ] && echo "$p"
   done
+  return 0
 }
 
 descendants() { # PID...: the PIDs and all their descendants
-  local all=" $* " changed=1 p pp
-  while [ $changed = 1 ]; do
-    changed=0
-    for p in /proc/[0-9]*; do
-      p=${p#/proc/}
-      case "$all" in *" $p "*) continue ;; esac
-      pp=$(awk '{print $4}' "/proc/$p/stat" 2>/dev/null) || continue
-      case "$all" in *" $pp "*) all="$all$p "; changed=1 ;; esac
-    done
+  local -A kids=()
+  local f line rest pid ppid
+  for f in /proc/[0-9]*/stat; do
+    read -r line 2>/dev/null <"$f" || continue
+    pid=${line%% *}
+    rest=${line##*) }
+    set -- $rest
+    ppid=$2
+    kids[$ppid]="${kids[$ppid]:-} $pid"
   done
-  echo $all
+  local out=" " queue=("$@") p
+  while [ ${#queue[@]} -gt 0 ]; do
+    p=${queue[0]}
+    queue=("${queue[@]:1}")
+    case "$out" in *" $p "*) continue ;; esac
+    out="$out$p "
+    # shellcheck disable=SC2206
+    queue+=(${kids[$p]:-})
+  done
+  echo $out
 }
 
 stop_pids() { # PID...: TERM, up to 15 s, then KILL
