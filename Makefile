@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GO ?= go
 BIN := bin
 
-.PHONY: all build test test-go deps deps-run bench run vet clean images deploy undeploy
+.PHONY: all build test test-go deps deps-run bench bench-large run vet clean images deploy undeploy
 
 all: build
 
@@ -32,9 +32,13 @@ vet:
 test-go:
 	$(GO) test -count=1 -timeout 8m ./...
 
-## bench: load the built binaries next to redis-benchmark on the same Redis
+## bench: the functions against the smallest Go function on the same Redis (about 3 min)
 bench: build
-	$(GO) run ./functions/tools/cqrs-bench
+	$(GO) run ./functions/tools/cqrs-bench $(BENCH_FLAGS)
+
+## bench-large: the same, and reads and memory at 1M records
+bench-large: build
+	$(GO) run ./functions/tools/cqrs-bench -large $(BENCH_FLAGS)
 
 clean:
 	rm -rf $(BIN)

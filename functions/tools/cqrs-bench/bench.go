@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -16,6 +15,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/cqrs-knative/cqrs-knative/functions/internal/launch"
 	"github.com/cqrs-knative/cqrs-knative/functions/internal/redisproc"
@@ -27,26 +28,218 @@ type bench struct {
 	opts            options
 	dir             string
 	master, replica *redisproc.Server
+	mc, rc          *redis.Client // the bench's own clients, for INFO and preloading
 	write, read     *launch.Proc
-	writeURL        string
-	readURL         string
+	base            *launch.Proc
+	basePath        string
 
 	mu    sync.Mutex
 	procs []*launch.Proc
 
-	rows              []row
-	createUsec        float64
-	pageUsec          []float64
-	rssWrite, rssRead memory
-	cold              []time.Duration
+	res results
 }
 
-// row is one line of the result table; base is the raw Redis figure it is compared to.
-type row struct {
-	name     string
-	stats    stats
-	base     *stats
-	baseName string
+// pageKey is where the baseline finds the page it serves.
+const pageKey = "bench:page"
+
+func (b *bench) run(ctx context.Context) error {
+	started := time.Now()
+	b.res.loadBefore = loadavg()
+	for _, name := range []string{"cqrs-write", "cqrs-read"} {
+		if _, err := os.Stat(filepath.Join(b.opts.bin, name)); err != nil {
+			return fmt.Errorf("%s not found in %s; run make build first (make bench does)", name, b.opts.bin)
+		}
+	}
+	if err := b.startRedis(); err != nil {
+		return err
+	}
+	progress("building the baseline function")
+	var err error
+	if b.basePath, err = launch.Build(b.dir, "./functions/tools/cqrs-bench/baseline"); err != nil {
+		return err
+	}
+
+	progress("redis-benchmark SET on the master, GET on the replica (-c %d -n %d -P 1)", b.opts.conns, b.opts.rbCount)
+	if b.res.rbSet, err = redisBenchmark(ctx, b.master.Port, "set", b.opts.conns, b.opts.rbCount); err != nil {
+		return err
+	}
+	if b.res.rbGet, err = redisBenchmark(ctx, b.replica.Port, "get", b.opts.conns, b.opts.rbCount); err != nil {
+		return err
+	}
+	if err := b.flush(ctx); err != nil {
+		return err
+	}
+	if b.res.usedEmpty, err = usedMemory(ctx, b.mc); err != nil {
+		return err
+	}
+	if err := b.startFunctions(ctx); err != nil {
+		return err
+	}
+
+	// The read function with no Redis behind it: how far HTTP alone gets here with
+	// this load generator, the ceiling of any HTTP function on this machine.
+	progress("GET /health/liveness on cqrs-read (no Redis): %d connections for %s", b.opts.conns, b.opts.duration)
+	if b.res.liveness, err = b.load(ctx, b.opts.conns, b.opts.duration, b.getter(b.read.URL()+"/health/liveness")); err != nil {
+		return err
+	}
+
+	for i, n := range b.opts.sizes {
+		if err := b.grow(ctx, n); err != nil {
+			return err
+		}
+		if err := b.readAt(ctx, n); err != nil {
+			return err
+		}
+		if i == 0 {
+			// Creates run on the smallest store; what they add counts toward the next size.
+			if err := b.creates(ctx); err != nil {
+				return err
+			}
+		}
+	}
+	b.res.rssWrite, b.res.rssRead, b.res.rssBase = rss(b.write.PID()), rss(b.read.PID()), rss(b.base.PID())
+
+	if err := b.adversarial(ctx); err != nil {
+		return err
+	}
+	progress("cold start: exec to first 200 on /health/readiness, %d runs each", b.opts.coldRuns)
+	if b.res.coldRead, err = b.coldStart(ctx, "cqrs-read", b.readEnv()); err != nil {
+		return err
+	}
+	if b.res.coldWrite, err = b.coldStart(ctx, "cqrs-write", b.writeEnv()); err != nil {
+		return err
+	}
+	b.res.loadAfter = loadavg()
+	b.report(os.Stdout, time.Since(started))
+	return nil
+}
+
+// grow fills the store up to n records and measures the master's memory per record.
+func (b *bench) grow(ctx context.Context, n int) error {
+	progress("filling the store to %s records through the store's create script", count(n))
+	if err := b.preload(ctx, n); err != nil {
+		return err
+	}
+	used, err := usedMemory(ctx, b.mc)
+	if err != nil {
+		return err
+	}
+	progress("measuring memory by key kind (MEMORY USAGE on samples)")
+	kinds, err := perKind(ctx, b.mc, 2000)
+	if err != nil {
+		return err
+	}
+	b.res.sizes = append(b.res.sizes, sizeResult{records: n, bytesPerRecord: float64(used-b.res.usedEmpty) / float64(n), kinds: kinds})
+	return nil
+}
+
+// readAt loads GET /records?limit=25 on cqrs-read and the baseline's GET of a stored
+// page as large as the page the read function serves now.
+func (b *bench) readAt(ctx context.Context, n int) error {
+	url := b.read.URL() + "/records?limit=25"
+	page, err := checkPage(ctx, url)
+	if err != nil {
+		return err
+	}
+	if err := b.mc.Set(ctx, pageKey, page, 0).Err(); err != nil {
+		return err
+	}
+	if err := b.waitReplica(ctx); err != nil {
+		return err
+	}
+	s := &b.res.sizes[len(b.res.sizes)-1]
+	s.pageBytes = len(page)
+	progress("GET /records?limit=25 at %s records (page of %d bytes): %d rounds of %s per side", count(n), len(page), b.opts.rounds, b.opts.duration)
+	s.read, err = b.rounds(ctx, b.rc, b.getter(b.base.URL()+"/records"), b.getter(url))
+	return err
+}
+
+// creates loads POST /records on cqrs-write and on the baseline with the same bodies.
+func (b *bench) creates(ctx context.Context) error {
+	c := newCorpus(1, 2)
+	bodies := make([][]byte, 512)
+	for i := range bodies {
+		bodies[i], _ = json.Marshal(map[string]string{"type": recordTypes[i%3], "text": c.text()})
+	}
+	progress("POST /records: %d rounds of %s per side", b.opts.rounds, b.opts.duration)
+	var err error
+	b.res.create, err = b.rounds(ctx, b.mc, b.poster(b.base.URL()+"/records", bodies), b.poster(b.write.URL()+"/records", bodies))
+	if err != nil {
+		return err
+	}
+	// The baseline's keys are not records: drop them before memory is measured again.
+	return b.dropBaselineKeys(ctx)
+}
+
+// rounds runs base and fn alternately, b.opts.rounds times each, the baseline first
+// in odd rounds and second in even ones. It keeps the CPU each process used during
+// each side's phases, and the commandstats of rdb during the function's.
+func (b *bench) rounds(ctx context.Context, rdb *redis.Client, base, fn request) (pair, error) {
+	p := pair{fnCPU: cpuTimes{}, baseCPU: cpuTimes{}, fnCmds: map[string]callStat{}}
+	for i := range b.opts.rounds {
+		order := []bool{true, false}
+		if i%2 == 1 {
+			order = []bool{false, true}
+		}
+		for _, isBase := range order {
+			do, cpu := fn, p.fnCPU
+			if isBase {
+				do, cpu = base, p.baseCPU
+			}
+			cmdsBefore, cpuBefore := commandStats(ctx, rdb), b.cpu()
+			s, err := b.load(ctx, b.opts.conns, b.opts.duration, do)
+			if err != nil {
+				return p, err
+			}
+			cpu.add(b.cpu().since(cpuBefore))
+			if isBase {
+				p.base = append(p.base, s)
+				continue
+			}
+			p.fn = append(p.fn, s)
+			for k, v := range diff(commandStats(ctx, rdb), cmdsBefore) {
+				c := p.fnCmds[k]
+				p.fnCmds[k] = callStat{calls: c.calls + v.calls, usec: c.usec + v.usec}
+			}
+		}
+		progress("  round %d: function %.0f rps (p99 %s), baseline %.0f rps (p99 %s); load %s", i+1,
+			p.fn[i].rps, ms(p.fn[i].p99), p.base[i].rps, ms(p.base[i].p99), loadavg())
+	}
+	return p, nil
+}
+
+func (b *bench) getter(url string) request {
+	return func(ctx context.Context, c *http.Client, _, _ int) error {
+		return send(ctx, c, http.MethodGet, url, nil, http.StatusOK)
+	}
+}
+
+func (b *bench) poster(url string, bodies [][]byte) request {
+	return func(ctx context.Context, c *http.Client, w, i int) error {
+		return send(ctx, c, http.MethodPost, url, bodies[(w*7919+i)%len(bodies)], http.StatusCreated)
+	}
+}
+
+// checkPage makes sure the measured request does the real work, a full page of 25
+// served by the replica, and returns the page.
+func checkPage(ctx context.Context, url string) ([]byte, error) {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	var page struct {
+		Records []json.RawMessage `json:"records"`
+	}
+	if err := json.Unmarshal(body, &page); err != nil || resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s = %d %s", url, resp.StatusCode, body)
+	}
+	if len(page.Records) != 25 || resp.Header.Get("X-Served-By") != "replica" {
+		return nil, fmt.Errorf("GET %s: %d records served by %q, want 25 by the replica", url, len(page.Records), resp.Header.Get("X-Served-By"))
+	}
+	return body, nil
 }
 
 func (b *bench) startRedis() error {
@@ -64,19 +257,48 @@ func (b *bench) startRedis() error {
 	if b.replica, err = redisproc.StartReplica(dir, 0, b.master); err != nil {
 		return fmt.Errorf("start replica: %w", err)
 	}
+	b.mc = redis.NewClient(&redis.Options{Addr: b.master.Addr(), PoolSize: 64, ReadTimeout: 10 * time.Second})
+	b.rc = redis.NewClient(&redis.Options{Addr: b.replica.Addr(), PoolSize: 8, ReadTimeout: 10 * time.Second})
 	progress("redis master on %s, replica on %s", b.master.Addr(), b.replica.Addr())
 	return b.replica.WaitLinkUp(10 * time.Second)
 }
 
 // flush empties the master and waits until the replica is empty too.
 func (b *bench) flush(ctx context.Context) error {
-	if _, err := b.master.Do("FLUSHALL"); err != nil {
+	if err := b.mc.FlushAll(ctx).Err(); err != nil {
 		return fmt.Errorf("flushall: %w", err)
 	}
 	return poll(ctx, 10*time.Second, "replica to apply FLUSHALL", func() bool {
-		n, err := b.replica.Do("DBSIZE")
-		return err == nil && n == "0"
+		n, err := b.rc.DBSize(ctx).Result()
+		return err == nil && n == 0
 	})
+}
+
+// waitReplica waits until the replica has applied everything the master has sent.
+func (b *bench) waitReplica(ctx context.Context) error {
+	return poll(ctx, 60*time.Second, "replica to catch up", func() bool {
+		m, err1 := b.master.Info("replication", "master_repl_offset")
+		r, err2 := b.replica.Info("replication", "slave_repl_offset")
+		return err1 == nil && err2 == nil && m == r
+	})
+}
+
+func (b *bench) dropBaselineKeys(ctx context.Context) error {
+	var cursor uint64
+	for {
+		keys, next, err := b.mc.Scan(ctx, cursor, "bench:base:*", 5000).Result()
+		if err != nil {
+			return err
+		}
+		if len(keys) > 0 {
+			if err := b.mc.Del(ctx, keys...).Err(); err != nil {
+				return err
+			}
+		}
+		if cursor = next; cursor == 0 {
+			return b.waitReplica(ctx)
+		}
+	}
 }
 
 func poll(ctx context.Context, timeout time.Duration, what string, done func() bool) error {
@@ -93,15 +315,15 @@ func poll(ctx context.Context, timeout time.Duration, what string, done func() b
 	return nil
 }
 
-// startProc runs a built function with env (plus PATH and a free PORT), its output
-// going to a log file beside the Redis logs.
-func (b *bench) startProc(name string, env ...string) (*launch.Proc, error) {
+// startProc runs a program with env (plus PATH and a free PORT), its output going to
+// a log file beside the Redis logs.
+func (b *bench) startProc(name, path string, env ...string) (*launch.Proc, error) {
 	log, err := os.OpenFile(filepath.Join(b.dir, name+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, err
 	}
 	defer log.Close()
-	p, err := launch.Start(launch.Spec{Name: name, Path: filepath.Join(b.opts.bin, name), Env: env, Output: log})
+	p, err := launch.Start(launch.Spec{Name: name, Path: path, Env: env, Output: log})
 	if err != nil {
 		return nil, err
 	}
@@ -123,97 +345,26 @@ func (b *bench) readEnv() []string {
 	return []string{"REDIS_ADDR=" + b.replica.Addr(), "REDIS_MASTER_ADDR=" + b.master.Addr()}
 }
 
+func (b *bench) writeEnv() []string { return []string{"REDIS_ADDR=" + b.master.Addr()} }
+
 func (b *bench) startFunctions(ctx context.Context) error {
 	var err error
-	if b.write, err = b.startProc("cqrs-write", "REDIS_ADDR="+b.master.Addr()); err != nil {
+	if b.write, err = b.startProc("cqrs-write", filepath.Join(b.opts.bin, "cqrs-write"), b.writeEnv()...); err != nil {
 		return err
 	}
-	if b.read, err = b.startProc("cqrs-read", b.readEnv()...); err != nil {
+	if b.read, err = b.startProc("cqrs-read", filepath.Join(b.opts.bin, "cqrs-read"), b.readEnv()...); err != nil {
 		return err
 	}
-	b.writeURL, b.readURL = b.write.URL(), b.read.URL()
-	for _, p := range []*launch.Proc{b.write, b.read} {
+	if b.base, err = b.startProc("baseline", b.basePath, "REDIS_ADDR="+b.master.Addr(),
+		"REDIS_REPLICA_ADDR="+b.replica.Addr(), "PAGE_KEY="+pageKey); err != nil {
+		return err
+	}
+	for _, p := range []*launch.Proc{b.write, b.read, b.base} {
 		if err := p.WaitReady(ctx, 10*time.Second); err != nil {
 			return fmt.Errorf("%w (logs in %s)", err, b.dir)
 		}
 	}
-	progress("cqrs-write on %s, cqrs-read on %s", b.writeURL, b.readURL)
-	return nil
-}
-
-// words is the vocabulary of generated texts, so that word indexes are shared the way
-// they are in real text rather than one per record.
-var words = strings.Fields(`redis replica master knative function scale zero event
-broker trigger query command record blog post comment review sample cluster service
-revision route traffic latency throughput cache stream index search page cursor seq
-write read fallback health probe queue proxy metrics pod container image build deploy
-hello world go lua script atomic replication lag wait budget limit type text time`)
-
-func text(r *rand.Rand) string {
-	n := 4 + r.IntN(9)
-	parts := make([]string, n)
-	for i := range parts {
-		parts[i] = words[r.IntN(len(words))]
-	}
-	return strings.Join(parts, " ")
-}
-
-func (b *bench) loadCreate(ctx context.Context) (stats, error) {
-	r := rand.New(rand.NewPCG(1, 2))
-	bodies := make([][]byte, 256)
-	types := []string{"bp", "cmt", "rvw"}
-	for i := range bodies {
-		bodies[i], _ = json.Marshal(map[string]string{"type": types[i%3], "text": text(r)})
-	}
-	c := newClient(b.opts.conns)
-	defer c.CloseIdleConnections()
-	url := b.writeURL + "/records"
-	return load(ctx, b.opts.conns, b.opts.duration, func(ctx context.Context, w, i int) error {
-		return send(ctx, c, http.MethodPost, url, bodies[(w*7919+i)%len(bodies)], http.StatusCreated)
-	})
-}
-
-func (b *bench) loadPage(ctx context.Context, d time.Duration) (stats, error) {
-	c := newClient(b.opts.conns)
-	defer c.CloseIdleConnections()
-	url := b.readURL + "/records?limit=25"
-	if err := checkPage(ctx, c, url); err != nil {
-		return stats{}, err
-	}
-	return load(ctx, b.opts.conns, d, func(ctx context.Context, _, _ int) error {
-		return send(ctx, c, http.MethodGet, url, nil, http.StatusOK)
-	})
-}
-
-// loadLiveness loads the read function's liveness probe, which touches no Redis.
-func (b *bench) loadLiveness(ctx context.Context) (stats, error) {
-	c := newClient(b.opts.conns)
-	defer c.CloseIdleConnections()
-	url := b.readURL + "/health/liveness"
-	return load(ctx, b.opts.conns, b.opts.duration, func(ctx context.Context, _, _ int) error {
-		return send(ctx, c, http.MethodGet, url, nil, http.StatusOK)
-	})
-}
-
-// checkPage makes sure the measured request does the real work: a full page of 25,
-// served by the replica.
-func checkPage(ctx context.Context, c *http.Client, url string) error {
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	resp, err := c.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	var page struct {
-		Records []json.RawMessage `json:"records"`
-	}
-	if err := json.Unmarshal(body, &page); err != nil || resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s = %d %s", url, resp.StatusCode, body)
-	}
-	if len(page.Records) != 25 || resp.Header.Get("X-Served-By") != "replica" {
-		return fmt.Errorf("GET %s: %d records served by %q, want 25 by the replica", url, len(page.Records), resp.Header.Get("X-Served-By"))
-	}
+	progress("cqrs-write on %s, cqrs-read on %s, baseline on %s", b.write.URL(), b.read.URL(), b.base.URL())
 	return nil
 }
 
@@ -233,18 +384,20 @@ func (b *bench) preload(ctx context.Context, n int) error {
 	var firstErr error
 	var once sync.Once
 	var wg sync.WaitGroup
-	types := []string{"bp", "cmt", "rvw"}
 	start := time.Now()
 	for w := range 48 {
 		wg.Go(func() {
-			r := rand.New(rand.NewPCG(uint64(w), uint64(have)))
+			c := newCorpus(uint64(w)+100, uint64(have))
 			for ctx.Err() == nil {
 				i := next.Add(1)
 				if i > todo {
 					return
 				}
+				if i%100000 == 0 {
+					progress("  %d of %d", i, todo)
+				}
 				_, err := st.Create(ctx, store.NewRecord{
-					ID: fmt.Sprintf("pre%x%06x", have+i, r.Uint32()), Type: types[i%3], Text: text(r),
+					ID: fmt.Sprintf("p%x", c.r.Uint32()), Type: recordTypes[i%3], Text: c.text(),
 					CreatedAt: time.Now(),
 				}, 0, 0)
 				if err != nil {
@@ -261,11 +414,7 @@ func (b *bench) preload(ctx context.Context, n int) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	want := strconv.Itoa(n)
-	if err := poll(ctx, 30*time.Second, "replica to reach seq "+want, func() bool {
-		s, err := b.replica.Do("GET", "cqrs:seq")
-		return err == nil && s == want
-	}); err != nil {
+	if err := b.waitReplica(ctx); err != nil {
 		return err
 	}
 	if todo > 0 {
@@ -274,13 +423,13 @@ func (b *bench) preload(ctx context.Context, n int) error {
 	return nil
 }
 
-// coldStart execs cqrs-read runs times and measures exec to the first 200 on
+// coldStart execs a function runs times and measures exec to the first 200 on
 // /health/readiness (Redis connected, scripts loaded).
-func (b *bench) coldStart(ctx context.Context, runs int) ([]time.Duration, error) {
+func (b *bench) coldStart(ctx context.Context, name string, env []string) ([]time.Duration, error) {
 	var out []time.Duration
-	for range runs {
+	for range b.opts.coldRuns {
 		t := time.Now()
-		p, err := b.startProc("cqrs-read", b.readEnv()...)
+		p, err := b.startProc(name, filepath.Join(b.opts.bin, name), env...)
 		if err != nil {
 			return nil, err
 		}
@@ -318,43 +467,6 @@ func rss(pid int) memory {
 	return m
 }
 
-// callStat is one command's line of INFO commandstats.
-type callStat struct {
-	calls int
-	usec  int
-}
-
-func redisCalls(s *redisproc.Server, cmd string) callStat {
-	var c callStat
-	v, err := s.Info("commandstats", "cmdstat_"+cmd)
-	if err != nil {
-		return c
-	}
-	for _, kv := range strings.Split(v, ",") {
-		k, val, _ := strings.Cut(kv, "=")
-		n, _ := strconv.Atoi(val)
-		switch k {
-		case "calls":
-			c.calls = n
-		case "usec":
-			c.usec = n
-		}
-	}
-	return c
-}
-
-// pageCalls counts pages (one read-only script call each) and their Redis time,
-// which includes every command the script runs.
-func pageCalls(s *redisproc.Server) callStat { return redisCalls(s, "evalsha_ro") }
-
-// perCallSince is the server-side time per call since before, in microseconds.
-func (c callStat) perCallSince(before callStat) float64 {
-	if c.calls <= before.calls {
-		return 0
-	}
-	return float64(c.usec-before.usec) / float64(c.calls-before.calls)
-}
-
 // close stops every process this run started, by its own handle, and removes the
 // temporary directory.
 func (b *bench) close() {
@@ -364,6 +476,11 @@ func (b *bench) close() {
 	b.mu.Unlock()
 	for _, p := range procs {
 		p.Kill()
+	}
+	for _, c := range []*redis.Client{b.mc, b.rc} {
+		if c != nil {
+			c.Close()
+		}
 	}
 	var errs []error
 	for _, s := range []*redisproc.Server{b.replica, b.master} {

@@ -29,9 +29,19 @@ type stats struct {
 // maxRequests bounds a load phase by count as well as by time.
 const maxRequests = 2_000_000
 
-// load runs do from conns workers until d has passed (or maxRequests were sent) and
-// returns throughput and latency percentiles over every request sent. A request that
-// fails counts as an error; more than 1% errors fails the phase.
+// request sends one request of a load phase on c, from worker w, its i-th.
+type request func(ctx context.Context, c *http.Client, w, i int) error
+
+// load runs do from conns workers, each with its own keep-alive connection, until d
+// has passed (or maxRequests were sent) and returns throughput and latency
+// percentiles over every request sent. A request that fails counts as an error; more
+// than 1% errors fails the phase.
+func (b *bench) load(ctx context.Context, conns int, d time.Duration, do request) (stats, error) {
+	c := newClient(conns)
+	defer c.CloseIdleConnections()
+	return load(ctx, conns, d, func(ctx context.Context, w, i int) error { return do(ctx, c, w, i) })
+}
+
 func load(ctx context.Context, conns int, d time.Duration, do func(ctx context.Context, worker, i int) error) (stats, error) {
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()

@@ -1,0 +1,172 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// results is everything a run measured, for the report.
+type results struct {
+	loadBefore, loadAfter string
+	rbSet, rbGet          stats
+	liveness              stats
+	usedEmpty             int64
+	create                pair
+	sizes                 []sizeResult
+	adv                   advResult
+	rssWrite, rssRead     memory
+	rssBase               memory
+	coldRead, coldWrite   []time.Duration
+}
+
+// pair is one workload's rounds, function and baseline, with the CPU every process
+// used during each side's phases and Redis' commandstats during the function's.
+type pair struct {
+	fn, base       []stats
+	fnCPU, baseCPU cpuTimes
+	fnCmds         map[string]callStat
+}
+
+// requests is how many requests the rounds of one side completed.
+func requests(ss []stats) int {
+	n := 0
+	for _, s := range ss {
+		n += s.requests
+	}
+	return n
+}
+
+// sizeResult is what was measured at one store size.
+type sizeResult struct {
+	records        int
+	bytesPerRecord float64
+	kinds          []kindStat
+	read           pair
+	pageBytes      int
+}
+
+// median returns the round with the median rps (the lower one of two).
+func median(ss []stats) stats {
+	if len(ss) == 0 {
+		return stats{}
+	}
+	s := slices.Clone(ss)
+	slices.SortFunc(s, func(a, b stats) int { return int(a.rps - b.rps) })
+	return s[(len(s)-1)/2]
+}
+
+func minMax(ss []stats) (lo, hi float64) {
+	for i, s := range ss {
+		if i == 0 || s.rps < lo {
+			lo = s.rps
+		}
+		if s.rps > hi {
+			hi = s.rps
+		}
+	}
+	return lo, hi
+}
+
+// callStat is one command's line of INFO commandstats.
+type callStat struct {
+	calls int64
+	usec  int64
+}
+
+// perCallSince is the server-side time per call since before, in microseconds.
+func (c callStat) perCallSince(before callStat) float64 {
+	if c.calls <= before.calls {
+		return 0
+	}
+	return float64(c.usec-before.usec) / float64(c.calls-before.calls)
+}
+
+// commandStats parses INFO commandstats: calls and usec per command. Commands that
+// scripts call are counted there too, each with its own time.
+func commandStats(ctx context.Context, rdb *redis.Client) map[string]callStat {
+	out := map[string]callStat{}
+	v, err := rdb.Info(ctx, "commandstats").Result()
+	if err != nil {
+		return out
+	}
+	for _, l := range strings.Split(v, "\r\n") {
+		name, rest, ok := strings.Cut(strings.TrimPrefix(l, "cmdstat_"), ":")
+		if !ok || !strings.HasPrefix(l, "cmdstat_") {
+			continue
+		}
+		var c callStat
+		for _, kv := range strings.Split(rest, ",") {
+			k, val, _ := strings.Cut(kv, "=")
+			n, _ := strconv.ParseInt(val, 10, 64)
+			switch k {
+			case "calls":
+				c.calls = n
+			case "usec":
+				c.usec = n
+			}
+		}
+		out[name] = c
+	}
+	return out
+}
+
+func diff(after, before map[string]callStat) map[string]callStat {
+	out := map[string]callStat{}
+	for k, a := range after {
+		b := before[k]
+		if a.calls > b.calls {
+			out[k] = callStat{calls: a.calls - b.calls, usec: a.usec - b.usec}
+		}
+	}
+	return out
+}
+
+// cpuTimes is the CPU time each process of the run has used.
+type cpuTimes map[string]time.Duration
+
+func (b *bench) cpu() cpuTimes {
+	out := cpuTimes{}
+	for name, pid := range map[string]int{"cqrs-write": b.write.PID(), "cqrs-read": b.read.PID(), "baseline": b.base.PID(),
+		"redis master": b.master.PID(), "redis replica": b.replica.PID(), "load generator (cqrs-bench)": os.Getpid()} {
+		out[name] = procCPU(pid)
+	}
+	return out
+}
+
+func (c cpuTimes) add(d cpuTimes) {
+	for k, v := range d {
+		c[k] += v
+	}
+}
+
+func (c cpuTimes) since(before cpuTimes) cpuTimes {
+	out := cpuTimes{}
+	for k, v := range c {
+		out[k] = v - before[k]
+	}
+	return out
+}
+
+// procCPU is user + system time of pid from /proc (in clock ticks of 10 ms).
+func procCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	// Fields after the command name, which is in parentheses and may hold spaces.
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(u+st) * 10 * time.Millisecond
+}
