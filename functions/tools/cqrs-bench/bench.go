@@ -265,7 +265,7 @@ func (b *bench) startRedis() error {
 
 // flush empties the master and waits until the replica is empty too.
 func (b *bench) flush(ctx context.Context) error {
-	if err := b.mc.FlushAll(ctx).Err(); err != nil {
+	if err := b.mc.FlushAllAsync(ctx).Err(); err != nil {
 		return fmt.Errorf("flushall: %w", err)
 	}
 	return poll(ctx, 10*time.Second, "replica to apply FLUSHALL", func() bool {
