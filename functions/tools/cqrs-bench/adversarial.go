@@ -63,7 +63,7 @@ func (b *bench) adversarial(ctx context.Context) error {
 }
 
 func (b *bench) fillAdversarial(ctx context.Context, group int, words []string) error {
-	rdb := store.NewClient(store.Options{Addr: b.master.Addr(), PoolSize: 32})
+	rdb := store.NewClient(store.Options{Addr: b.master.Addr(), PoolSize: 32, ReadTimeout: 10 * time.Second})
 	defer rdb.Close()
 	s := store.New(rdb)
 	var next atomic.Int64

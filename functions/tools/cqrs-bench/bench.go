@@ -372,7 +372,7 @@ func (b *bench) startFunctions(ctx context.Context) error {
 // many goroutines, so the keys and indexes are exactly what cqrs-write writes, then
 // waits until the replica has applied them all.
 func (b *bench) preload(ctx context.Context, n int) error {
-	rdb := store.NewClient(store.Options{Addr: b.master.Addr(), PoolSize: 64})
+	rdb := store.NewClient(store.Options{Addr: b.master.Addr(), PoolSize: 64, ReadTimeout: 10 * time.Second})
 	defer rdb.Close()
 	st := store.New(rdb)
 	have, err := st.Seq(ctx)
