@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	_ "embed"
@@ -9,21 +8,22 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/cqrs-knative/cqrs-knative/functions/record"
 	"github.com/redis/go-redis/v9"
 )
 
-// createLua stores one record atomically; see create.lua. The record hash also holds
-// doc, the record as the read side serves it (JSON), so a page is a few HGETs and no
-// decoding: the read model, precomputed at write time. The caller sends doc in two
-// halves around the seq, which only the script knows. The claim holds the record id
-// and a fingerprint of the command, so the same claim with a different command is
-// refused instead of answered with the wrong record.
+// createLua stores one record atomically; see create.lua. The record is stored once,
+// as its JSON document: the read model, precomputed at write time, so a page is one
+// MGET and no decoding. The caller sends the document's tail (all after the seq), and
+// the script puts the id and seq, which only it knows, in front. The claim holds the
+// record id and a fingerprint of the command, so the same claim with a different
+// command is refused instead of answered with the wrong record.
 //
-// It returns {created 1|0, id, seq, type, text, createdAt}, or {2, id} when the claim
-// is held by a different command.
+// It returns {1, seq} for a new record, {0, document} for a claim already held by the
+// same command, or {2, id} when the claim is held by a different command.
 //
 //go:embed create.lua
 var createLua string
@@ -32,6 +32,8 @@ var createScript = redis.NewScript(createLua)
 
 // NewRecord is a validated create command ready to be stored.
 type NewRecord struct {
+	// ID is the random part of the record's id; the stored record's id is
+	// "<seq>-<ID>". It must not be empty.
 	ID        string
 	Type      string
 	Text      string
@@ -60,9 +62,13 @@ type Created struct {
 // replicas to acknowledge it. The wait runs on the same connection as the write, as
 // WAIT requires, in the same round trip.
 func (s *Store) Create(ctx context.Context, r NewRecord, replicas int, wait time.Duration) (Created, error) {
-	keys := make([]string, 0, 5+record.MaxWordsPerRecord)
-	keys = append(keys, seqKey, r.Claim, recordKey(r.ID), allKey, typeKey(r.Type))
-	for _, w := range record.Tokenize(r.Text) {
+	if !plainTag(r.ID) {
+		return Created{}, fmt.Errorf("create: record id tag %q is not 1 to 64 letters, digits, '-', '_', '.' or '~'", r.ID)
+	}
+	words := record.Tokenize(r.Text)
+	keys := make([]string, 0, 4+len(words))
+	keys = append(keys, seqKey, r.Claim, allKey, typeKey(r.Type))
+	for _, w := range words {
 		keys = append(keys, wordKey(w))
 	}
 	ttl := r.ClaimTTL.Milliseconds()
@@ -70,12 +76,11 @@ func (s *Store) Create(ctx context.Context, r NewRecord, replicas int, wait time
 		ttl = (24 * time.Hour).Milliseconds()
 	}
 	createdAt := r.CreatedAt.UTC()
-	before, after, err := docHalves(record.Record{ID: r.ID, Type: r.Type, Text: r.Text, CreatedAt: createdAt})
+	tail, err := docTail(r.Type, r.Text, createdAt)
 	if err != nil {
 		return Created{}, err
 	}
-	args := []any{r.ID, r.Type, r.Text, createdAt.Format(time.RFC3339Nano), ttl, recPrefix, before, after,
-		fingerprint(r.Type, r.Text)}
+	args := []any{r.ID, tail, ttl, docPrefix, aliasKey, fingerprint(r.Type, r.Text)}
 
 	res, waitCmd := s.runCreate(ctx, keys, args, replicas, wait)
 	if redis.HasErrorPrefix(res.Err(), "NOSCRIPT") {
@@ -92,16 +97,22 @@ func (s *Store) Create(ctx context.Context, r NewRecord, replicas int, wait time
 		return Created{}, classify(err)
 	}
 	vals, err := res.Slice()
-	if err == nil && len(vals) == 2 && toInt(vals[0]) == 2 {
-		return Created{}, &record.Error{Code: record.ECONFLICT, Field: "claim",
-			Message: fmt.Sprintf("already used for a different record (%v)", vals[1])}
-	}
-	if err != nil || len(vals) != 6 {
+	if err != nil || len(vals) != 2 {
 		return Created{}, fmt.Errorf("create script: unexpected reply %v: %w", res.Val(), err)
 	}
-	out := Created{New: toInt(vals[0]) == 1}
-	if out.Record, err = recordFrom(vals[1:]); err != nil {
-		return Created{}, err
+	var out Created
+	switch toInt(vals[0]) {
+	case 1:
+		seq := toInt(vals[1])
+		out = Created{New: true, Record: record.Record{ID: recordID(seq, r.ID), Seq: seq, Type: r.Type, Text: r.Text, CreatedAt: createdAt}}
+	case 0:
+		doc, _ := vals[1].(string)
+		if err := json.Unmarshal([]byte(doc), &out.Record); err != nil {
+			return Created{}, fmt.Errorf("create script: stored document %q: %w", doc, err)
+		}
+	default:
+		return Created{}, &record.Error{Code: record.ECONFLICT, Field: "claim",
+			Message: fmt.Sprintf("already used for a different record (%v)", vals[1])}
 	}
 	if waitCmd != nil {
 		// The write is in whatever WAIT says; if WAIT itself failed, no replica is
@@ -136,31 +147,37 @@ func fingerprint(typ, text string) string {
 	return hex.EncodeToString(h.Sum(nil)[:12])
 }
 
-// docHalves returns r's JSON document split around the seq, which the create script
-// fills in.
-func docHalves(r record.Record) (before, after string, err error) {
-	r.Seq = 0
-	b, err := json.Marshal(r)
+// docHead is how every record document starts, up to the seq's digits; docTail is
+// the rest. Together they are the record as encoding/json writes it.
+const docHead = `{"id":"","seq":0`
+
+// docTail returns the part of a record's JSON document after its seq, as
+// encoding/json writes it.
+func docTail(typ, text string, createdAt time.Time) (string, error) {
+	b, err := json.Marshal(record.Record{Type: typ, Text: text, CreatedAt: createdAt})
 	if err != nil {
-		return "", "", fmt.Errorf("encode record: %w", err)
+		return "", fmt.Errorf("encode record: %w", err)
 	}
-	const mark = `"seq":0`
-	i := bytes.Index(b, []byte(mark))
-	if i < 0 {
-		return "", "", fmt.Errorf("encode record: no seq in %s", b)
+	tail, ok := strings.CutPrefix(string(b), docHead)
+	if !ok {
+		return "", fmt.Errorf("encode record: %s does not start with %s", b, docHead)
 	}
-	return string(b[:i+len(mark)-1]), string(b[i+len(mark):]), nil
+	return tail, nil
 }
 
-func recordFrom(v []any) (record.Record, error) {
-	str := func(x any) string { s, _ := x.(string); return s }
-	r := record.Record{ID: str(v[0]), Seq: toInt(v[1]), Type: str(v[2]), Text: str(v[3])}
-	t, err := time.Parse(time.RFC3339Nano, str(v[4]))
-	if err != nil {
-		return record.Record{}, fmt.Errorf("record %s: bad createdAt: %w", r.ID, err)
+// plainTag reports whether tag can go into an id as is: in a URL path, a JSON string
+// and a Redis reply, without escaping.
+func plainTag(tag string) bool {
+	if tag == "" || len(tag) > 64 {
+		return false
 	}
-	r.CreatedAt = t
-	return r, nil
+	for i := 0; i < len(tag); i++ {
+		c := tag[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.' || c == '~') {
+			return false
+		}
+	}
+	return true
 }
 
 func toInt(x any) int64 {

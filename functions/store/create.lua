@@ -1,11 +1,24 @@
--- Stores one record atomically: claims the idempotency key, takes the next seq, and
--- writes the record hash and every index, so a replica never sees half a record.
--- The caller (create.go) binds the arguments; their names here are theirs there.
-local seqKey, claimKey, recordKey = KEYS[1], KEYS[2], KEYS[3]
-local firstIndex = 4 -- KEYS[4..]: the all index, the type index, the word indexes
-local id, recordType, text, createdAt = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local claimTTL, recordPrefix = ARGV[5], ARGV[6]
-local docBefore, docAfter, fingerprint = ARGV[7], ARGV[8], ARGV[9]
+-- Stores one record atomically: claims the idempotency key, takes the next seq, stores
+-- the record's document under it and appends the seq to every index, so a replica
+-- never sees half a record. The caller (create.go) binds the arguments; their names
+-- here are theirs there.
+local seqKey, claimKey = KEYS[1], KEYS[2]
+local firstIndex = 3 -- KEYS[3..]: the all index, the type index, the word indexes
+local tag, docTail, claimTTL = ARGV[1], ARGV[2], ARGV[3]
+local docPrefix, aliasKey, fingerprint = ARGV[4], ARGV[5], ARGV[6]
+local maxSeq = 4294967295 -- an index entry holds 4 bytes
+
+-- The document of the record with id, or nil: the id's seq finds it (an id stored by
+-- the old layout, through the alias hash), and its id must be this one.
+local function docOf(id)
+  local seq = string.match(id, '^([1-9]%d*)%-')
+  if not seq then seq = redis.call('HGET', aliasKey, id) end
+  if not seq then return nil end
+  local doc = redis.call('GET', docPrefix .. seq)
+  local head = '{"id":"' .. id .. '"'
+  if doc and string.sub(doc, 1, #head) == head then return doc end
+  return nil
+end
 
 if claimKey ~= '' then
   local prior = redis.call('GET', claimKey)
@@ -15,19 +28,22 @@ if claimKey ~= '' then
     if priorID and priorPrint ~= fingerprint then
       return {2, priorID}
     end
-    local h = redis.call('HMGET', recordPrefix .. (priorID or prior), 'id', 'seq', 'type', 'text', 'createdAt')
-    if h[1] then
-      return {0, h[1], h[2], h[3], h[4], h[5]}
-    end
+    local doc = docOf(priorID or prior)
+    if doc then return {0, doc} end
   end
 end
 local seq = redis.call('INCR', seqKey)
-redis.call('HSET', recordKey, 'id', id, 'seq', seq, 'type', recordType, 'text', text, 'createdAt', createdAt,
-  'doc', docBefore .. seq .. docAfter)
+if seq > maxSeq then
+  redis.call('DECR', seqKey)
+  return redis.error_reply('ERR the store holds its maximum number of records')
+end
+local id = seq .. '-' .. tag
+redis.call('SET', docPrefix .. seq, '{"id":"' .. id .. '","seq":' .. seq .. docTail)
+local entry = struct.pack('>I4', seq)
 for i = firstIndex, #KEYS do
-  redis.call('ZADD', KEYS[i], seq, id)
+  redis.call('APPEND', KEYS[i], entry)
 end
 if claimKey ~= '' then
   redis.call('SET', claimKey, id .. ' ' .. fingerprint, 'PX', claimTTL)
 end
-return {1, id, tostring(seq), recordType, text, createdAt}
+return {1, seq}

@@ -4,29 +4,46 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strconv"
+	"strings"
 
 	"github.com/redis/go-redis/v9"
 )
 
 // GetDoc returns the stored JSON document of the record with id (nil when there is
-// none), and the seq this Redis has applied, in one round trip.
+// none), and the seq this Redis has applied, in one round trip: one MGET of the seq
+// and the document (for an id of a record stored by layout 1, the alias hash gives
+// its seq first).
 func (s *Store) GetDoc(ctx context.Context, id string) (json.RawMessage, int64, error) {
-	var seq, doc *redis.StringCmd
-	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		seq = p.Get(ctx, seqKey)
-		doc = p.HGet(ctx, recordKey(id), "doc")
-		return nil
-	})
-	if err != nil && !errors.Is(err, redis.Nil) {
+	n, ok := seqOfID(id)
+	if !ok {
+		var applied, alias *redis.StringCmd
+		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			applied = p.Get(ctx, seqKey)
+			alias = p.HGet(ctx, aliasKey, id)
+			return nil
+		})
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return nil, 0, classify(err)
+		}
+		if n, err = alias.Int64(); err != nil {
+			seq, _ := applied.Int64()
+			return nil, seq, nil
+		}
+	}
+	vals, err := s.rdb.MGet(ctx, seqKey, docKey(n)).Result()
+	if err != nil {
 		return nil, 0, classify(err)
 	}
-	applied, _ := seq.Int64()
-	b, err := doc.Bytes()
-	if err != nil {
-		// Not found, or nothing readable where a document should be: no record.
-		return nil, applied, nil
+	str := func(x any) string { s, _ := x.(string); return s }
+	seq, _ := strconv.ParseInt(str(vals[0]), 10, 64)
+	doc := str(vals[1])
+	// The document must be this id's: after a failover that rolled seq back, the seq
+	// may hold another record, whose id has another tag.
+	if !strings.HasPrefix(doc, `{"id":`+strconv.Quote(id)+`,`) {
+		return nil, seq, nil
 	}
-	return b, applied, nil
+	return json.RawMessage(doc), seq, nil
 }
 
 // Seq returns the last seq this Redis has applied (0 for an empty store).

@@ -11,14 +11,14 @@ import (
 )
 
 // pageLua returns one page of record documents, newest first, in one round trip; see
-// page.lua. With one index it takes the ids straight from it; with several (a type
-// and words, or words) it walks the smallest downwards from the cursor and keeps the
-// ids that every other index also holds, so a search costs what the page costs, not
-// what the store holds. One script call costs Redis a little more than the same
-// commands pipelined, and saves the function a whole round trip, which is the larger
-// cost per request.
+// page.lua. With one index it reads the page's seqs straight from it; with several (a
+// type and words, or words) it walks the smallest downwards from the cursor and seeks
+// each entry in the others, which say where the next possible match is, so a search
+// costs what the page costs, not what the store holds. The documents come with one
+// MGET. One script call costs Redis a little more than the same commands pipelined,
+// and saves the function a whole round trip, which is the larger cost per request.
 //
-// It returns {replicaSeq, nextCursor ("" at the end), doc, doc, ...}.
+// It returns {replicaSeq, nextCursor ("" at the end), cut ("1" or "0"), doc, doc, ...}.
 //
 //go:embed page.lua
 var pageLua string
@@ -50,10 +50,10 @@ type DocPage struct {
 	Cut bool
 }
 
-// scanBudget bounds the Redis calls one search page may make (entries walked plus
-// indexes probed), so that no query, however its words are chosen, holds Redis for
-// more than a few milliseconds. Measured on the adversarial store of the tests: a page
-// cut at this budget ran 2 to 5 ms in Redis.
+// scanBudget bounds the work of one search page (entries walked, indexes probed and
+// index reads), so that no query, however its words are chosen, holds Redis for more
+// than a few milliseconds. Measured on the adversarial stores of the tests: a page cut
+// at this budget ran 1 to 3 ms in Redis.
 const scanBudget = 5000
 
 // PageDocs runs q in one round trip.
@@ -69,11 +69,8 @@ func (s *Store) PageDocs(ctx context.Context, q Query) (DocPage, error) {
 	if len(keys) == 1 {
 		keys = append(keys, allKey)
 	}
-	upper := "+inf"
-	if q.Before > 0 {
-		upper = "(" + strconv.FormatInt(q.Before, 10)
-	}
-	vals, err := pageScript.RunRO(ctx, s.rdb, keys, upper, q.Limit, s.budget, recPrefix, q.MinSeq).StringSlice()
+	before := max(q.Before, 0)
+	vals, err := pageScript.RunRO(ctx, s.rdb, keys, before, q.Limit, s.budget, docPrefix, q.MinSeq).StringSlice()
 	if err != nil {
 		return DocPage{}, classify(err)
 	}

@@ -1,93 +1,151 @@
 -- Returns one page of record documents, newest first, in one round trip; see page.go.
--- It only reads, so replicas run it (EVALSHA_RO). Its work is bounded by a budget of
--- Redis calls, whatever the query.
+-- It only reads, so replicas run it (EVALSHA_RO). Its work is bounded by a budget,
+-- whatever the query.
 local seqKey = KEYS[1]
 local firstIndex = 2 -- KEYS[2..]: the indexes every record of the page must be in
-local upper, limit, budget = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
-local recordPrefix, minSeq = ARGV[4], tonumber(ARGV[5])
+local before, limit, budget = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local docPrefix, minSeq = ARGV[4], tonumber(ARGV[5])
+local W = 4       -- bytes per index entry: one seq, big-endian; entries ascend
+local chunk = 64  -- entries read at once from an index
 
 local seq = redis.call('GET', seqKey) or '0'
 if tonumber(seq) < minSeq then
   -- This Redis has not applied minSeq yet: its page would not do, so do no work.
   return {seq, '', '0'}
 end
+if before == 0 then before = nil end
+
+-- An index L is {key, pos}: pos is the highest position still to look at, and
+-- L.vals caches the entries at positions L.lo, L.lo + 1, ...
+
+-- at returns the entry at position p of L, reading the chunk that ends at p when it
+-- is not cached. Each read spends one unit of the budget.
+local function at(L, p)
+  local lo = L.lo
+  if lo and p >= lo and p < lo + #L.vals then return L.vals[p - lo + 1] end
+  local from = p - chunk + 1
+  if from < 0 then from = 0 end
+  budget = budget - 1
+  local s = redis.call('GETRANGE', L.key, from * W, p * W + W - 1)
+  local vals = {}
+  for j = 1, #s, W do
+    local a, b, c, d = string.byte(s, j, j + 3)
+    vals[#vals + 1] = ((a * 256 + b) * 256 + c) * 256 + d
+  end
+  L.lo, L.vals = from, vals
+  return vals[p - from + 1]
+end
+
+-- seek moves L down to its highest entry at or below target and returns it, or nil
+-- when L holds none. Entries are distinct seqs from 1 up, so the entry at position i
+-- is at least i + 1: no position above target - 1 can hold one. Below that it
+-- gallops down (1, 2, 4, ... entries) and then halves the gap.
+local function seek(L, target)
+  local hi = L.pos
+  if hi > target - 1 then hi = target - 1 end
+  if hi < 0 then L.pos = -1; return nil end
+  local e = at(L, hi)
+  if e <= target then L.pos = hi; return e end
+  local step, lo = 1, nil
+  while true do
+    local q = hi - step
+    if q < 0 then q = 0 end
+    if at(L, q) <= target then lo = q; break end
+    if q == 0 then L.pos = -1; return nil end
+    hi = q
+    step = step * 2
+  end
+  while hi - lo > 1 do
+    local mid = math.floor((lo + hi) / 2)
+    if at(L, mid) <= target then lo = mid else hi = mid end
+  end
+  L.pos = lo
+  return at(L, lo)
+end
+
 local ids = {}
 local nextCursor = ''
 local cut = '0'
 if #KEYS == firstIndex then
-  -- One index: the page is a range of it, at most limit + 1 entries.
-  local index = KEYS[firstIndex]
-  if upper == '+inf' then
-    ids = redis.call('ZRANGE', index, 0, limit, 'REV')
-  else
-    ids = redis.call('ZRANGE', index, upper, '-inf', 'BYSCORE', 'REV', 'LIMIT', 0, limit + 1)
-  end
-  if #ids > limit then
-    ids[#ids] = nil
-    nextCursor = redis.call('ZSCORE', index, ids[limit])
+  -- One index: the page is the limit + 1 entries below the cursor.
+  local L = {key = KEYS[firstIndex]}
+  L.pos = redis.call('STRLEN', L.key) / W - 1
+  local top = L.pos >= 0
+  if top and before then top = seek(L, before - 1) end
+  if top then
+    local p = L.pos
+    local from = math.max(0, p - limit)
+    local s = redis.call('GETRANGE', L.key, from * W, p * W + W - 1)
+    for j = #s - W + 1, 1, -W do
+      local a, b, c, d = string.byte(s, j, j + 3)
+      ids[#ids + 1] = ((a * 256 + b) * 256 + c) * 256 + d
+    end
+    if #ids > limit then
+      ids[#ids] = nil
+      nextCursor = tostring(ids[limit])
+    end
   end
 else
-  -- Several indexes: walk the smallest one downwards from the cursor and keep the
-  -- ids that every other index also holds. Each entry walked and each index probed
-  -- spends one unit of the budget; when it runs out, the page ends early with a
-  -- cursor below the last entry walked, and says it was cut.
-  local size, others = {}, {}
-  local main = nil
+  -- Several indexes: walk the smallest one down from the cursor; each entry is
+  -- sought in the others, and an index that misses it says where the next candidate
+  -- can be (its own next entry below), so runs that cannot match are skipped whole.
+  -- Each entry walked, each index probed and each read spends one unit of the
+  -- budget; when it runs out, the page ends with a cursor below what was examined,
+  -- and says it was cut.
+  local lists = {}
   for i = firstIndex, #KEYS do
-    local key = KEYS[i]
-    size[key] = redis.call('ZCARD', key)
-    if size[key] == 0 then return {seq, '', '0'} end
-    if main == nil or size[key] < size[main] then main = key end
+    local n = redis.call('STRLEN', KEYS[i]) / W
+    if n == 0 then return {seq, '', '0'} end
+    lists[#lists + 1] = {key = KEYS[i], pos = n - 1, n = n}
   end
-  for i = firstIndex, #KEYS do
-    if KEYS[i] ~= main then others[#others + 1] = KEYS[i] end
-  end
-  -- Probe the smallest index first: it is the likeliest to miss. An index that
-  -- misses moves to the front, so a word that rules most entries out is asked first.
-  table.sort(others, function(a, b) return size[a] < size[b] end)
-  budget = budget - #KEYS
-  local batch = math.max(4 * limit, 100)
-  local max = upper
-  local last = nil
-  local done = false
-  while not done do
-    local want = math.max(1, math.min(batch, budget))
-    local got = redis.call('ZRANGE', main, max, '-inf', 'BYSCORE', 'REV', 'LIMIT', 0, want, 'WITHSCORES')
+  budget = budget - #lists
+  table.sort(lists, function(a, b) return a.n < b.n end)
+  local main = table.remove(lists, 1)
+  local others = lists
+  local target = before and (before - 1) or math.huge
+  while true do
+    local cand = seek(main, target)
+    if not cand then break end
     budget = budget - 1
-    local more = #got == 2 * want -- the index may hold more entries below these
-    for j = 1, #got, 2 do
-      local id, score = got[j], got[j + 1]
+    local below, ended = nil, false
+    for k = 1, #others do
       budget = budget - 1
-      local missed = nil
-      for k = 1, #others do
-        budget = budget - 1
-        if not redis.call('ZSCORE', others[k], id) then missed = k; break end
-      end
-      if missed == nil then
-        if #ids == limit then
-          nextCursor = last
-          done = true
-          break
-        end
-        ids[#ids + 1] = id
-        last = score
-      elseif missed > 1 then
-        table.insert(others, 1, table.remove(others, missed))
-      end
-      max = '(' .. score
-      if budget <= 0 and (j + 1 < #got or more) then
-        cut = '1'
-        nextCursor = score
-        done = true
+      local e = seek(others[k], cand)
+      if not e then ended = true; break end
+      if e ~= cand then
+        below = e
+        -- An index that misses moves to the front: it is the likeliest to miss again.
+        if k > 1 then table.insert(others, 1, table.remove(others, k)) end
         break
       end
     end
-    if not more then done = true end
+    if ended then break end -- an index holds nothing at or below cand: no more matches
+    if below == nil then
+      if #ids == limit then
+        nextCursor = tostring(ids[limit])
+        break
+      end
+      ids[#ids + 1] = cand
+      target = cand - 1
+    else
+      target = below -- nothing in (below, cand] is in every index
+    end
+    if budget <= 0 then
+      if target >= 1 then
+        nextCursor = tostring(target + 1)
+        if #ids < limit then cut = '1' end
+      end
+      break
+    end
   end
 end
 local out = {seq, nextCursor, cut}
-for i = 1, #ids do
-  local d = redis.call('HGET', recordPrefix .. ids[i], 'doc')
-  if d then out[#out + 1] = d end
+if #ids > 0 then
+  local keys = {}
+  for i = 1, #ids do keys[i] = docPrefix .. ids[i] end
+  local docs = redis.call('MGET', unpack(keys))
+  for i = 1, #docs do
+    if docs[i] then out[#out + 1] = docs[i] end
+  end
 end
 return out

@@ -128,7 +128,7 @@ func TestReadYourWrites(t *testing.T) {
 		}
 	}
 	// The replica did the reading: every found record was fetched from it.
-	if n, _ := testenv.Calls(s.pair.Replica, "hget"); n < pairs {
-		t.Errorf("replica ran HGET %d times, want at least %d", n, pairs)
+	if n, _ := testenv.Calls(s.pair.Replica, "mget"); n < pairs {
+		t.Errorf("replica ran MGET (seq and document) %d times, want at least %d", n, pairs)
 	}
 }

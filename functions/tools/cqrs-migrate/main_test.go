@@ -1,0 +1,213 @@
+package main_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	_ "embed"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/cqrs-knative/cqrs-knative/functions/internal/testenv"
+	"github.com/cqrs-knative/cqrs-knative/functions/record"
+	"github.com/cqrs-knative/cqrs-knative/functions/store"
+)
+
+// createV1 is the create script of the first layout, as it was released: this test
+// writes a store exactly as that version of cqrs-write did.
+//
+//go:embed testdata/create-v1.lua
+var createV1 string
+
+// v1Create stores one record the way the first layout's store.Create did.
+func v1Create(t *testing.T, rdb *redis.Client, id, typ, text, claim string, at time.Time) {
+	t.Helper()
+	keys := []string{"cqrs:seq", claim, "cqrs:rec:" + id, "cqrs:idx:all", "cqrs:idx:type:" + typ}
+	for _, w := range record.Tokenize(text) {
+		keys = append(keys, "cqrs:idx:word:"+w)
+	}
+	b, _ := json.Marshal(record.Record{ID: id, Type: typ, Text: text, CreatedAt: at})
+	i := bytes.Index(b, []byte(`"seq":0`))
+	h := sha256.Sum256([]byte(typ + "\x00" + text))
+	args := []any{id, typ, text, at.Format(time.RFC3339Nano), 60000, "cqrs:rec:",
+		string(b[:i+len(`"seq":`)]), string(b[i+len(`"seq":0`):]), hex.EncodeToString(h[:12])}
+	if err := rdb.Eval(context.Background(), createV1, keys, args...).Err(); err != nil {
+		t.Fatalf("v1 create %s: %v", id, err)
+	}
+}
+
+// TestMigrateStoreOfLayout1 writes 1,234 records with the first layout's script (some
+// with idempotency claims), runs the built cqrs-migrate twice (copying and keeping
+// the old keys, then resuming with nothing left to copy and deleting them), and reads
+// the store with the current code: every page and search as before, every record by
+// its old id, claims replayed with the old record, new creates after the old seqs,
+// and no key of the old layout left.
+func TestMigrateStoreOfLayout1(t *testing.T) {
+	pair := testenv.Redis(t)
+	ctx := context.Background()
+	mc := redis.NewClient(&redis.Options{Addr: pair.Master.Addr()})
+	defer mc.Close()
+	const n = 1234
+	words := strings.Fields("alpha beta gamma delta épsilon")
+	types := []string{"bp", "cmt", "rvw"}
+	want := map[int64]record.Record{}
+	start := time.Date(2025, 1, 2, 3, 4, 5, 6000, time.UTC)
+	for i := 1; i <= n; i++ {
+		var ws []string
+		for b, w := range words {
+			if i&(1<<b) != 0 {
+				ws = append(ws, w)
+			}
+		}
+		text := fmt.Sprintf("record %d %s <b>&</b>", i, strings.Join(ws, " "))
+		claim := ""
+		if i%100 == 0 {
+			claim = store.HTTPClaim(fmt.Sprintf("key-%d", i))
+		}
+		id := fmt.Sprintf("v1id%012d", i)
+		at := start.Add(time.Duration(i) * time.Second)
+		v1Create(t, mc, id, types[i%3], text, claim, at)
+		want[int64(i)] = record.Record{ID: id, Seq: int64(i), Type: types[i%3], Text: text, CreatedAt: at}
+	}
+
+	bin := testenv.Build(t, "./functions/tools/cqrs-migrate")
+	run := func(args ...string) string {
+		t.Helper()
+		out, err := exec.Command(bin, append([]string{"-addr", pair.Master.Addr(), "-batch", "500"}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("cqrs-migrate %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	if out := run("-keep-old"); !strings.Contains(out, fmt.Sprintf("%d records copied, 0 copied before, 0 old keys deleted", n)) {
+		t.Errorf("first run said %q, want all %d records copied and nothing deleted", out, n)
+	}
+	if out := run(); !strings.Contains(out, fmt.Sprintf("0 records copied, %d copied before", n)) {
+		t.Errorf("second run said %q, want nothing copied again", out)
+	}
+	left := 0
+	iter := mc.Scan(ctx, 0, "cqrs:*", 1000).Iterator()
+	for iter.Next(ctx) {
+		if k := iter.Val(); strings.HasPrefix(k, "cqrs:rec:") || strings.HasPrefix(k, "cqrs:idx:") {
+			left++
+		}
+	}
+	if left != 0 {
+		t.Errorf("%d keys of the old layout are left", left)
+	}
+
+	rc := store.NewClient(store.Options{Addr: pair.Replica.Addr()})
+	defer rc.Close()
+	r := store.New(rc)
+	m := store.New(store.NewClient(store.Options{Addr: pair.Master.Addr()}))
+	waitFor(t, r, n)
+
+	// Every record by its old id, as it was.
+	for _, seq := range []int64{1, 2, 499, 500, 501, 1000, n} {
+		got, err := getRecord(r, want[seq].ID)
+		if err != nil || got.ID != want[seq].ID || got.Seq != seq || got.Text != want[seq].Text || !got.CreatedAt.Equal(want[seq].CreatedAt) {
+			t.Errorf("Get(%s) = %+v, %v; want %+v", want[seq].ID, got, err, want[seq])
+		}
+	}
+	// Pages and searches: the same records, newest first, through the cursor.
+	for _, q := range []store.Query{{Limit: 100}, {Type: "cmt", Limit: 7}, {Words: []string{"beta", "épsilon"}, Limit: 9},
+		{Type: "bp", Words: []string{"alpha"}, Limit: 25}} {
+		var wantSeqs, got []int64
+		for i := int64(n); i >= 1; i-- {
+			rec := want[i]
+			if q.Type != "" && rec.Type != q.Type {
+				continue
+			}
+			if !slices.ContainsFunc(q.Words, func(w string) bool { return !slices.Contains(record.Tokenize(rec.Text), w) }) {
+				wantSeqs = append(wantSeqs, i)
+			}
+		}
+		for pages := 0; pages < 1000; pages++ {
+			p, err := page(r, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, rec := range p.Records {
+				if rec != want[rec.Seq] && !(rec.ID == want[rec.Seq].ID && rec.CreatedAt.Equal(want[rec.Seq].CreatedAt)) {
+					t.Fatalf("page record %+v, want %+v", rec, want[rec.Seq])
+				}
+				got = append(got, rec.Seq)
+			}
+			if p.Next == 0 {
+				break
+			}
+			q.Before = p.Next
+		}
+		if !slices.Equal(got, wantSeqs) {
+			t.Errorf("query %+v: %d records %v..., want %d", q, len(got), got[:min(5, len(got))], len(wantSeqs))
+		}
+	}
+	// A claim made before the migration replays the old record; new records follow.
+	again, err := m.Create(ctx, store.NewRecord{ID: "new1", Type: want[300].Type, Text: want[300].Text,
+		CreatedAt: time.Now(), Claim: store.HTTPClaim("key-300"), ClaimTTL: time.Minute}, 0, 0)
+	if err != nil || again.New || again.Record.ID != want[300].ID || again.Record.Seq != 300 {
+		t.Errorf("replayed claim = %+v, %v; want the old record %s", again, err, want[300].ID)
+	}
+	c, err := m.Create(ctx, store.NewRecord{ID: "new2", Type: "bp", Text: "after alpha", CreatedAt: time.Now()}, 0, 0)
+	if err != nil || !c.New || c.Record.Seq != n+1 || c.Record.ID != fmt.Sprintf("%d-new2", n+1) {
+		t.Fatalf("create after migration = %+v, %v; want seq %d", c, err, n+1)
+	}
+	waitFor(t, r, n+1)
+	p, err := page(r, store.Query{Words: []string{"alpha"}, Limit: 2})
+	if err != nil || len(p.Records) != 2 || p.Records[0].Seq != n+1 || p.Records[1].Seq != want[n-1].Seq {
+		t.Errorf("search after a new create = %+v, %v; want seq %d then %d", p, err, n+1, n-1)
+	}
+}
+
+func waitFor(t *testing.T, s *store.Store, seq int64) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if got, err := s.Seq(context.Background()); err == nil && got >= seq {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("replica did not reach seq %d", seq)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+type decodedPage struct {
+	Records []record.Record
+	Next    int64
+}
+
+func page(s *store.Store, q store.Query) (decodedPage, error) {
+	dp, err := s.PageDocs(context.Background(), q)
+	if err != nil {
+		return decodedPage{}, err
+	}
+	p := decodedPage{Next: dp.Next, Records: make([]record.Record, len(dp.Docs))}
+	for i, d := range dp.Docs {
+		if err := json.Unmarshal(d, &p.Records[i]); err != nil {
+			return p, err
+		}
+	}
+	return p, nil
+}
+
+func getRecord(s *store.Store, id string) (record.Record, error) {
+	var r record.Record
+	doc, _, err := s.GetDoc(context.Background(), id)
+	if err == nil && doc == nil {
+		err = fmt.Errorf("no record %s", id)
+	}
+	if err == nil {
+		err = json.Unmarshal(doc, &r)
+	}
+	return r, err
+}
