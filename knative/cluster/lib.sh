@@ -384,7 +384,7 @@ lower_requests() {
 
 resolve_knative() {
   local k out serving eventing networking caching
-  k=$(key "$KNATIVE_MOD/go.mod" "$KNATIVE_MOD/go.sum" "$HERE/lib.sh" <(echo "$BASE_IMAGE"; "$BIN/ko" version 2>/dev/null))
+  k=$(key "$KNATIVE_MOD/go.mod" "$KNATIVE_MOD/go.sum" <(echo "$BASE_IMAGE"; "$BIN/ko" version 2>/dev/null; declare -f resolve_knative lower_requests))
   out=$CACHE/knative-$k
   if [ -f "$out/.done" ] && images_present "$out"/*.yaml; then log "Knative YAML: cached ($out)"; KNATIVE_YAML=$out; return; fi
   serving=$(mod_dir knative.dev/serving)
