@@ -530,14 +530,13 @@ cluster_pids() {
 
 descendants() { # PID...: the PIDs and all their descendants
   local -A kids=()
-  local f line rest pid ppid
+  local f line pid fields
   for f in /proc/[0-9]*/stat; do
     read -r line 2>/dev/null <"$f" || continue
     pid=${line%% *}
-    rest=${line##*) }
-    set -- $rest
-    ppid=$2
-    kids[$ppid]="${kids[$ppid]:-} $pid"
+    # After the command name in parentheses: state, then the parent's PID.
+    read -r -a fields <<<"${line##*) }"
+    kids[${fields[1]}]="${kids[${fields[1]}]:-} $pid"
   done
   local out=" " queue=("$@") p
   while [ ${#queue[@]} -gt 0 ]; do
@@ -551,6 +550,17 @@ descendants() { # PID...: the PIDs and all their descendants
   echo $out
 }
 
+is_ancestor() { # PID: is it this script or one of its parents?
+  local p=$$ line fields
+  while [ "$p" -gt 1 ]; do
+    [ "$p" = "$1" ] && return 0
+    read -r line 2>/dev/null </proc/$p/stat || return 1
+    read -r -a fields <<<"${line##*) }"
+    p=${fields[1]}
+  done
+  return 1
+}
+
 stop_pids() { # PID...: TERM, up to 15 s, then KILL
   stop_with TERM "$@"
 }
@@ -560,8 +570,14 @@ kill_pids() { # PID...: KILL at once (the containers: the cluster goes anyway)
 }
 
 stop_with() {
-  local sig=$1 p i left
+  local sig=$1 p i left pids=()
   shift
+  # Only real PIDs of other processes: never 0, -1, 1, this script or its parents
+  # (kill treats 0 and -1 as "the process group" and "every process").
+  for p in "$@"; do
+    [[ $p =~ ^[1-9][0-9]*$ ]] && [ "$p" -gt 1 ] && ! is_ancestor "$p" && pids+=("$p")
+  done
+  set -- "${pids[@]}"
   [ $# -gt 0 ] || return 0
   kill -"$sig" "$@" 2>/dev/null || true
   for ((i = 0; i < 30; i++)); do
