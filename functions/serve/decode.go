@@ -40,8 +40,10 @@ func (o Object) Decode(body []byte, v any) error {
 	if !utf8.Valid(body) {
 		return Invalid(o.invalidUTF8Field(body), o.What+" is not valid UTF-8")
 	}
-	if err := o.checkKeys(body, fieldNames(v)); err != nil {
-		return err
+	if known := fieldNames(v); !plainObject(body, known) {
+		if err := o.checkKeys(body, known); err != nil {
+			return err
+		}
 	}
 	if loneSurrogate(body) {
 		field := o.surrogateField(body)
@@ -51,6 +53,80 @@ func (o Object) Decode(body []byte, v any) error {
 		return o.typeError(err)
 	}
 	return nil
+}
+
+// plainObject reports, without allocating, whether body is what nearly every
+// request holds: exactly one valid JSON object whose top-level keys are known and
+// distinct (matched without regard to case) and hold no escapes. When it is not
+// sure, it says false and checkKeys, which names what is wrong, decides.
+func plainObject(body []byte, known []string) bool {
+	if !json.Valid(body) {
+		return false
+	}
+	i := skipSpace(body, 0)
+	if i >= len(body) || body[i] != '{' {
+		return false
+	}
+	var seen [8]string
+	n := 0
+	i = skipSpace(body, i+1)
+	for i < len(body) && body[i] == '"' {
+		end := i + 1
+		for end < len(body) && body[end] != '"' {
+			if body[end] == '\\' {
+				return false
+			}
+			end++
+		}
+		key := string(body[i+1 : end])
+		if n == len(seen) || !slicesContainsFold(known, key) {
+			return false
+		}
+		for _, k := range seen[:n] {
+			if strings.EqualFold(k, key) {
+				return false
+			}
+		}
+		seen[n] = key
+		n++
+		// Skip ':' and the value, which json.Valid has checked: count brackets outside
+		// strings until the ',' or '}' that ends it.
+		i = skipSpace(body, end+1) + 1
+		depth := 0
+		for ; i < len(body); i++ {
+			switch c := body[i]; c {
+			case '"':
+				for i++; i < len(body) && body[i] != '"'; i++ {
+					if body[i] == '\\' {
+						i++
+					}
+				}
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+			}
+			if depth < 0 || depth == 0 && body[i] == ',' {
+				break
+			}
+		}
+		if i >= len(body) {
+			return false
+		}
+		if body[i] == ',' {
+			i = skipSpace(body, i+1)
+			continue
+		}
+		return true // the object's closing brace; json.Valid says nothing but space follows
+	}
+	return i < len(body) && body[i] == '}' && n == 0
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
 }
 
 // checkKeys scans the object's top level: one object, no key twice, every key known
