@@ -20,6 +20,11 @@ type advResult struct {
 	quiet, attacked advStats
 	searches        int
 	pageUsec        float64 // Redis time per page script on the replica under attack
+	// The same records interleaved (odd seqs hold k1..k15, even seqs k16): no index
+	// lets the walk skip ahead, so every page is cut by the scan budget.
+	interleaved         advStats
+	interleavedSearches int
+	interleavedUsec     float64
 }
 
 type advStats struct{ creates, reads stats }
@@ -43,7 +48,7 @@ func (b *bench) adversarial(ctx context.Context) error {
 	for i := range words {
 		words[i] = fmt.Sprintf("k%d", i+1)
 	}
-	if err := b.fillAdversarial(ctx, group, words); err != nil {
+	if err := b.fillAdversarial(ctx, group, words, func(i int64) bool { return i <= int64(group) }); err != nil {
 		return err
 	}
 	search := b.read.URL() + "/records?" + url.Values{"type": {"bp"}, "q": {strings.Join(words, " ")}, "limit": {"100"}}.Encode()
@@ -59,10 +64,26 @@ func (b *bench) adversarial(ctx context.Context) error {
 		return err
 	}
 	b.res.adv.pageUsec = commandStats(ctx, b.rc)["evalsha_ro"].perCallSince(before["evalsha_ro"])
+
+	progress("adversarial search, interleaved: storing the same records with the groups interleaved")
+	if err := b.flush(ctx); err != nil {
+		return err
+	}
+	if err := b.fillAdversarial(ctx, group, words, func(i int64) bool { return i%2 == 1 }); err != nil {
+		return err
+	}
+	progress("adversarial search, interleaved: plain creates and reads beside %d connections searching for %s", attackers, d)
+	before = commandStats(ctx, b.rc)
+	if b.res.adv.interleaved, b.res.adv.interleavedSearches, err = b.advPhase(ctx, d, attackers, search); err != nil {
+		return err
+	}
+	b.res.adv.interleavedUsec = commandStats(ctx, b.rc)["evalsha_ro"].perCallSince(before["evalsha_ro"])
 	return nil
 }
 
-func (b *bench) fillAdversarial(ctx context.Context, group int, words []string) error {
+// fillAdversarial stores 2*group+1 records of type bp, 32 at a time: the i-th holds
+// words[:15] when has15(i), else words[15].
+func (b *bench) fillAdversarial(ctx context.Context, group int, words []string, has15 func(i int64) bool) error {
 	rdb := store.NewClient(store.Options{Addr: b.master.Addr(), PoolSize: 32, ReadTimeout: 10 * time.Second})
 	defer rdb.Close()
 	s := store.New(rdb)
@@ -77,7 +98,7 @@ func (b *bench) fillAdversarial(ctx context.Context, group int, words []string) 
 					return
 				}
 				text := strings.Join(words[:15], " ")
-				if i > int64(group) {
+				if !has15(i) {
 					text = words[15]
 				}
 				if _, err := s.Create(ctx, store.NewRecord{ID: fmt.Sprintf("a%d", i), Type: "bp", Text: text,
