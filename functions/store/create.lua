@@ -14,7 +14,7 @@ local function docOf(id)
   local seq = string.match(id, '^([1-9]%d*)%-')
   if not seq then seq = redis.call('HGET', aliasKey, id) end
   if not seq then return nil end
-  local doc = redis.call('GET', docPrefix .. seq)
+  local doc = redis.call('GET', docPrefix .. struct.pack('>I4', tonumber(seq)))
   local head = '{"id":"' .. id .. '"'
   if doc and string.sub(doc, 1, #head) == head then return doc end
   return nil
@@ -38,8 +38,8 @@ if seq > maxSeq then
   return redis.error_reply('ERR the store holds its maximum number of records')
 end
 local id = seq .. '-' .. tag
-redis.call('SET', docPrefix .. seq, '{"id":"' .. id .. '","seq":' .. seq .. docTail)
 local entry = struct.pack('>I4', seq)
+redis.call('SET', docPrefix .. entry, '{"id":"' .. id .. '","seq":' .. seq .. docTail)
 for i = firstIndex, #KEYS do
   redis.call('APPEND', KEYS[i], entry)
 end

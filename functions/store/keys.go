@@ -1,6 +1,7 @@
 package store
 
 import (
+	"encoding/binary"
 	"strconv"
 	"strings"
 )
@@ -15,7 +16,7 @@ const prefix = "cqrs:"
 // costs 4 bytes where a sorted-set entry with a 16-character member cost 60 to 120.
 const (
 	seqKey     = prefix + "seq"    // string: last seq handed out
-	docPrefix  = prefix + "r:"     // string per record: its JSON document, keyed by seq
+	docPrefix  = prefix + "r:"     // string per record: its JSON document; the key ends in the seq's 4 index bytes
 	allKey     = prefix + "ix:all" // packed list of every seq
 	typePrefix = prefix + "ix:t:"  // packed list per record type
 	wordPrefix = prefix + "ix:w:"  // packed list per lower-cased word
@@ -34,7 +35,12 @@ const (
 	LegacyWordPrefix   = prefix + "idx:word:"
 )
 
-func docKey(seq int64) string { return docPrefix + strconv.FormatInt(seq, 10) }
+// docKey is the key of the document of the record with seq: the prefix and the seq
+// as its index entry (4 bytes, big-endian), so the page script makes keys from index
+// entries by slicing, with no number formatting, which costs Redis' Lua a sprintf.
+func docKey(seq int64) string {
+	return docPrefix + string(binary.BigEndian.AppendUint32(nil, uint32(seq)))
+}
 
 func typeKey(t string) string { return typePrefix + t }
 

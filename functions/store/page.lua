@@ -63,7 +63,7 @@ local function seek(L, target)
   return at(L, lo)
 end
 
-local ids = {}
+local ids = {} -- the page's entries as stored (4 bytes each), which end their documents' keys
 local nextCursor = ''
 local cut = '0'
 if #KEYS == firstIndex then
@@ -76,13 +76,14 @@ if #KEYS == firstIndex then
     local p = L.pos
     local from = math.max(0, p - limit)
     local s = redis.call('GETRANGE', L.key, from * W, p * W + W - 1)
+    -- The entries themselves end the documents' keys: no decoding but for the cursor.
     for j = #s - W + 1, 1, -W do
-      local a, b, c, d = string.byte(s, j, j + 3)
-      ids[#ids + 1] = ((a * 256 + b) * 256 + c) * 256 + d
+      ids[#ids + 1] = string.sub(s, j, j + W - 1)
     end
     if #ids > limit then
       ids[#ids] = nil
-      nextCursor = tostring(ids[limit])
+      local a, b, c, d = string.byte(ids[limit], 1, 4)
+      nextCursor = tostring(((a * 256 + b) * 256 + c) * 256 + d)
     end
   end
 else
@@ -103,6 +104,7 @@ else
   local main = table.remove(lists, 1)
   local others = lists
   local target = before and (before - 1) or math.huge
+  local last = nil -- the last match, as a number
   while true do
     local cand = seek(main, target)
     if not cand then break end
@@ -122,10 +124,11 @@ else
     if ended then break end -- an index holds nothing at or below cand: no more matches
     if below == nil then
       if #ids == limit then
-        nextCursor = tostring(ids[limit])
+        nextCursor = tostring(last)
         break
       end
-      ids[#ids + 1] = cand
+      last = cand
+      ids[#ids + 1] = struct.pack('>I4', cand)
       target = cand - 1
     else
       target = below -- nothing in (below, cand] is in every index
