@@ -13,7 +13,6 @@ import (
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/cloudevents/sdk-go/v2/binding"
-	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 
 	"github.com/cqrs-knative/cqrs-knative/functions/internal/testenv"
 	"github.com/cqrs-knative/cqrs-knative/functions/read"
@@ -50,14 +49,7 @@ var modes = []struct {
 }
 
 func queryEvent(id string, data any) cloudevents.Event {
-	e := cloudevents.NewEvent()
-	e.SetID(id)
-	e.SetSource("/test")
-	e.SetType(record.EventQuery)
-	if data != nil {
-		e.SetData(cloudevents.ApplicationJSON, data)
-	}
-	return e
+	return testenv.Event(record.EventQuery, "/test", id, data)
 }
 
 type resultPage struct {
@@ -68,11 +60,9 @@ type resultPage struct {
 // ask sends e with the SDK's client and returns the reply, its page, and the status.
 func (fx *evFixture) ask(t *testing.T, force func(context.Context) context.Context, e cloudevents.Event) (*cloudevents.Event, resultPage, int) {
 	t.Helper()
-	ctx := force(cloudevents.ContextWithTarget(context.Background(), fx.srv.URL+"/"))
-	out, res := fx.client.Request(ctx, e)
-	var hr *cehttp.Result
-	if !cloudevents.ResultAs(res, &hr) {
-		t.Fatalf("ask %s: no HTTP result: %v", e.ID(), res)
+	out, status := testenv.Deliver(t, fx.client, fx.srv.URL+"/", force, e)
+	if status == 0 {
+		t.FailNow()
 	}
 	var p resultPage
 	if out != nil {
@@ -80,7 +70,7 @@ func (fx *evFixture) ask(t *testing.T, force func(context.Context) context.Conte
 			t.Fatalf("reply data %s: %v", out.Data(), err)
 		}
 	}
-	return out, p, hr.StatusCode
+	return out, p, status
 }
 
 func texts(rs []record.Record) string {
@@ -268,16 +258,7 @@ func TestQueryEventRefused(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			resp, body := evRaw(t, fx.srv.URL, tt.header, tt.body)
-			if resp.StatusCode != tt.status {
-				t.Fatalf("status %d, want %d; body %s", resp.StatusCode, tt.status, body)
-			}
-			var got serve.ErrorBody
-			if err := json.Unmarshal(body, &got); err != nil {
-				t.Fatalf("body %s is not a JSON error: %v", body, err)
-			}
-			if got.Field != tt.field || !strings.Contains(got.Error, tt.message) {
-				t.Errorf("error = %+v, want field %q and a message with %q", got, tt.field, tt.message)
-			}
+			testenv.WantError(t, resp, body, tt.status, tt.field, tt.message)
 		})
 	}
 	// The SDK's client, in both modes, sees the same 400.

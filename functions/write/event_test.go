@@ -1,7 +1,6 @@
 package write_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -15,7 +14,6 @@ import (
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/cloudevents/sdk-go/v2/binding"
-	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 
 	"github.com/cqrs-knative/cqrs-knative/functions/internal/redisproc"
 	"github.com/cqrs-knative/cqrs-knative/functions/internal/testenv"
@@ -56,30 +54,11 @@ var modes = []struct {
 	{"structured", binding.WithForceStructured},
 }
 
-func createEvent(source, id string, data any) cloudevents.Event {
-	e := cloudevents.NewEvent()
-	e.SetID(id)
-	e.SetSource(source)
-	e.SetType(record.EventCreate)
-	if data != nil {
-		e.SetData(cloudevents.ApplicationJSON, data)
-	}
-	return e
-}
-
 // send delivers e with the SDK's client and returns the reply event, or the HTTP
 // status of a refusal (0 when nothing answered).
 func (fx *evFixture) send(t *testing.T, force func(context.Context) context.Context, e cloudevents.Event) (*cloudevents.Event, int) {
 	t.Helper()
-	ctx := force(cloudevents.ContextWithTarget(context.Background(), fx.srv.URL+"/"))
-	resp, res := fx.client.Request(ctx, e)
-	var hr *cehttp.Result
-	if !cloudevents.ResultAs(res, &hr) {
-		// Errorf, not Fatalf: send also runs on the redelivery test's goroutines.
-		t.Errorf("send %s: no HTTP result: %v", e.ID(), res)
-		return nil, 0
-	}
-	return resp, hr.StatusCode
+	return testenv.Deliver(t, fx.client, fx.srv.URL+"/", force, e)
 }
 
 func replyRecord(t *testing.T, e *cloudevents.Event) record.Record {
@@ -125,7 +104,7 @@ func TestCreateEvent(t *testing.T) {
 	for i, m := range modes {
 		t.Run(m.name, func(t *testing.T) {
 			text := "hello from " + m.name + " mode"
-			in := createEvent("/test/"+m.name, "ev-1", record.Create{Type: "cmt", Text: "  " + text + " "})
+			in := testenv.Event(record.EventCreate, "/test/"+m.name, "ev-1", record.Create{Type: "cmt", Text: "  " + text + " "})
 			out, status := fx.send(t, m.force, in)
 			if status != http.StatusOK {
 				t.Fatalf("status %d, want 200", status)
@@ -163,7 +142,7 @@ func TestCreateEvent(t *testing.T) {
 func TestCreateEventReplySourceIsKService(t *testing.T) {
 	t.Setenv("K_SERVICE", "cqrs-write-test")
 	fx := evStart(t, nil)
-	out, status := fx.send(t, binding.WithForceBinary, createEvent("/test", "1", record.Create{Type: "bp", Text: "x"}))
+	out, status := fx.send(t, binding.WithForceBinary, testenv.Event(record.EventCreate, "/test", "1", record.Create{Type: "bp", Text: "x"}))
 	if status != http.StatusOK || out == nil {
 		t.Fatalf("status %d, want 200 with a reply", status)
 	}
@@ -220,7 +199,7 @@ func TestCreateEventReplyKeepsTheRequestMode(t *testing.T) {
 func TestCreateEventRedelivered(t *testing.T) {
 	fx := evStart(t, nil)
 	const deliveries, workers = 1000, 16
-	in := createEvent("/test/broker", "delivered-many-times", record.Create{Type: "rvw", Text: "once only"})
+	in := testenv.Event(record.EventCreate, "/test/broker", "delivered-many-times", record.Create{Type: "rvw", Text: "once only"})
 
 	type result struct {
 		id       string
@@ -303,7 +282,7 @@ func TestCreateEventRedelivered(t *testing.T) {
 		t.Errorf("store holds %d records, seq %d; want 2 and 2", len(p.Records), seq)
 	}
 
-	metrics := scrape(t, fx.srv.URL)
+	metrics := testenv.Metrics(t, fx.srv.URL, "")
 	for _, want := range []string{
 		`cqrs_events_total{outcome="created",type="dev.cqrs.record.create"} 2`,
 		fmt.Sprintf(`cqrs_events_total{outcome="replayed",type="dev.cqrs.record.create"} %d`, deliveries-1),
@@ -316,7 +295,7 @@ func TestCreateEventRedelivered(t *testing.T) {
 
 func TestCreateEventIdempotencyTTL(t *testing.T) {
 	fx := evStart(t, func(c *write.Config) { c.IdempotencyTTL = time.Second })
-	in := createEvent("/test", "short-lived", record.Create{Type: "bp", Text: "ttl"})
+	in := testenv.Event(record.EventCreate, "/test", "short-lived", record.Create{Type: "bp", Text: "ttl"})
 	first, _ := fx.send(t, binding.WithForceBinary, in)
 	ms, err := fx.master.Do("PTTL", store.EventClaim("/test", "short-lived"))
 	if err != nil {
@@ -339,21 +318,6 @@ func TestCreateEventIdempotencyTTL(t *testing.T) {
 	if a, b := replyRecord(t, first), replyRecord(t, second); a.ID == b.ID {
 		t.Errorf("after the TTL the event got the old record %s again, want a new one", a.ID)
 	}
-}
-
-func scrape(t *testing.T, url string) map[string]bool {
-	t.Helper()
-	resp, err := http.Get(url + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	lines := map[string]bool{}
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		lines[sc.Text()] = true
-	}
-	return lines
 }
 
 func TestCreateEventRefused(t *testing.T) {
@@ -420,16 +384,7 @@ func TestCreateEventRefused(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			resp, body := rawPost(t, fx.srv.URL, tt.header, tt.body)
-			if resp.StatusCode != tt.status {
-				t.Fatalf("status %d, want %d; body %s", resp.StatusCode, tt.status, body)
-			}
-			var got serve.ErrorBody
-			if err := json.Unmarshal(body, &got); err != nil {
-				t.Fatalf("body %s is not a JSON error: %v", body, err)
-			}
-			if got.Field != tt.field || !strings.Contains(got.Error, tt.message) {
-				t.Errorf("error = %+v, want field %q and a message with %q", got, tt.field, tt.message)
-			}
+			testenv.WantError(t, resp, body, tt.status, tt.field, tt.message)
 		})
 	}
 	resp, _ := rawGet(t, fx.srv.URL+"/")
@@ -439,7 +394,7 @@ func TestCreateEventRefused(t *testing.T) {
 	if p, seq := fx.stored(t); len(p.Records) != 0 || seq != 0 {
 		t.Errorf("refused events stored %d records (seq %d), want none", len(p.Records), seq)
 	}
-	if m := scrape(t, fx.srv.URL); !m[`cqrs_events_total{outcome="unknown_type",type="other"} 2`] {
+	if m := testenv.Metrics(t, fx.srv.URL, ""); !m[`cqrs_events_total{outcome="unknown_type",type="other"} 2`] {
 		t.Errorf("metrics lack the 2 valid events of another type")
 	}
 }
@@ -460,9 +415,9 @@ func rawGet(t *testing.T, url string) (*http.Response, []byte) {
 func TestCreateEventRefusedBySDKClient(t *testing.T) {
 	fx := evStart(t, nil)
 	for _, m := range modes {
-		wrongType := createEvent("/test", "w1", record.Create{Type: "bp", Text: "x"})
+		wrongType := testenv.Event(record.EventCreate, "/test", "w1", record.Create{Type: "bp", Text: "x"})
 		wrongType.SetType("dev.cqrs.unknown")
-		badData := createEvent("/test", "w2", map[string]string{"type": "bp"})
+		badData := testenv.Event(record.EventCreate, "/test", "w2", map[string]string{"type": "bp"})
 		for _, e := range []cloudevents.Event{wrongType, badData} {
 			out, status := fx.send(t, m.force, e)
 			if status != http.StatusBadRequest || out != nil {
@@ -477,7 +432,7 @@ func TestCreateEventRefusedBySDKClient(t *testing.T) {
 // record.
 func TestCreateEventRedisDown(t *testing.T) {
 	fx := evStart(t, nil)
-	in := createEvent("/test", "while-down", record.Create{Type: "bp", Text: "retry me"})
+	in := testenv.Event(record.EventCreate, "/test", "while-down", record.Create{Type: "bp", Text: "retry me"})
 	if err := fx.master.Kill(); err != nil {
 		t.Fatal(err)
 	}
@@ -495,7 +450,7 @@ func TestCreateEventRedisDown(t *testing.T) {
 		t.Errorf("503 body %s: want a JSON error (%v)", body, err)
 	}
 
-	if m := scrape(t, fx.srv.URL); !m[`cqrs_events_total{outcome="unavailable",type="dev.cqrs.record.create"} 2`] {
+	if m := testenv.Metrics(t, fx.srv.URL, ""); !m[`cqrs_events_total{outcome="unavailable",type="dev.cqrs.record.create"} 2`] {
 		t.Errorf("metrics lack the 2 events refused while Redis was down")
 	}
 

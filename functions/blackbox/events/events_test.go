@@ -1,18 +1,15 @@
 package events_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"net/http"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/cloudevents/sdk-go/v2/binding"
-	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 
 	"github.com/cqrs-knative/cqrs-knative/functions/internal/launch"
 	"github.com/cqrs-knative/cqrs-knative/functions/internal/testenv"
@@ -51,25 +48,7 @@ var (
 // event and the HTTP status (0 when nothing answered).
 func (s *stack) deliver(t *testing.T, url string, mode func(context.Context) context.Context, e cloudevents.Event) (*cloudevents.Event, int) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	out, res := s.client.Request(mode(cloudevents.ContextWithTarget(ctx, url+"/")), e)
-	var hr *cehttp.Result
-	if !cloudevents.ResultAs(res, &hr) {
-		// Errorf, not Fatalf: deliver also runs on the redelivery test's goroutines.
-		t.Errorf("deliver %s to %s: %v", e.ID(), url, res)
-		return nil, 0
-	}
-	return out, hr.StatusCode
-}
-
-func newEvent(typ, source, id string, data any) cloudevents.Event {
-	e := cloudevents.NewEvent()
-	e.SetType(typ)
-	e.SetSource(source)
-	e.SetID(id)
-	e.SetData(cloudevents.ApplicationJSON, data)
-	return e
+	return testenv.Deliver(t, s.client, url+"/", mode, e)
 }
 
 type page struct {
@@ -79,7 +58,7 @@ type page struct {
 
 func (s *stack) create(t *testing.T, mode func(context.Context) context.Context, id, text string) record.Record {
 	t.Helper()
-	out, status := s.deliver(t, s.write.URL(), mode, newEvent(record.EventCreate, "/test/broker", id, record.Create{Type: "bp", Text: text}))
+	out, status := s.deliver(t, s.write.URL(), mode, testenv.Event(record.EventCreate, "/test/broker", id, record.Create{Type: "bp", Text: text}))
 	if status != http.StatusOK || out == nil {
 		t.Fatalf("create %s: status %d, reply %v; want 200 with an event", id, status, out)
 	}
@@ -95,7 +74,7 @@ func (s *stack) create(t *testing.T, mode func(context.Context) context.Context,
 
 func (s *stack) query(t *testing.T, mode func(context.Context) context.Context, id string, data map[string]any) (*cloudevents.Event, page) {
 	t.Helper()
-	out, status := s.deliver(t, s.read.URL(), mode, newEvent(record.EventQuery, "/test/broker", id, data))
+	out, status := s.deliver(t, s.read.URL(), mode, testenv.Event(record.EventQuery, "/test/broker", id, data))
 	if status != http.StatusOK || out == nil {
 		t.Fatalf("query %s: status %d, reply %v; want 200 with an event", id, status, out)
 	}
@@ -138,7 +117,7 @@ func TestCreateThenQuery(t *testing.T) {
 func TestRedeliveryStoresOnce(t *testing.T) {
 	s := start(t)
 	const deliveries, workers = 200, 8
-	in := newEvent(record.EventCreate, "/test/broker", "redelivered", record.Create{Type: "bp", Text: "exactly once please"})
+	in := testenv.Event(record.EventCreate, "/test/broker", "redelivered", record.Create{Type: "bp", Text: "exactly once please"})
 	var mu sync.Mutex
 	ids := map[string]int{}
 	var wg sync.WaitGroup
@@ -180,7 +159,7 @@ func TestRedeliveryStoresOnce(t *testing.T) {
 		t.Errorf("read side holds %+v, want the one record %s", p.Records, id)
 	}
 
-	metrics := scrape(t, s.write.URL())
+	metrics := testenv.Metrics(t, s.write.URL(), "cqrs_")
 	for _, want := range []string{
 		`cqrs_events_total{outcome="created",type="dev.cqrs.record.create"} 1`,
 		fmt.Sprintf(`cqrs_events_total{outcome="replayed",type="dev.cqrs.record.create"} %d`, deliveries-1),
@@ -189,21 +168,4 @@ func TestRedeliveryStoresOnce(t *testing.T) {
 			t.Errorf("write metrics lack %q", want)
 		}
 	}
-}
-
-func scrape(t *testing.T, url string) map[string]bool {
-	t.Helper()
-	resp, err := http.Get(url + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	lines := map[string]bool{}
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		if strings.HasPrefix(sc.Text(), "cqrs_") {
-			lines[sc.Text()] = true
-		}
-	}
-	return lines
 }

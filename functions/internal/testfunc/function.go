@@ -4,7 +4,9 @@ package testfunc
 
 import (
 	"context"
+	"log/slog"
 	"net/http/httptest"
+	"sync"
 	"testing"
 
 	"github.com/cqrs-knative/cqrs-knative/functions/internal/redisproc"
@@ -21,10 +23,15 @@ type Function interface {
 	Stop(ctx context.Context) error
 }
 
+// quiet keeps the functions' log lines (one per create, every refusal and fault they
+// meet on purpose) out of the tests' output.
+var quiet sync.Once
+
 // Serve starts f and serves it in-process the way the runtime does (health, metrics,
 // instrumentation) until the test ends.
 func Serve(tb testing.TB, f Function) *httptest.Server {
 	tb.Helper()
+	quiet.Do(func() { slog.SetDefault(slog.New(slog.DiscardHandler)) })
 	if err := f.Start(context.Background(), nil); err != nil {
 		tb.Fatalf("Start: %v", err)
 	}
