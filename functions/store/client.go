@@ -45,31 +45,7 @@ func NewClient(o Options) redis.UniversalClient {
 	if o.ReadTimeout > rt {
 		rt = o.ReadTimeout
 	}
-	if len(o.SentinelAddrs) > 0 {
-		return redis.NewFailoverClient(&redis.FailoverOptions{
-			MasterName:      o.SentinelMaster,
-			SentinelAddrs:   o.SentinelAddrs,
-			Password:        o.Password,
-			ReplicaOnly:     o.Replicas,
-			DialTimeout:     dialTimeout,
-			ReadTimeout:     rt,
-			WriteTimeout:    ioTimeout,
-			PoolTimeout:     poolTimeout,
-			PoolSize:        pool,
-			ReadBufferSize:  bufferSize,
-			WriteBufferSize: bufferSize,
-			// Pipelines share the bounded main pool instead of a second pool with
-			// 128 KiB buffers per connection.
-			PipelinePoolSize: -1,
-			MaxRetries:       -1,
-			DialerRetries:    1,
-			// A request's deadline bounds its Redis calls too: no request holds a
-			// pooled connection longer than it may take itself.
-			ContextTimeoutEnabled: true,
-		})
-	}
-	return redis.NewClient(&redis.Options{
-		Addr:            o.Addr,
+	uo := &redis.UniversalOptions{
 		Password:        o.Password,
 		DialTimeout:     dialTimeout,
 		ReadTimeout:     rt,
@@ -88,5 +64,13 @@ func NewClient(o Options) redis.UniversalClient {
 		// A request's deadline bounds its Redis calls too: no request holds a
 		// pooled connection longer than it may take itself.
 		ContextTimeoutEnabled: true,
-	})
+	}
+	if len(o.SentinelAddrs) > 0 {
+		uo.Addrs, uo.MasterName = o.SentinelAddrs, o.SentinelMaster
+		fo := uo.Failover()
+		fo.ReplicaOnly = o.Replicas
+		return redis.NewFailoverClient(fo)
+	}
+	uo.Addrs = []string{o.Addr}
+	return redis.NewClient(uo.Simple())
 }
