@@ -1,18 +1,16 @@
 package read
 
 import (
-	"bytes"
 	"context"
-	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"testing"
 
 	"github.com/cqrs-knative/cqrs-knative/functions/cloudevent"
+	"github.com/cqrs-knative/cqrs-knative/functions/internal/testenv"
 	"github.com/cqrs-knative/cqrs-knative/functions/record"
 	"github.com/cqrs-knative/cqrs-knative/functions/reply"
-	"github.com/cqrs-knative/cqrs-knative/functions/serve"
 )
 
 // parser returns a started function whose Redis is a closed loopback port: parsing
@@ -139,17 +137,7 @@ func FuzzQueryEvent(f *testing.F) {
 	f.Add(true, "application/cloudevents+json", "", "", "", "", []byte(`{"specversion":"1.0","id":1}`))
 	fn := parser(f)
 	f.Fuzz(func(t *testing.T, structured bool, contentType, specversion, id, source, typ string, body []byte) {
-		req := httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(body))
-		if contentType != "" {
-			req.Header["Content-Type"] = []string{contentType}
-		}
-		if !structured {
-			for k, v := range map[string]string{"Ce-Specversion": specversion, "Ce-Id": id, "Ce-Source": source, "Ce-Type": typ} {
-				if v != "" {
-					req.Header[k] = []string{v}
-				}
-			}
-		}
+		req := testenv.EventRequest(structured, contentType, specversion, id, source, typ, body)
 		ev, _, err := cloudevent.Receive(httptest.NewRecorder(), req, record.EventQuery)
 		if err == nil {
 			if ev.Type() != record.EventQuery || ev.Validate() != nil {
@@ -161,11 +149,6 @@ func FuzzQueryEvent(f *testing.F) {
 				checkQuery(t, fn, q)
 			}
 		}
-		switch code := codeOf(err); {
-		case err == nil:
-		case code == record.EINVALID, code == serve.CodeUnsupported, code == serve.CodeTooLarge:
-		default:
-			t.Fatalf("event refused with %v (code %q), want a client error", err, code)
-		}
+		testenv.WantClientRefusal(t, err)
 	})
 }

@@ -2,7 +2,6 @@ package serve
 
 import (
 	"bufio"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -86,21 +85,28 @@ func TestWaitAfterTheBodyIsNotCut(t *testing.T) {
 	}
 }
 
-func TestStalledBodyIsRefusedWith408(t *testing.T) {
-	shortBodyTimeout(t, 200*time.Millisecond)
-	srv := httptest.NewServer(Mux(waiter{}))
-	defer srv.Close()
+// raw sends request as it is to srv and reads the answer.
+func raw(t *testing.T, srv *httptest.Server, request string) *http.Response {
+	t.Helper()
 	c, err := net.Dial("tcp", srv.Listener.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
-	io.WriteString(c, "POST /read HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n{")
+	t.Cleanup(func() { c.Close() })
+	io.WriteString(c, request)
 	c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return resp
+}
+
+func TestStalledBodyIsRefusedWith408(t *testing.T) {
+	shortBodyTimeout(t, 200*time.Millisecond)
+	srv := httptest.NewServer(Mux(waiter{}))
+	defer srv.Close()
+	resp := raw(t, srv, "POST /read HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n{")
 	if resp.StatusCode != http.StatusRequestTimeout {
 		t.Errorf("status %d, want 408", resp.StatusCode)
 	}
@@ -110,17 +116,8 @@ func TestDotSegmentsAreRefusedAsJSON(t *testing.T) {
 	srv := httptest.NewServer(Mux(waiter{}))
 	defer srv.Close()
 	for _, p := range []string{"/records/../metrics", "/a/./b", "//x", "/records//x"} {
-		c, err := net.Dial("tcp", srv.Listener.Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", p)
-		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
+		resp := raw(t, srv, "GET "+p+" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
 		b, _ := io.ReadAll(resp.Body)
-		c.Close()
 		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(b), `"field":"path"`) {
 			t.Errorf("GET %s: %d %s, want a JSON 400 naming the path", p, resp.StatusCode, b)
 		}

@@ -1,17 +1,15 @@
 package write
 
 import (
-	"bytes"
 	"encoding/json"
-	"net/http"
 	"net/http/httptest"
 	"testing"
 	"unicode/utf8"
 
 	"github.com/cqrs-knative/cqrs-knative/functions/cloudevent"
+	"github.com/cqrs-knative/cqrs-knative/functions/internal/testenv"
 	"github.com/cqrs-knative/cqrs-knative/functions/record"
 	"github.com/cqrs-knative/cqrs-knative/functions/reply"
-	"github.com/cqrs-knative/cqrs-knative/functions/serve"
 )
 
 // codeOf returns the code of err if it is a *record.Error, "" otherwise.
@@ -78,17 +76,7 @@ func FuzzCreateEvent(f *testing.F) {
 	f.Add(true, "application/cloudevents+json; charset=utf-8", "", "", "", "", []byte(`{"specversion":"1.0","data":"{"}`))
 	f.Add(true, "application/cloudevents-batch+json", "", "", "", "", []byte(`[]`))
 	f.Fuzz(func(t *testing.T, structured bool, contentType, specversion, id, source, typ string, body []byte) {
-		req := httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(body))
-		if contentType != "" {
-			req.Header["Content-Type"] = []string{contentType}
-		}
-		if !structured {
-			for k, v := range map[string]string{"Ce-Specversion": specversion, "Ce-Id": id, "Ce-Source": source, "Ce-Type": typ} {
-				if v != "" {
-					req.Header[k] = []string{v}
-				}
-			}
-		}
+		req := testenv.EventRequest(structured, contentType, specversion, id, source, typ, body)
 		ev, _, err := cloudevent.Receive(httptest.NewRecorder(), req, record.EventCreate)
 		if err == nil {
 			if ev.Type() != record.EventCreate || ev.Validate() != nil {
@@ -97,11 +85,6 @@ func FuzzCreateEvent(f *testing.F) {
 			_, err = decodeEventData(ev.Data())
 			err = cloudevent.DataError(err)
 		}
-		switch code := codeOf(err); {
-		case err == nil:
-		case code == record.EINVALID, code == serve.CodeUnsupported, code == serve.CodeTooLarge:
-		default:
-			t.Fatalf("event refused with %v (code %q), want a client error", err, code)
-		}
+		testenv.WantClientRefusal(t, err)
 	})
 }

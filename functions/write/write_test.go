@@ -1,11 +1,9 @@
 package write_test
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -301,18 +299,9 @@ func TestStalledBodyGets408(t *testing.T) {
 	old := serve.BodyTimeout
 	serve.BodyTimeout = 200 * time.Millisecond
 	t.Cleanup(func() { serve.BodyTimeout = old })
-	conn, err := net.Dial("tcp", strings.TrimPrefix(srv.URL, "http://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
 	// Promise 100 bytes, send 10, then nothing.
-	fmt.Fprint(conn, "POST /records HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"type\":\"b")
-	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-	if err != nil {
-		t.Fatalf("no answer to a stalled body: %v", err)
-	}
+	resp := testenv.Raw(t, strings.TrimPrefix(srv.URL, "http://"),
+		"POST /records HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"type\":\"b")
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusRequestTimeout {
 		t.Errorf("stalled body: status %d, want 408", resp.StatusCode)

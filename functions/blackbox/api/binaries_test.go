@@ -2,7 +2,6 @@ package blackbox
 
 import (
 	"encoding/json"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -85,38 +84,17 @@ func TestBinaries(t *testing.T) {
 	// A read waiting for a seq that does not exist yet is in flight when SIGTERM
 	// arrives; it must still get its answer once the write lands, and the process
 	// must then exit 0.
-	type answer struct {
-		status int
-		body   string
-		err    error
-	}
-	slow := make(chan answer, 1)
-	go func() {
-		resp, err := http.Get(r.URL() + "/records?minSeq=" + strconv.FormatInt(rec.Seq+1, 10))
-		if err != nil {
-			slow <- answer{err: err}
-			return
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		slow <- answer{status: resp.StatusCode, body: string(b)}
-	}()
-	time.Sleep(300 * time.Millisecond)
-	if err := r.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(200 * time.Millisecond)
-	if _, err := http.Get(r.URL() + "/health/liveness"); err == nil {
-		t.Errorf("the draining read function still accepts new connections")
-	}
+	req, _ := http.NewRequest(http.MethodGet, r.URL()+"/records?minSeq="+strconv.FormatInt(rec.Seq+1, 10), nil)
+	slow := testenv.InFlight(req)
+	testenv.Terminate(t, r)
 	resp, body = do(t, http.MethodPost, w.URL()+"/records", `{"type":"cmt","text":"the awaited one"}`)
 	if resp.StatusCode != http.StatusCreated {
 		t.Fatalf("second create: %d %s", resp.StatusCode, body)
 	}
 	select {
 	case a := <-slow:
-		if a.err != nil || a.status != http.StatusOK || !strings.Contains(a.body, "the awaited one") {
-			t.Errorf("in-flight read: %d %s %v, want 200 with the awaited record", a.status, a.body, a.err)
+		if a.Err != nil || a.Status != http.StatusOK || !strings.Contains(a.Body, "the awaited one") {
+			t.Errorf("in-flight read: %d %s %v, want 200 with the awaited record", a.Status, a.Body, a.Err)
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("in-flight read did not finish")

@@ -3,12 +3,10 @@ package funcpath
 import (
 	"debug/buildinfo"
 	"encoding/json"
-	"io"
 	"net"
 	"net/http"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -147,35 +145,14 @@ func TestFuncGoWrite(t *testing.T) {
 	// arrives meanwhile: new connections are refused, the create still gets its
 	// answer (202, stored but not replicated), then the process exits 0.
 	pair.Replica.Kill()
-	type answer struct {
-		status int
-		body   string
-		err    error
-	}
-	inflight := make(chan answer, 1)
-	go func() {
-		resp, err := http.Post(w.URL()+"/records", "application/json", strings.NewReader(`{"type":"bp","text":"in flight"}`))
-		if err != nil {
-			inflight <- answer{err: err}
-			return
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		inflight <- answer{status: resp.StatusCode, body: string(b)}
-	}()
-	time.Sleep(300 * time.Millisecond)
-	if err := w.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(200 * time.Millisecond)
-	if c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(w.Port), time.Second); err == nil {
-		c.Close()
-		t.Errorf("the draining function still accepts connections")
-	}
+	req, _ := http.NewRequest(http.MethodPost, w.URL()+"/records", strings.NewReader(`{"type":"bp","text":"in flight"}`))
+	req.Header.Set("Content-Type", "application/json")
+	inflight := testenv.InFlight(req)
+	testenv.Terminate(t, w)
 	select {
 	case a := <-inflight:
-		if a.err != nil || a.status != http.StatusAccepted || !strings.Contains(a.body, `"replicated":false`) {
-			t.Errorf("in-flight create: %d %s %v, want 202 stored but not replicated", a.status, a.body, a.err)
+		if a.Err != nil || a.Status != http.StatusAccepted || !strings.Contains(a.Body, `"replicated":false`) {
+			t.Errorf("in-flight create: %d %s %v, want 202 stored but not replicated", a.Status, a.Body, a.Err)
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("the in-flight create did not finish")

@@ -1,10 +1,13 @@
 package testenv
 
 import (
+	"bufio"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Do sends method url with header h (may be nil) and body, fails the test if no
@@ -36,4 +39,25 @@ func Header(kv ...string) http.Header {
 		}
 	}
 	return h
+}
+
+// Raw sends the bytes of a request as they are to addr (host:port) and reads the
+// answer, giving up after 5 s: for requests no client library would send, such as a
+// body that stalls.
+func Raw(tb testing.TB, addr, request string) *http.Response {
+	tb.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { c.Close() })
+	if _, err := io.WriteString(c, request); err != nil {
+		tb.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		tb.Fatalf("no answer to %q: %v", strings.SplitN(request, "\r\n", 2)[0], err)
+	}
+	return resp
 }
