@@ -251,6 +251,16 @@ func query(t *testing.T, params url.Values) (page, answer) {
 	return p, a
 }
 
+// routeServes waits until the Service's public route answers (Traefik programs a
+// route a moment after Knative reports its URL).
+func routeServes(t *testing.T, svc string) {
+	t.Helper()
+	eventually(t, svc+"'s public route answering", 90*time.Second, 300*time.Millisecond, func() bool {
+		a, err := send(t, routeClient, "GET", urls[svc]+"/health/readiness", nil, "")
+		return err == nil && a.status == http.StatusOK
+	})
+}
+
 // eventually polls cond every interval until it is true or the time is up.
 func eventually(t *testing.T, what string, within, interval time.Duration, cond func() bool) time.Duration {
 	t.Helper()

@@ -4,6 +4,7 @@ package cluster
 
 import (
 	"context"
+	"net/http"
 	"os"
 	"os/exec"
 	"strings"
@@ -58,10 +59,10 @@ func TestOverlayClusterLocal(t *testing.T) {
 		t.Fatalf("UI /api/records?q= with cluster-local functions: got %v %v", a, err)
 	}
 	if ingress != "" {
-		a, err = send(t, routeClient, "GET", urls["cqrs-read"]+"/records?limit=1", nil, "")
-		if err == nil && a.status == 200 {
-			t.Errorf("the public route still serves cqrs-read with the cluster-local overlay")
-		}
+		eventually(t, "the public route of cqrs-read to stop answering", 60*time.Second, 300*time.Millisecond, func() bool {
+			a, err := send(t, routeClient, "GET", urls["cqrs-read"]+"/records?limit=1", nil, "")
+			return err == nil && a.status == http.StatusNotFound
+		})
 	}
 
 	makeDeploy(t)
@@ -71,5 +72,6 @@ func TestOverlayClusterLocal(t *testing.T) {
 			out, _ := command(time.Minute, "kn", "service", "describe", s, "-o", "url")
 			return strings.TrimSpace(out) == urls[s]
 		})
+		routeServes(t, s)
 	}
 }
