@@ -86,23 +86,10 @@ type sentRequest struct {
 	headers     network.Headers
 }
 
-func newBrowser(t *testing.T, exe string) *browser {
+func newBrowser(t *testing.T) *browser {
 	t.Helper()
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(exe),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("disable-extensions", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1200, 820),
-	)
+		append(testenv.ChromiumOptions(t), chromedp.WindowSize(1200, 820))...)
 	b := &browser{t: t, sent: map[network.RequestID]*sentRequest{}}
 	ctx, cancel := chromedp.NewContext(actx, chromedp.WithListener(func(ev any) {
 		b.mu.Lock()
@@ -243,10 +230,10 @@ func nonce(t *testing.T) string {
 // the left pane, find it in the right pane, markup stays text, a blank save names
 // the field, read-your-writes and paging, phone width, and no other origin.
 func TestBrowser(t *testing.T) {
-	exe := testenv.Chromium(t)
+	testenv.Chromium(t)
 	s := startStack(t, options{env: []string{"RECORD_TYPES=bp,cmt,rvw,news", "RECORD_TYPE_LABELS=news=News"}})
 	origin := s.page.URL()
-	b := newBrowser(t, exe)
+	b := newBrowser(t)
 
 	// The first Run starts the browser, so it gets no deadline of its own.
 	if err := chromedp.Do(b.ctx, chromedp.Navigate(origin+"/")); err != nil {
@@ -699,7 +686,7 @@ func (f *lossyFront) sentKeys() []string {
 // the same Idempotency-Key, once by the page and then by the user pressing Save
 // again, and the record is stored exactly once; the next record gets a new key.
 func TestBrowserSaveWithUnknownOutcome(t *testing.T) {
-	exe := testenv.Chromium(t)
+	testenv.Chromium(t)
 	var front *lossyFront
 	s := startStack(t, options{front: func(writeURL string) string {
 		front = newLossyFront(t, writeURL, "store-then-drop", "unknown")
@@ -707,7 +694,7 @@ func TestBrowserSaveWithUnknownOutcome(t *testing.T) {
 		t.Cleanup(srv.Close)
 		return srv.URL
 	}})
-	b := newBrowser(t, exe)
+	b := newBrowser(t)
 	if err := chromedp.Do(b.ctx, chromedp.Navigate(s.page.URL()+"/")); err != nil {
 		t.Fatalf("navigate: %v", err)
 	}
@@ -777,10 +764,10 @@ func countRecords(t *testing.T, s *stack, word string) int {
 // at most: the read side refuses it (400 on minSeq), the page forgets it, searches
 // again without it, and stops sending it, so later searches do not wait.
 func TestBrowserForgetsStaleSeq(t *testing.T) {
-	exe := testenv.Chromium(t)
+	testenv.Chromium(t)
 	const wait = 1500 * time.Millisecond
 	s := startStack(t, options{env: []string{"READ_MAX_WAIT=" + wait.String()}})
-	b := newBrowser(t, exe)
+	b := newBrowser(t)
 	if err := chromedp.Do(b.ctx, chromedp.Navigate(s.page.URL()+"/")); err != nil {
 		t.Fatalf("navigate: %v", err)
 	}

@@ -8,43 +8,21 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/cqrs-knative/cqrs-knative/functions/internal/testenv"
 )
 
 // TestPageThroughRoute: the page served by cqrs-ui's route in headless Chromium,
 // the route's host mapped to the ingress; save on the left, find it on the right.
 // The page's proxy reaches the functions by their cluster-local routes.
 func TestPageThroughRoute(t *testing.T) {
-	exe := ""
-	for _, n := range []string{"chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(n); err == nil {
-			exe = p
-			break
-		}
-	}
-	if exe == "" {
-		t.Fatal("chromium is not installed (Debian: apt-get install chromium)")
-	}
 	uiHost := hostOf(t, urls["cqrs-ui"])
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(exe),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(t.TempDir()),
-	}
+	opts := testenv.ChromiumOptions(t)
 	if ingress != "" {
 		h, p, err := net.SplitHostPort(ingress)
 		if err != nil {
