@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cqrs-knative/cqrs-knative/functions/internal/testenv"
 	"github.com/cqrs-knative/cqrs-knative/functions/internal/testfunc"
 	"github.com/cqrs-knative/cqrs-knative/functions/read"
 	"github.com/cqrs-knative/cqrs-knative/functions/record"
@@ -38,6 +39,21 @@ func startWrite(t *testing.T, cfg write.Config) string {
 func startRead(t *testing.T, cfg read.Config) string {
 	t.Helper()
 	return testfunc.Serve(t, read.NewWithConfig(cfg)).URL
+}
+
+// withMaster is the write function's configuration on the pair's master.
+func withMaster(pair *testenv.Pair) write.Config {
+	c := write.DefaultConfig()
+	c.RedisAddr = pair.Master.Addr()
+	return c
+}
+
+// withReplica is the read function's configuration on the pair's replica, with the
+// master as its fallback.
+func withReplica(pair *testenv.Pair) read.Config {
+	c := read.DefaultConfig()
+	c.RedisAddr, c.RedisMasterAddr = pair.Replica.Addr(), pair.Master.Addr()
+	return c
 }
 
 // answer is the write function's answer to a create.

@@ -10,7 +10,6 @@ import (
 
 	"github.com/cqrs-knative/cqrs-knative/functions/internal/testenv"
 	"github.com/cqrs-knative/cqrs-knative/functions/read"
-	"github.com/cqrs-knative/cqrs-knative/functions/write"
 )
 
 // seed stores n records through the write function and returns them in order.
@@ -33,12 +32,8 @@ func seed(t *testing.T, c *http.Client, wurl string, n int) []answer {
 // it syncs again.
 func TestReplicaKilledUnderReaders(t *testing.T) {
 	pair := testenv.Redis(t)
-	wcfg := write.DefaultConfig()
-	wcfg.RedisAddr = pair.Master.Addr()
-	wurl := startWrite(t, wcfg)
-	rcfg := read.DefaultConfig()
-	rcfg.RedisAddr, rcfg.RedisMasterAddr, rcfg.ReadFallback = pair.Replica.Addr(), pair.Master.Addr(), read.FallbackMaster
-	rurl := startRead(t, rcfg)
+	wurl := startWrite(t, withMaster(pair))
+	rurl := startRead(t, withReplica(pair)) // READ_FALLBACK=master, the default
 
 	const readers = 8
 	c := newClient(readers)

@@ -15,9 +15,7 @@ import (
 
 	"github.com/cqrs-knative/cqrs-knative/functions/internal/redisproc"
 	"github.com/cqrs-knative/cqrs-knative/functions/internal/testenv"
-	"github.com/cqrs-knative/cqrs-knative/functions/read"
 	"github.com/cqrs-knative/cqrs-knative/functions/store"
-	"github.com/cqrs-knative/cqrs-knative/functions/write"
 )
 
 // TestAdversarialSearchUnderLoad is the search that once blocked Redis: 10,000
@@ -203,18 +201,6 @@ func fill(t *testing.T, m *redisproc.Server, group int, words []string) {
 	if err := <-errs; err != nil {
 		t.Fatal(err)
 	}
-}
-
-func withMaster(pair *testenv.Pair) write.Config {
-	c := write.DefaultConfig()
-	c.RedisAddr = pair.Master.Addr()
-	return c
-}
-
-func withReplica(pair *testenv.Pair) read.Config {
-	c := read.DefaultConfig()
-	c.RedisAddr, c.RedisMasterAddr = pair.Replica.Addr(), pair.Master.Addr()
-	return c
 }
 
 // waitReplica waits until the replica has applied seq.

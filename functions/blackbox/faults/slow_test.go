@@ -36,15 +36,13 @@ func freeze(t *testing.T, s *redisproc.Server) (thaw func()) {
 }
 
 // TestStuckRedis freezes the master and then the replica: every request answers
-// within the client's limit, writes with 503 and Retry-After, reads from the master
-// (READ_FALLBACK=master) or 503 (none); once Redis goes on, so do the functions.
+// within the client's limit; a create with 503 outcome_unknown (it was sent), a read
+// from the master (READ_FALLBACK=master) or 503 (none), a search with 503 (never run
+// on the master); once Redis goes on, so do the functions.
 func TestStuckRedis(t *testing.T) {
 	pair := testenv.Redis(t)
-	wcfg := write.DefaultConfig()
-	wcfg.RedisAddr = pair.Master.Addr()
-	wurl := startWrite(t, wcfg)
-	rcfg := read.DefaultConfig()
-	rcfg.RedisAddr, rcfg.RedisMasterAddr = pair.Replica.Addr(), pair.Master.Addr()
+	wurl := startWrite(t, withMaster(pair))
+	rcfg := withReplica(pair)
 	rurl := startRead(t, rcfg)
 	rcfg.ReadFallback = read.FallbackNone
 	strict := startRead(t, rcfg)
@@ -176,11 +174,9 @@ func TestReplicaWithoutData(t *testing.T) {
 	if _, err := empty.Do("REPLICAOF", "127.0.0.1", fmt.Sprint(port)); err != nil {
 		t.Fatal(err)
 	}
-	wcfg := write.DefaultConfig()
-	wcfg.RedisAddr = pair.Master.Addr()
-	wurl := startWrite(t, wcfg)
-	rcfg := read.DefaultConfig()
-	rcfg.RedisAddr, rcfg.RedisMasterAddr, rcfg.ReadMaxWait = empty.Addr(), pair.Master.Addr(), 200*time.Millisecond
+	wurl := startWrite(t, withMaster(pair))
+	rcfg := withReplica(pair)
+	rcfg.RedisAddr, rcfg.ReadMaxWait = empty.Addr(), 200*time.Millisecond
 	rurl := startRead(t, rcfg)
 	rcfg.ReadFallback = read.FallbackNone
 	strict := startRead(t, rcfg)
