@@ -2,8 +2,6 @@ package write_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -19,10 +17,7 @@ import (
 // production, into a discarding writer so the formatting cost stays in the numbers.
 // evalsha/op comes from the master's INFO commandstats and must be 1.
 func BenchmarkHandle(b *testing.B) {
-	prev := slog.Default()
-	slog.SetDefault(slog.New(slog.NewJSONHandler(io.Discard, nil)))
-	b.Cleanup(func() { slog.SetDefault(prev) })
-
+	testenv.QuietLogs(b)
 	pair := testenv.Redis(b)
 	cfg := write.DefaultConfig()
 	cfg.RedisAddr = pair.Master.Addr()
@@ -43,12 +38,7 @@ func BenchmarkHandle(b *testing.B) {
 		{"Mux/parallel32", serve.Mux(f), true},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
-			before, err := testenv.Calls(pair.Master, "evalsha")
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.ReportAllocs()
-			one := func() bool {
+			testenv.BenchRequests(b, pair.Master, "evalsha", tc.parallel, func() bool {
 				req := httptest.NewRequest(http.MethodPost, "/records", strings.NewReader(body))
 				req.Header.Set("Content-Type", "application/json")
 				rec := httptest.NewRecorder()
@@ -58,26 +48,7 @@ func BenchmarkHandle(b *testing.B) {
 					return false
 				}
 				return true
-			}
-			if tc.parallel {
-				b.SetParallelism(16)
-				b.RunParallel(func(pb *testing.PB) {
-					for pb.Next() && one() {
-					}
-				})
-			} else {
-				for b.Loop() {
-					if !one() {
-						break
-					}
-				}
-			}
-			b.StopTimer()
-			after, err := testenv.Calls(pair.Master, "evalsha")
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.ReportMetric(float64(after-before)/float64(b.N), "evalsha/op")
+			})
 		})
 	}
 }

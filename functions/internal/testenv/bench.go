@@ -1,0 +1,49 @@
+package testenv
+
+import (
+	"io"
+	"log/slog"
+	"testing"
+
+	"github.com/cqrs-knative/cqrs-knative/functions/internal/redisproc"
+)
+
+// QuietLogs sends the default logger to a discarding JSON handler for the rest of the
+// benchmark: the functions still format every log line, as in production, so that cost
+// stays in the numbers, but nothing reaches the terminal.
+func QuietLogs(b *testing.B) {
+	prev := slog.Default()
+	slog.SetDefault(slog.New(slog.NewJSONHandler(io.Discard, nil)))
+	b.Cleanup(func() { slog.SetDefault(prev) })
+}
+
+// BenchRequests runs one request per iteration, from 16 goroutines per CPU when
+// parallel, until b.N are done or one returns false, and reports how many times cmd
+// ran on s per request (INFO commandstats): the Redis round trips a request costs.
+func BenchRequests(b *testing.B, s *redisproc.Server, cmd string, parallel bool, one func() bool) {
+	b.Helper()
+	before, err := Calls(s, cmd)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	if parallel {
+		b.SetParallelism(16)
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() && one() {
+			}
+		})
+	} else {
+		for b.Loop() {
+			if !one() {
+				break
+			}
+		}
+	}
+	b.StopTimer()
+	after, err := Calls(s, cmd)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(after-before)/float64(b.N), cmd+"/op")
+}
