@@ -1,7 +1,6 @@
 package read_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -221,46 +220,33 @@ func TestQueryEventRefused(t *testing.T) {
 		return evHeader("ce-specversion", specversion, "ce-id", id, "ce-source", "/test", "ce-type", typ, "Content-Type", "application/json")
 	}
 	ok := ce("x", "1.0", record.EventQuery)
-	tests := []struct {
-		name    string
-		header  http.Header
-		body    string
-		status  int
-		field   string
-		message string
-	}{
-		{"limit zero", ok, `{"limit":0}`, 400, "data.limit", "1 to 100"},
-		{"limit too big", ok, `{"limit":101}`, 400, "data.limit", "1 to 100"},
-		{"limit as string", ok, `{"limit":"5"}`, 400, "data.limit", "whole number"},
-		{"limit fraction", ok, `{"limit":1.5}`, 400, "data.limit", "whole number"},
-		{"cursor not ours", ok, `{"cursor":"abc"}`, 400, "data.cursor", "nextCursor"},
-		{"cursor as number", ok, `{"cursor":5}`, 400, "data.cursor", "string"},
-		{"negative minSeq", ok, `{"minSeq":-1}`, 400, "data.minSeq", "whole number"},
-		{"unknown record type", ok, `{"type":"poem"}`, 400, "data.type", "unknown type"},
-		{"no words", ok, `{"q":"!!"}`, 400, "data.q", "no words"},
-		{"unknown field", ok, `{"max":5}`, 400, "data.max", "unknown field"},
-		{"not an object", ok, `[1]`, 400, "data", "JSON object"},
-		{"malformed", ok, `{"limit":`, 400, "data", "malformed JSON"},
-		{"repeated key", ok, `{"limit":5,"limit":6}`, 400, "data.limit", "more than once"},
-		{"lone surrogate in q", ok, `{"q":"\udc00x"}`, 400, "data.q", "surrogate"},
-		{"minSeq beyond the store", ok, `{"minSeq":999}`, 400, "data.minSeq", "beyond the newest seq"},
-		{"specversion 0.3", ce("x", "0.3", record.EventQuery), `{}`, 400, "specversion", "send 1.0"},
-		{"create sent to read", ce("x", "1.0", record.EventCreate), `{}`, 400, "type", record.EventQuery},
-		{"unknown event type", ce("x", "1.0", "com.example.nope"), `{}`, 400, "type", record.EventQuery},
-		{"missing id", ce("", "1.0", record.EventQuery), `{}`, 400, "id", "id"},
-		{"missing specversion", ce("x", "", record.EventQuery), `{}`, 400, "specversion", "ce-specversion"},
-		{"structured without specversion", evHeader("Content-Type", "application/cloudevents+json"),
-			`{"id":"s","source":"/test","type":"` + record.EventQuery + `"}`, 400, "specversion", "specversion"},
-		{"data not JSON", evHeader("ce-specversion", "1.0", "ce-id", "x", "ce-source", "/test", "ce-type", record.EventQuery,
-			"Content-Type", "application/xml"), `<q/>`, 415, "datacontenttype", "application/xml"},
-		{"too large", ok, `{"q":"` + strings.Repeat("a ", serve.MaxBodyBytes/2) + `"}`, 413, "body", "over"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			resp, body := evRaw(t, fx.srv.URL, tt.header, tt.body)
-			testenv.WantError(t, resp, body, tt.status, tt.field, tt.message)
-		})
-	}
+	testenv.WantRefusals(t, fx.srv.URL+"/", []testenv.Refusal{
+		testenv.Refuse("limit zero", ok, `{"limit":0}`, 400, "data.limit", "1 to 100"),
+		testenv.Refuse("limit too big", ok, `{"limit":101}`, 400, "data.limit", "1 to 100"),
+		testenv.Refuse("limit as string", ok, `{"limit":"5"}`, 400, "data.limit", "whole number"),
+		testenv.Refuse("limit fraction", ok, `{"limit":1.5}`, 400, "data.limit", "whole number"),
+		testenv.Refuse("cursor not ours", ok, `{"cursor":"abc"}`, 400, "data.cursor", "nextCursor"),
+		testenv.Refuse("cursor as number", ok, `{"cursor":5}`, 400, "data.cursor", "string"),
+		testenv.Refuse("negative minSeq", ok, `{"minSeq":-1}`, 400, "data.minSeq", "whole number"),
+		testenv.Refuse("unknown record type", ok, `{"type":"poem"}`, 400, "data.type", "unknown type"),
+		testenv.Refuse("no words", ok, `{"q":"!!"}`, 400, "data.q", "no words"),
+		testenv.Refuse("unknown field", ok, `{"max":5}`, 400, "data.max", "unknown field"),
+		testenv.Refuse("not an object", ok, `[1]`, 400, "data", "JSON object"),
+		testenv.Refuse("malformed", ok, `{"limit":`, 400, "data", "malformed JSON"),
+		testenv.Refuse("repeated key", ok, `{"limit":5,"limit":6}`, 400, "data.limit", "more than once"),
+		testenv.Refuse("lone surrogate in q", ok, `{"q":"\udc00x"}`, 400, "data.q", "surrogate"),
+		testenv.Refuse("minSeq beyond the store", ok, `{"minSeq":999}`, 400, "data.minSeq", "beyond the newest seq"),
+		testenv.Refuse("specversion 0.3", ce("x", "0.3", record.EventQuery), `{}`, 400, "specversion", "send 1.0"),
+		testenv.Refuse("create sent to read", ce("x", "1.0", record.EventCreate), `{}`, 400, "type", record.EventQuery),
+		testenv.Refuse("unknown event type", ce("x", "1.0", "com.example.nope"), `{}`, 400, "type", record.EventQuery),
+		testenv.Refuse("missing id", ce("", "1.0", record.EventQuery), `{}`, 400, "id", "id"),
+		testenv.Refuse("missing specversion", ce("x", "", record.EventQuery), `{}`, 400, "specversion", "ce-specversion"),
+		testenv.Refuse("structured without specversion", evHeader("Content-Type", "application/cloudevents+json"),
+			`{"id":"s","source":"/test","type":"`+record.EventQuery+`"}`, 400, "specversion", "specversion"),
+		testenv.Refuse("data not JSON", evHeader("ce-specversion", "1.0", "ce-id", "x", "ce-source", "/test", "ce-type", record.EventQuery,
+			"Content-Type", "application/xml"), `<q/>`, 415, "datacontenttype", "application/xml"),
+		testenv.Refuse("too large", ok, `{"q":"`+strings.Repeat("a ", serve.MaxBodyBytes/2)+`"}`, 413, "body", "over"),
+	})
 	// The SDK's client, in both modes, sees the same 400.
 	for _, m := range modes {
 		bad := queryEvent("sdk-bad", map[string]any{"limit": 0})
@@ -269,26 +255,11 @@ func TestQueryEventRefused(t *testing.T) {
 		}
 	}
 	// Prefixes of metric lines; the invalid count depends on the cases above.
-	want := []string{
+	for _, w := range []string{
 		`cqrs_events_total{outcome="unknown_type",type="other"} 2`,
 		`cqrs_events_total{outcome="invalid",type="dev.cqrs.records.query"} `,
-	}
-	resp, err := http.Get(fx.srv.URL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	seen := map[string]bool{}
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		for _, w := range want {
-			if strings.HasPrefix(sc.Text(), w) {
-				seen[w] = true
-			}
-		}
-	}
-	for _, w := range want {
-		if !seen[w] {
+	} {
+		if len(testenv.Metrics(t, fx.srv.URL, w)) == 0 {
 			t.Errorf("metrics lack %q", w)
 		}
 	}

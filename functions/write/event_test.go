@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -336,58 +335,45 @@ func TestCreateEventRefused(t *testing.T) {
 	}
 	structured := binaryHeader("Content-Type", "application/cloudevents+json")
 	good := `{"type":"bp","text":"hi"}`
-	tests := []struct {
-		name    string
-		header  http.Header
-		body    string
-		status  int
-		field   string
-		message string // a part of the error message
-	}{
-		{"empty text", ce(), `{"type":"bp","text":"   "}`, 400, "data.text", "text is required"},
-		{"unknown record type", ce(), `{"type":"poem","text":"hi"}`, 400, "data.type", "unknown type"},
-		{"malformed data", ce(), `{"type":"bp",`, 400, "data", "malformed JSON"},
-		{"unknown data field", ce(), `{"type":"bp","text":"hi","x":1}`, 400, "data.x", "unknown field"},
-		{"text not a string", ce(), `{"type":"bp","text":7}`, 400, "data.text", "text must be"},
-		{"data not an object", ce(), `"hi"`, 400, "data", "JSON object"},
-		{"no data", ce(), ``, 400, "data", "event data is empty"},
-		{"data not UTF-8", ce(), "{\"type\":\"bp\",\"text\":\"\xff\"}", 400, "data.text", "UTF-8"},
-		{"unknown event type", ce("ce-type", "dev.cqrs.other"), good, 400, "type", record.EventCreate},
-		{"query sent to write", ce("ce-type", record.EventQuery), good, 400, "type", record.EventCreate},
-		{"missing id", ce("ce-id", ""), good, 400, "id", "id"},
-		{"missing source", ce("ce-source", ""), good, 400, "source", "source"},
-		{"missing type", ce("ce-type", ""), good, 400, "type", "type"},
-		{"missing specversion", ce("ce-specversion", ""), good, 400, "specversion", "ce-specversion"},
-		{"unknown specversion", ce("ce-specversion", "0.1"), good, 400, "specversion", "0.1"},
-		{"plain JSON", binaryHeader("Content-Type", "application/json"), good, 400, "specversion", "not a CloudEvent"},
-		{"data not JSON", ce("Content-Type", "text/plain"), "hi", 415, "datacontenttype", "text/plain"},
-		{"structured without specversion", structured,
-			`{"id":"s1","source":"/test","type":"` + record.EventCreate + `","data":` + good + `}`, 400, "specversion", "specversion"},
-		{"structured without id", structured,
-			`{"specversion":"1.0","source":"/test","type":"` + record.EventCreate + `","data":` + good + `}`, 400, "id", "id"},
-		{"structured malformed", structured, `{"specversion":"1.0",`, 400, "", "malformed event"},
-		{"structured bad data", structured,
-			`{"specversion":"1.0","id":"s2","source":"/test","type":"` + record.EventCreate + `","data":{"type":"bp"}}`, 400, "data.text", "text is required"},
-		{"batch", binaryHeader("Content-Type", "application/cloudevents-batch+json"), `[]`, 400, "Content-Type", "one event per request"},
-		{"too large", ce(), `{"type":"bp","text":"` + strings.Repeat("a", serve.MaxBodyBytes) + `"}`, 413, "body", "over"},
-		{"id over 255 bytes", ce("ce-id", strings.Repeat("i", 256)), good, 400, "id", "at most 255"},
-		{"source over 255 bytes", ce("ce-source", "/"+strings.Repeat("s", 255)), good, 400, "source", "at most 255"},
-		{"specversion 0.3", ce("ce-specversion", "0.3"), good, 400, "specversion", "send 1.0"},
-		{"structured specversion 0.3", structured,
-			`{"specversion":"0.3","id":"s3","source":"/test","type":"` + record.EventCreate + `","data":` + good + `}`, 400, "specversion", "send 1.0"},
-		{"data and data_base64", structured,
-			`{"specversion":"1.0","id":"s4","source":"/test","type":"` + record.EventCreate + `","data":` + good +
-				`,"data_base64":"eyJ0eXBlIjoiYnAiLCJ0ZXh0IjoieCJ9"}`, 400, "data_base64", "not both"},
-		{"lone surrogate in text", ce(), `{"type":"bp","text":"a\ud800b"}`, 400, "data.text", "surrogate"},
-		{"repeated data key", ce(), `{"type":"bp","text":"a","text":"b"}`, 400, "data.text", "more than once"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			resp, body := rawPost(t, fx.srv.URL, tt.header, tt.body)
-			testenv.WantError(t, resp, body, tt.status, tt.field, tt.message)
-		})
-	}
-	resp, _ := rawGet(t, fx.srv.URL+"/")
+	testenv.WantRefusals(t, fx.srv.URL+"/", []testenv.Refusal{
+		testenv.Refuse("empty text", ce(), `{"type":"bp","text":"   "}`, 400, "data.text", "text is required"),
+		testenv.Refuse("unknown record type", ce(), `{"type":"poem","text":"hi"}`, 400, "data.type", "unknown type"),
+		testenv.Refuse("malformed data", ce(), `{"type":"bp",`, 400, "data", "malformed JSON"),
+		testenv.Refuse("unknown data field", ce(), `{"type":"bp","text":"hi","x":1}`, 400, "data.x", "unknown field"),
+		testenv.Refuse("text not a string", ce(), `{"type":"bp","text":7}`, 400, "data.text", "text must be"),
+		testenv.Refuse("data not an object", ce(), `"hi"`, 400, "data", "JSON object"),
+		testenv.Refuse("no data", ce(), ``, 400, "data", "event data is empty"),
+		testenv.Refuse("data not UTF-8", ce(), "{\"type\":\"bp\",\"text\":\"\xff\"}", 400, "data.text", "UTF-8"),
+		testenv.Refuse("unknown event type", ce("ce-type", "dev.cqrs.other"), good, 400, "type", record.EventCreate),
+		testenv.Refuse("query sent to write", ce("ce-type", record.EventQuery), good, 400, "type", record.EventCreate),
+		testenv.Refuse("missing id", ce("ce-id", ""), good, 400, "id", "id"),
+		testenv.Refuse("missing source", ce("ce-source", ""), good, 400, "source", "source"),
+		testenv.Refuse("missing type", ce("ce-type", ""), good, 400, "type", "type"),
+		testenv.Refuse("missing specversion", ce("ce-specversion", ""), good, 400, "specversion", "ce-specversion"),
+		testenv.Refuse("unknown specversion", ce("ce-specversion", "0.1"), good, 400, "specversion", "0.1"),
+		testenv.Refuse("plain JSON", binaryHeader("Content-Type", "application/json"), good, 400, "specversion", "not a CloudEvent"),
+		testenv.Refuse("data not JSON", ce("Content-Type", "text/plain"), "hi", 415, "datacontenttype", "text/plain"),
+		testenv.Refuse("structured without specversion", structured,
+			`{"id":"s1","source":"/test","type":"`+record.EventCreate+`","data":`+good+`}`, 400, "specversion", "specversion"),
+		testenv.Refuse("structured without id", structured,
+			`{"specversion":"1.0","source":"/test","type":"`+record.EventCreate+`","data":`+good+`}`, 400, "id", "id"),
+		testenv.Refuse("structured malformed", structured, `{"specversion":"1.0",`, 400, "", "malformed event"),
+		testenv.Refuse("structured bad data", structured,
+			`{"specversion":"1.0","id":"s2","source":"/test","type":"`+record.EventCreate+`","data":{"type":"bp"}}`, 400, "data.text", "text is required"),
+		testenv.Refuse("batch", binaryHeader("Content-Type", "application/cloudevents-batch+json"), `[]`, 400, "Content-Type", "one event per request"),
+		testenv.Refuse("too large", ce(), `{"type":"bp","text":"`+strings.Repeat("a", serve.MaxBodyBytes)+`"}`, 413, "body", "over"),
+		testenv.Refuse("id over 255 bytes", ce("ce-id", strings.Repeat("i", 256)), good, 400, "id", "at most 255"),
+		testenv.Refuse("source over 255 bytes", ce("ce-source", "/"+strings.Repeat("s", 255)), good, 400, "source", "at most 255"),
+		testenv.Refuse("specversion 0.3", ce("ce-specversion", "0.3"), good, 400, "specversion", "send 1.0"),
+		testenv.Refuse("structured specversion 0.3", structured,
+			`{"specversion":"0.3","id":"s3","source":"/test","type":"`+record.EventCreate+`","data":`+good+`}`, 400, "specversion", "send 1.0"),
+		testenv.Refuse("data and data_base64", structured,
+			`{"specversion":"1.0","id":"s4","source":"/test","type":"`+record.EventCreate+`","data":`+good+
+				`,"data_base64":"eyJ0eXBlIjoiYnAiLCJ0ZXh0IjoieCJ9"}`, 400, "data_base64", "not both"),
+		testenv.Refuse("lone surrogate in text", ce(), `{"type":"bp","text":"a\ud800b"}`, 400, "data.text", "surrogate"),
+		testenv.Refuse("repeated data key", ce(), `{"type":"bp","text":"a","text":"b"}`, 400, "data.text", "more than once"),
+	})
+	resp, _ := testenv.Do(t, http.MethodGet, fx.srv.URL+"/", nil, "")
 	if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != http.MethodPost {
 		t.Errorf("GET / = %d Allow %q, want 405 Allow POST", resp.StatusCode, resp.Header.Get("Allow"))
 	}
@@ -397,17 +383,6 @@ func TestCreateEventRefused(t *testing.T) {
 	if m := testenv.Metrics(t, fx.srv.URL, ""); !m[`cqrs_events_total{outcome="unknown_type",type="other"} 2`] {
 		t.Errorf("metrics lack the 2 valid events of another type")
 	}
-}
-
-func rawGet(t *testing.T, url string) (*http.Response, []byte) {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp, b
 }
 
 // TestCreateEventRefusedBySDKClient checks what the SDK's own client sees, in both

@@ -44,3 +44,30 @@ func Metrics(tb testing.TB, base, prefix string) map[string]bool {
 	}
 	return lines
 }
+
+// Refusal is a request that a function must refuse and the JSON error it must answer.
+type Refusal struct {
+	Name    string
+	Header  http.Header
+	Body    string
+	Status  int
+	Field   string
+	Message string // a part of the error message
+}
+
+// WantRefusals posts each refusal's body with its header to url, one subtest each,
+// and checks the error answered.
+func WantRefusals(t *testing.T, url string, refusals []Refusal) {
+	t.Helper()
+	for _, r := range refusals {
+		t.Run(r.Name, func(t *testing.T) {
+			resp, body := Do(t, http.MethodPost, url, r.Header, r.Body)
+			WantError(t, resp, body, r.Status, r.Field, r.Message)
+		})
+	}
+}
+
+// Refuse makes a Refusal; tables of them stay one line a case.
+func Refuse(name string, h http.Header, body string, status int, field, message string) Refusal {
+	return Refusal{Name: name, Header: h, Body: body, Status: status, Field: field, Message: message}
+}
