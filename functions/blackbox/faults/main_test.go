@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/cqrs-knative/cqrs-knative/functions/internal/testenv"
 )
 
 // quiet drops go-redis' own log lines (dial failures, sentinel switches): the tests
@@ -15,9 +17,10 @@ type quiet struct{}
 
 func (quiet) Printf(context.Context, string, ...any) {}
 
-// TestMain keeps the functions' per-request logs out of the test output.
+// TestMain keeps the functions' per-request logs out of the test output, and removes
+// the binaries that the tests built once they have all run.
 func TestMain(m *testing.M) {
 	slog.SetDefault(slog.New(slog.DiscardHandler))
 	redis.SetLogger(quiet{})
-	os.Exit(m.Run())
+	os.Exit(testenv.Run(m))
 }

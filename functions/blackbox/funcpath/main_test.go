@@ -21,6 +21,7 @@ import (
 	"testing"
 
 	"github.com/cqrs-knative/cqrs-knative/functions/internal/launch"
+	"github.com/cqrs-knative/cqrs-knative/functions/internal/testenv"
 )
 
 var tmpBin string // this test binary's builds
@@ -32,7 +33,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	tmpBin = d
-	code := m.Run()
+	code := testenv.Run(m)
 	os.RemoveAll(d)
 	os.Exit(code)
 }

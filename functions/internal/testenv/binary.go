@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
@@ -22,14 +23,37 @@ var (
 	buildMu  sync.Mutex
 	buildDir string
 	built    = map[string]string{}
+	running  bool // Run is in charge of removing buildDir
 )
 
+// Run runs a package's tests and then removes what Build built for them; a package
+// whose tests call Build has a TestMain that is just os.Exit(testenv.Run(m)). The
+// binaries outlive every single test, so no test's cleanup can remove them, and left
+// behind they would fill the temporary directory by tens of MB a run.
+func Run(m *testing.M) int {
+	buildMu.Lock()
+	running = true
+	buildMu.Unlock()
+	code := m.Run()
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	if buildDir != "" {
+		if err := os.RemoveAll(buildDir); err != nil {
+			fmt.Fprintln(os.Stderr, "testenv: removing the built binaries:", err)
+		}
+	}
+	return code
+}
+
 // Build compiles the main package pkg (relative to the module root) once per test
-// binary and returns the executable's path.
+// binary and returns the executable's path. The package's TestMain must call Run.
 func Build(tb testing.TB, pkg string) string {
 	tb.Helper()
 	buildMu.Lock()
 	defer buildMu.Unlock()
+	if !running {
+		tb.Fatal("testenv.Build: this package needs func TestMain(m *testing.M) { os.Exit(testenv.Run(m)) }, which removes the built binaries")
+	}
 	if p, ok := built[pkg]; ok {
 		return p
 	}

@@ -37,5 +37,8 @@ func ChromiumOptions(tb testing.TB) []chromedp.ExecAllocatorOption {
 		chromedp.Flag("disable-dev-shm-usage", true),
 		chromedp.Flag("disable-extensions", true),
 		chromedp.UserDataDir(tb.TempDir()),
+		// Chromium makes a directory for its singleton socket in TMPDIR and removes it
+		// only when it exits cleanly; the test's own directory goes whatever happens.
+		chromedp.Env("TMPDIR=" + tb.TempDir()),
 	}
 }

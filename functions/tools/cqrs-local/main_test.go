@@ -17,6 +17,9 @@ import (
 	"github.com/cqrs-knative/cqrs-knative/functions/internal/testenv"
 )
 
+// TestMain removes the binaries that the tests built once they have all run.
+func TestMain(m *testing.M) { os.Exit(testenv.Run(m)) }
+
 // buildStack compiles cqrs-local and the binaries it runs into one directory, as
 // make build does.
 func buildStack(t *testing.T) string {
@@ -55,8 +58,9 @@ func TestStackStartsServesAndStopsClean(t *testing.T) {
 		"UI_PORT="+strconv.Itoa(ports[0]), "WRITE_PORT="+strconv.Itoa(ports[1]), "READ_PORT="+strconv.Itoa(ports[2]),
 		"REDIS_MASTER_PORT="+strconv.Itoa(ports[3]), "REDIS_REPLICA_PORT="+strconv.Itoa(ports[4]))
 	testenv.Ready(t, p, 30*time.Second)
+	// The banner with the addresses follows the "ready" line; its last line ends it.
 	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(p.Output(), "cqrs-local: ready") && time.Now().Before(deadline) {
+	for !strings.Contains(p.Output(), "Press Ctrl-C to stop everything.") && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	out := p.Output()

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
 	"slices"
 	"strings"
@@ -20,6 +21,9 @@ import (
 	"github.com/cqrs-knative/cqrs-knative/functions/record"
 	"github.com/cqrs-knative/cqrs-knative/functions/store"
 )
+
+// TestMain removes the binaries that the tests built once they have all run.
+func TestMain(m *testing.M) { os.Exit(testenv.Run(m)) }
 
 // createV1 is the create script of the first layout, as it was released: this test
 // writes a store exactly as that version of cqrs-write did.
