@@ -36,7 +36,7 @@ func benchPreload(b *testing.B, pair *testenv.Pair, n int) (lastID string) {
 	for w := range 8 {
 		wg.Go(func() {
 			for i := w; i < n; i += 8 {
-				c, err := m.Create(context.Background(), store.NewRecord{
+				created, err := m.Create(context.Background(), store.NewRecord{
 					ID: "bench" + strconv.Itoa(i), Type: []string{"bp", "cmt", "rvw"}[i%3],
 					Text: benchTexts[i%len(benchTexts)], CreatedAt: time.Now(),
 				}, 0, 0)
@@ -44,8 +44,8 @@ func benchPreload(b *testing.B, pair *testenv.Pair, n int) (lastID string) {
 					errs <- err
 					return
 				}
-				if c.Record.Seq <= int64(n) {
-					ids[c.Record.Seq] = c.Record.ID
+				if seq := created.Record.Seq; seq <= int64(n) {
+					ids[seq] = created.Record.ID
 				}
 			}
 		})
