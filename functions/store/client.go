@@ -20,13 +20,13 @@ type Options struct {
 	ReadTimeout time.Duration
 }
 
-// Timeouts are short on purpose: a dead or stuck Redis must turn into a 503 within
-// about two seconds, never a hung request.
 // bufferSize is each connection's read and write buffer (go-redis' default is 32 KiB
 // each): a 25-record page and the largest create command fit, larger replies are
 // read past the buffer, and 32 busy connections hold 0.5 MiB instead of 2 MiB.
 const bufferSize = 8 << 10
 
+// Timeouts are short on purpose: a dead or stuck Redis must turn into a 503 within
+// about two seconds, never a hung request.
 const (
 	dialTimeout = 500 * time.Millisecond
 	ioTimeout   = time.Second

@@ -180,6 +180,12 @@ func plainTag(tag string) bool {
 	return true
 }
 
+// asString is a Redis reply value as a string; "" for nil (a missing key) or another type.
+func asString(x any) string {
+	s, _ := x.(string)
+	return s
+}
+
 func toInt(x any) int64 {
 	switch v := x.(type) {
 	case int64:

@@ -35,9 +35,7 @@ func (s *Store) GetDoc(ctx context.Context, id string) (json.RawMessage, int64, 
 	if err != nil {
 		return nil, 0, classify(err)
 	}
-	str := func(x any) string { s, _ := x.(string); return s }
-	seq, _ := strconv.ParseInt(str(vals[0]), 10, 64)
-	doc := str(vals[1])
+	seq, doc := toInt(vals[0]), asString(vals[1])
 	// The document must be this id's: after a failover that rolled seq back, the seq
 	// may hold another record, whose id has another tag.
 	if !strings.HasPrefix(doc, `{"id":`+strconv.Quote(id)+`,`) {

@@ -38,9 +38,10 @@ const (
 // docKey is the key of the document of the record with seq: the prefix and the seq
 // as its index entry (4 bytes, big-endian), so the page script makes keys from index
 // entries by slicing, with no number formatting, which costs Redis' Lua a sprintf.
-func docKey(seq int64) string {
-	return docPrefix + string(binary.BigEndian.AppendUint32(nil, uint32(seq)))
-}
+func docKey(seq int64) string { return docPrefix + indexEntry(seq) }
+
+// indexEntry is seq as a packed index holds it: 4 bytes, big-endian.
+func indexEntry(seq int64) string { return string(binary.BigEndian.AppendUint32(nil, uint32(seq))) }
 
 func typeKey(t string) string { return typePrefix + t }
 

@@ -94,21 +94,20 @@ func (s *Store) migrateBatch(ctx context.Context, zs []redis.Z) error {
 			return fmt.Errorf("migrate: record %s has seq %d, outside 1..%d", id, seq, int64(maxSeq))
 		}
 		v := fields[i].Val()
-		str := func(x any) string { s, _ := x.(string); return s }
-		doc, typ, text := str(v[0]), str(v[1]), str(v[2])
+		doc, typ, text := asString(v[0]), asString(v[1]), asString(v[2])
 		if typ == "" {
 			return fmt.Errorf("migrate: record %s (seq %d) is in %s but has no hash %s", id, seq, LegacyAllKey, LegacyRecordPrefix+id)
 		}
 		if doc == "" {
 			// Stored before documents were: build it as the write side would have.
 			r := record.Record{ID: id, Seq: seq, Type: typ, Text: text}
-			if err := r.CreatedAt.UnmarshalText([]byte(str(v[3]))); err != nil {
+			if err := r.CreatedAt.UnmarshalText([]byte(asString(v[3]))); err != nil {
 				return fmt.Errorf("migrate: record %s: createdAt: %w", id, err)
 			}
 			b, _ := json.Marshal(r)
 			doc = string(b)
 		}
-		entry := string(binary.BigEndian.AppendUint32(nil, uint32(seq)))
+		entry := indexEntry(seq)
 		tx.Set(ctx, docKey(seq), doc, 0)
 		tx.Append(ctx, allKey, entry)
 		tx.Append(ctx, typeKey(typ), entry)

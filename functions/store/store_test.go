@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -373,7 +372,7 @@ func adversarialStore(t *testing.T, s *Store, n int, words []string, has15 func(
 	ctx := context.Background()
 	lists := map[string][]byte{}
 	for seq := 1; seq <= n; seq++ {
-		e := binary.BigEndian.AppendUint32(nil, uint32(seq))
+		e := indexEntry(int64(seq))
 		lists[typeKey("bp")] = append(lists[typeKey("bp")], e...)
 		lists[allKey] = append(lists[allKey], e...)
 		ws := words[len(words)-1:]
