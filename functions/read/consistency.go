@@ -22,10 +22,6 @@ const (
 	reasonSlow = "replica_slow" // timed out or busy
 )
 
-// requestSlack bounds the Redis calls of one read beyond its wait for the replica: a
-// page costs Redis milliseconds (see store's scan budget), so a second is plenty.
-const requestSlack = 2 * time.Second
-
 // consistent runs read against the replica and accepts its answer once the replica
 // has applied minSeq. A replica that is behind is waited for, polling its seq, for at
 // most READ_MAX_WAIT in all, whatever minSeq says. Then, or when the replica is down
@@ -37,7 +33,7 @@ const requestSlack = 2 * time.Second
 // started afresh, or a write lost in a failover), and is refused at once, before any
 // wait (one GET of the master's seq for a read the replica could not serve yet).
 func (f *Function) consistent(parent context.Context, minSeq int64, search bool, read func(context.Context, *store.Store) (int64, error)) (Served, error) {
-	ctx, cancel := context.WithTimeout(parent, f.cfg.ReadMaxWait+requestSlack)
+	ctx, cancel := context.WithTimeout(parent, f.cfg.ReadMaxWait+store.CallSlack)
 	defer cancel()
 	waitUntil := time.Now().Add(f.cfg.ReadMaxWait)
 	seq, err := read(ctx, f.replica)
@@ -86,7 +82,7 @@ func (f *Function) consistent(parent context.Context, minSeq int64, search bool,
 		return Served{By: ServedByReplica, Seq: seq}, record.Unavailable(msg, err)
 	}
 	// The master gets a time of its own: the replica may have used up the request's.
-	mctx, mcancel := context.WithTimeout(parent, requestSlack)
+	mctx, mcancel := context.WithTimeout(parent, store.CallSlack)
 	defer mcancel()
 	seq, err = read(mctx, f.master)
 	if err != nil {

@@ -33,6 +33,12 @@ const (
 	poolTimeout = time.Second
 )
 
+// CallSlack is how long a request's Redis calls may take beyond the waits it asks
+// for (the read side's wait for the replica, the write side's WAIT): a call that does
+// not wait costs Redis milliseconds (a page is bounded by the scan budget), so this
+// is plenty, and it keeps any request from holding a connection for long.
+const CallSlack = 2 * time.Second
+
 // NewClient returns a go-redis client with bounded pool and short timeouts. Commands
 // are not retried by the client: a create that timed out may have been applied, and
 // only the caller (with an idempotency key) can retry it safely.

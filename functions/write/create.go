@@ -2,7 +2,6 @@ package write
 
 import (
 	"context"
-	"time"
 
 	"github.com/cqrs-knative/cqrs-knative/functions/record"
 	"github.com/cqrs-knative/cqrs-knative/functions/store"
@@ -15,9 +14,6 @@ type Answer struct {
 	Replicated *bool `json:"replicated,omitempty"`
 }
 
-// requestSlack bounds a create's Redis calls beyond WRITE_WAIT_TIMEOUT.
-const requestSlack = 2 * time.Second
-
 // Create validates in and stores it under claim ("" for none). created is false when
 // the claim was already held; the answer then carries the first record.
 func (f *Function) Create(ctx context.Context, in record.Create, claim string) (ans Answer, created bool, err error) {
@@ -29,7 +25,7 @@ func (f *Function) Create(ctx context.Context, in record.Create, claim string) (
 	// connection longer than it may take itself. It allows two WAITs: after a Redis
 	// restart the first script call finds the script cache empty, and its WAIT has
 	// already waited when the script is loaded and sent again.
-	ctx, cancel := context.WithTimeout(ctx, 2*f.cfg.WriteWaitTimeout+requestSlack)
+	ctx, cancel := context.WithTimeout(ctx, 2*f.cfg.WriteWaitTimeout+store.CallSlack)
 	defer cancel()
 	res, err := f.store.Create(ctx, store.NewRecord{
 		ID: newID(), Type: in.Type, Text: in.Text, CreatedAt: f.now(),
