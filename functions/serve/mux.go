@@ -136,16 +136,21 @@ func probe(w http.ResponseWriter, r *http.Request, f Handler, readiness bool) {
 }
 
 // cleanPath reports whether p has no empty, "." or ".." segment (a trailing slash
-// is fine).
+// is fine). It runs on every request, so it walks the segments without splitting.
 func cleanPath(p string) bool {
 	if p == "" || p[0] != '/' {
 		return p == ""
 	}
-	segs := strings.Split(strings.TrimSuffix(p[1:], "/"), "/")
-	for _, s := range segs {
-		if (s == "" && len(segs) > 1) || s == "." || s == ".." {
+	rest := strings.TrimSuffix(p[1:], "/")
+	several := strings.Contains(rest, "/")
+	for {
+		seg, tail, more := strings.Cut(rest, "/")
+		if (seg == "" && several) || seg == "." || seg == ".." {
 			return false
 		}
+		if !more {
+			return true
+		}
+		rest = tail
 	}
-	return true
 }
