@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
 	"github.com/cqrs-knative/cqrs-knative/functions/internal/testenv"
 )
 

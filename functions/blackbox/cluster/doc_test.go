@@ -91,13 +91,19 @@ func docVerdict(c string) (run bool, why string) {
 	case first == "curl" && !strings.Contains(c, "$WRITE") && !strings.Contains(c, "$READ") && !strings.Contains(c, "$UI"):
 		return false, "not addressed to a route"
 	case first == "curl", first == "kn", strings.HasPrefix(c, "kubectl run"), strings.HasPrefix(c, "kubectl get"),
-		regexp.MustCompile(`^(WRITE|READ|UI|BROKER)=`).MatchString(c):
+		urlVariable.MatchString(c):
 		return true, ""
 	}
 	return false, "not recognised as a cluster command"
 }
 
-var statusLine = regexp.MustCompile(`(?m)^HTTP/1\.1 (\d{3})`)
+var (
+	statusLine = regexp.MustCompile(`(?m)^HTTP/1\.1 (\d{3})`)
+	// A line that sets one of the URL variables the docs' commands use.
+	urlVariable = regexp.MustCompile(`^(WRITE|READ|UI|BROKER)=`)
+	// The same for the three Services' routes.
+	routeVariable = regexp.MustCompile(`^(WRITE|READ|UI)=`)
+)
 
 // TestDocCommands types every command of the documentation's shell blocks that
 // addresses the cluster (README.md, docs/*.md), with WRITE, READ, UI and BROKER
@@ -136,7 +142,7 @@ func TestDocCommands(t *testing.T) {
 			f := strings.Fields(line)
 			line = strings.Replace(line, "kubectl run "+f[2], "kubectl run "+f[2]+"-"+nonce()[3:9], 1)
 		}
-		if m := regexp.MustCompile(`^(WRITE|READ|UI|BROKER)=`).FindStringSubmatch(line); m != nil {
+		if m := urlVariable.FindStringSubmatch(line); m != nil {
 			line += "\nprintf '%s' \"$" + m[1] + "\""
 		}
 		t.Logf("$ %s", oneLine)
@@ -163,7 +169,7 @@ func TestDocCommands(t *testing.T) {
 			if m := statusLine.FindStringSubmatch(out); m != nil && m[1] >= "500" {
 				t.Errorf("%s: %s: got\n%s", c.file, oneLine, out)
 			}
-		case regexp.MustCompile(`^(WRITE|READ|UI)=`).MatchString(oneLine):
+		case routeVariable.MatchString(oneLine):
 			if !strings.HasPrefix(out, "http") {
 				t.Errorf("%s: %s: got %q, want a URL", c.file, oneLine, out)
 			}

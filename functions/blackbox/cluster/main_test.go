@@ -44,6 +44,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cqrs-knative/cqrs-knative/functions/internal/testenv"
 )
 
 const ns = "default"
@@ -196,14 +198,6 @@ func send(t *testing.T, c *http.Client, method, u string, h http.Header, body st
 	return answer{status: res.StatusCode, header: res.Header, body: b}, err
 }
 
-func hdr(kv ...string) http.Header {
-	h := http.Header{}
-	for i := 0; i+1 < len(kv); i += 2 {
-		h.Set(kv[i], kv[i+1])
-	}
-	return h
-}
-
 type record struct {
 	ID        string `json:"id"`
 	Seq       int64  `json:"seq"`
@@ -220,7 +214,7 @@ type page struct {
 // create stores a record through cqrs-write's route and returns it.
 func create(t *testing.T, typ, text string) record {
 	t.Helper()
-	a, err := send(t, routeClient, "POST", urls["cqrs-write"]+"/records", hdr("Content-Type", "application/json"),
+	a, err := send(t, routeClient, "POST", urls["cqrs-write"]+"/records", testenv.Header("Content-Type", "application/json"),
 		fmt.Sprintf(`{"type":%q,"text":%q}`, typ, text))
 	if err != nil {
 		t.Fatalf("create: %v", err)

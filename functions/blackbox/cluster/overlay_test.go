@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cqrs-knative/cqrs-knative/functions/internal/testenv"
 )
 
 // makeDeploy runs make deploy with extra variables, as the setup does.
@@ -49,7 +51,7 @@ func TestOverlayClusterLocal(t *testing.T) {
 		})
 	}
 	word := nonce()
-	a, err := send(t, routeClient, "POST", urls["cqrs-ui"]+"/api/records", hdr("Content-Type", "application/json",
+	a, err := send(t, routeClient, "POST", urls["cqrs-ui"]+"/api/records", testenv.Header("Content-Type", "application/json",
 		"Origin", strings.TrimSuffix(urls["cqrs-ui"], "/")), `{"type":"bp","text":"through the page's proxy `+word+`"}`)
 	if err != nil || a.status != 201 {
 		t.Fatalf("UI /api/records with cluster-local functions: got %v %v", a, err)

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/cqrs-knative/cqrs-knative/functions/internal/testenv"
 )
 
 // TestRedisMasterRestart: the Redis master pod is deleted while writes go on
@@ -41,7 +43,7 @@ func TestRedisMasterRestart(t *testing.T) {
 				return
 			default:
 			}
-			a, err := send(t, routeClient, "POST", urls["cqrs-write"]+"/records", hdr("Content-Type", "application/json"),
+			a, err := send(t, routeClient, "POST", urls["cqrs-write"]+"/records", testenv.Header("Content-Type", "application/json"),
 				fmt.Sprintf(`{"type":"cmt","text":"write %d under a master restart"}`, i))
 			mu.Lock()
 			switch {

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/cqrs-knative/cqrs-knative/functions/internal/testenv"
 )
 
 // revisionOf is the Service's latest ready revision.
@@ -87,7 +89,7 @@ func waitForZero(t *testing.T, rev string, since time.Time) zeroTimes {
 // coldRequest is the request each function gets after being at zero.
 func coldRequest(t *testing.T, svc string) (answer, error) {
 	if svc == "cqrs-write" {
-		return send(t, routeClient, "POST", urls[svc]+"/records", hdr("Content-Type", "application/json"),
+		return send(t, routeClient, "POST", urls[svc]+"/records", testenv.Header("Content-Type", "application/json"),
 			fmt.Sprintf(`{"type":"cmt","text":"after zero %s"}`, nonce()))
 	}
 	return send(t, routeClient, "GET", urls[svc]+"/records?limit=1", nil, "")

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cqrs-knative/cqrs-knative/functions/internal/testenv"
 )
 
 // TestServicesReady: the three Services from the unchanged knative/*.yaml are
@@ -49,7 +51,7 @@ func TestServicesReady(t *testing.T) {
 func TestHTTPThroughRoutes(t *testing.T) {
 	text := "through the route " + nonce()
 	a, err := send(t, routeClient, "POST", urls["cqrs-write"]+"/records",
-		hdr("Content-Type", "application/json"), fmt.Sprintf(`{"type":"bp","text":%q}`, text))
+		testenv.Header("Content-Type", "application/json"), fmt.Sprintf(`{"type":"bp","text":%q}`, text))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,8 +96,8 @@ func TestHTTPThroughRoutes(t *testing.T) {
 	// The same Idempotency-Key again: 200 and the first record.
 	key := nonce()
 	body := fmt.Sprintf(`{"type":"cmt","text":"idempotent %s"}`, key)
-	first, _ := send(t, routeClient, "POST", urls["cqrs-write"]+"/records", hdr("Content-Type", "application/json", "Idempotency-Key", key), body)
-	again, _ := send(t, routeClient, "POST", urls["cqrs-write"]+"/records", hdr("Content-Type", "application/json", "Idempotency-Key", key), body)
+	first, _ := send(t, routeClient, "POST", urls["cqrs-write"]+"/records", testenv.Header("Content-Type", "application/json", "Idempotency-Key", key), body)
+	again, _ := send(t, routeClient, "POST", urls["cqrs-write"]+"/records", testenv.Header("Content-Type", "application/json", "Idempotency-Key", key), body)
 	if first.status != http.StatusCreated || again.status != http.StatusOK || string(first.body) != string(again.body) {
 		t.Errorf("Idempotency-Key twice: got %s then %s, want 201 then 200 with the same record", first, again)
 	}
