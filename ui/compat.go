@@ -15,8 +15,9 @@ import (
 	"github.com/cqrs-knative/cqrs-knative/functions/serve"
 )
 
-// maxCompatBody bounds the original endpoints' bodies, as the functions bound theirs.
-const maxCompatBody = 64 << 10
+// maxAnswerBody bounds how much of a function's answer the original endpoints read
+// (their own request bodies are bounded by serve.ReadBody).
+const maxAnswerBody = 64 << 10
 
 // AddRequest is the body of the original sample's POST /add.
 type AddRequest struct {
@@ -90,7 +91,7 @@ func (s *UI) add(w http.ResponseWriter, r *http.Request) {
 	var rec struct {
 		Replicated *bool `json:"replicated"`
 	}
-	json.NewDecoder(io.LimitReader(resp.Body, maxCompatBody)).Decode(&rec)
+	json.NewDecoder(io.LimitReader(resp.Body, maxAnswerBody)).Decode(&rec)
 	if resp.StatusCode == http.StatusAccepted || resp.Header.Get("X-Replicated") == "false" || (rec.Replicated != nil && !*rec.Replicated) {
 		w.Header().Set("X-Replicated", "false")
 		serve.JSON(w, http.StatusOK, map[string]bool{"success": true, "replicated": false})
@@ -230,7 +231,7 @@ func (s *UI) relayError(w http.ResponseWriter, resp *http.Response, function str
 		return
 	}
 	var body serve.ErrorBody
-	raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxCompatBody))
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxAnswerBody))
 	if !serve.IsJSON(resp.Header.Get("Content-Type")) || json.Unmarshal(raw, &body) != nil || body.Error == "" {
 		body = serve.ErrorBody{Error: fmt.Sprintf("the %s function answered %s", function, resp.Status)}
 	}

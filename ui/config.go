@@ -3,6 +3,7 @@ package ui
 import (
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -68,7 +69,7 @@ func (c Config) Check() error {
 		return fmt.Errorf("RECORD_TYPE_LABELS=%q: %w", c.RecordTypeLabels, err)
 	}
 	for name := range labels {
-		if !contains(c.RecordTypes, name) {
+		if !slices.Contains(c.RecordTypes, name) {
 			return fmt.Errorf("RECORD_TYPE_LABELS=%q: %s is not one of RECORD_TYPES (%s)", c.RecordTypeLabels, name, strings.Join(c.RecordTypes, ","))
 		}
 	}
@@ -82,23 +83,22 @@ func checkTypes(types []string) error {
 		return fmt.Errorf("must name at least one type")
 	}
 	for i, t := range types {
-		if t == "" || len(t) > maxTypeName || strings.Trim(t, typeNameChars) != "" {
-			return fmt.Errorf("%q is not a type name (a-z, 0-9, - and _, at most %d)", t, maxTypeName)
+		if err := checkTypeName(t); err != nil {
+			return err
 		}
-		if contains(types[:i], t) {
+		if slices.Contains(types[:i], t) {
 			return fmt.Errorf("%q is given twice", t)
 		}
 	}
 	return nil
 }
 
-func contains(list []string, s string) bool {
-	for _, l := range list {
-		if l == s {
-			return true
-		}
+// checkTypeName says why name is not a record type name, if it is not.
+func checkTypeName(name string) error {
+	if name == "" || len(name) > maxTypeName || strings.Trim(name, typeNameChars) != "" {
+		return fmt.Errorf("%q is not a type name (a-z, 0-9, - and _, at most %d)", name, maxTypeName)
 	}
-	return false
+	return nil
 }
 
 // parseLabels reads RECORD_TYPE_LABELS: comma-separated name=label pairs; a label is
@@ -112,11 +112,13 @@ func parseLabels(value string) (map[string]string, error) {
 	for _, pair := range strings.Split(value, ",") {
 		name, label, ok := strings.Cut(pair, "=")
 		name, label = strings.TrimSpace(name), strings.TrimSpace(label)
-		switch {
-		case !ok:
+		if !ok {
 			return nil, fmt.Errorf("%q is not name=label, such as bp=Blog post", pair)
-		case name == "" || len(name) > maxTypeName || strings.Trim(name, typeNameChars) != "":
-			return nil, fmt.Errorf("%q is not a type name (a-z, 0-9, - and _, at most %d)", name, maxTypeName)
+		}
+		if err := checkTypeName(name); err != nil {
+			return nil, err
+		}
+		switch {
 		case label == "" || utf8.RuneCountInString(label) > maxTypeLabel || !utf8.ValidString(label):
 			return nil, fmt.Errorf("the label of %s must be 1 to %d characters", name, maxTypeLabel)
 		case strings.ContainsFunc(label, unicode.IsControl):
