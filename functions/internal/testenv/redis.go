@@ -53,23 +53,8 @@ func Redis(tb testing.TB) *Pair {
 
 // Calls returns how many times cmd ran on s since it started (INFO commandstats).
 func Calls(s *redisproc.Server, cmd string) (int, error) {
-	v, err := s.Info("commandstats", "cmdstat_"+cmd)
-	if err != nil {
-		return 0, err
-	}
-	if v == "" {
-		return 0, nil
-	}
-	for _, kv := range strings.Split(v, ",") {
-		if n, ok := strings.CutPrefix(kv, "calls="); ok {
-			calls, err := strconv.Atoi(n)
-			if err != nil {
-				return 0, fmt.Errorf("bad commandstats %q: %w", v, err)
-			}
-			return calls, nil
-		}
-	}
-	return 0, fmt.Errorf("no calls in commandstats %q", v)
+	calls, _, err := CommandStats(s, cmd)
+	return calls, err
 }
 
 // CommandStats returns how many times cmd ran on s and its mean time in Redis per
@@ -79,17 +64,22 @@ func CommandStats(s *redisproc.Server, cmd string) (calls int, usecPerCall float
 	if err != nil || v == "" {
 		return 0, 0, err
 	}
+	found := false
 	for _, kv := range strings.Split(v, ",") {
 		k, val, _ := strings.Cut(kv, "=")
 		switch k {
 		case "calls":
 			calls, err = strconv.Atoi(val)
+			found = true
 		case "usec_per_call":
 			usecPerCall, err = strconv.ParseFloat(val, 64)
 		}
 		if err != nil {
 			return 0, 0, fmt.Errorf("bad commandstats %q: %w", v, err)
 		}
+	}
+	if !found {
+		return 0, 0, fmt.Errorf("no calls in commandstats %q", v)
 	}
 	return calls, usecPerCall, nil
 }

@@ -75,14 +75,8 @@ func load(ctx context.Context, conns int, d time.Duration, do func(ctx context.C
 	if len(all) == 0 {
 		return stats{}, errors.New("no request completed")
 	}
-	slices.Sort(all)
-	s := stats{
-		requests: len(all),
-		errors:   int(errs.Load()),
-		rps:      float64(len(all)) / elapsed.Seconds(),
-		p50:      all[len(all)/2],
-		p99:      all[min(len(all)-1, len(all)*99/100)],
-	}
+	s := summarize(all, elapsed)
+	s.errors = int(errs.Load())
 	if s.errors*100 > s.requests {
 		return s, fmt.Errorf("%d of %d requests failed, first: %v", s.errors, s.requests, firstErr.Load())
 	}

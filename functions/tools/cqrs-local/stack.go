@@ -14,12 +14,11 @@ import (
 
 // stack is what cqrs-local started, in order.
 type stack struct {
-	dir     string
-	out     *console
-	redis   []*redisproc.Server
-	procs   []*launch.Proc
-	exited  chan *launch.Proc
-	stopped bool
+	dir    string
+	out    *console
+	redis  []*redisproc.Server
+	procs  []*launch.Proc
+	exited chan *launch.Proc
 }
 
 func (s *stack) start(ctx context.Context, o options, bins map[string]string) int {
