@@ -700,7 +700,8 @@ func TestClusterLocalOverlayHidesOnlyTheFunctions(t *testing.T) {
 	// In production only the UI is public: the functions take events from the Broker
 	// and requests from the UI by their cluster-local URLs.
 	const label = "networking.knative.dev/visibility"
-	for name, svc := range services(t)["cluster-local"] {
+	all := services(t)
+	for name, svc := range all["cluster-local"] {
 		got := svc.Labels[label]
 		want := "cluster-local"
 		if name == "cqrs-ui" {
@@ -710,7 +711,7 @@ func TestClusterLocalOverlayHidesOnlyTheFunctions(t *testing.T) {
 			t.Errorf("cluster-local/%s: %s = %q, want %q", name, label, got, want)
 		}
 	}
-	for name, svc := range services(t)["."] {
+	for name, svc := range all["."] {
 		if got := svc.Labels[label]; got != "" {
 			t.Errorf("%s: %s = %q, want the plain manifests public", name, label, got)
 		}

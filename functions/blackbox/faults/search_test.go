@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -13,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cqrs-knative/cqrs-knative/functions/internal/adversary"
 	"github.com/cqrs-knative/cqrs-knative/functions/internal/redisproc"
 	"github.com/cqrs-knative/cqrs-knative/functions/internal/testenv"
 	"github.com/cqrs-knative/cqrs-knative/functions/store"
@@ -32,11 +32,7 @@ func TestAdversarialSearchUnderLoad(t *testing.T) {
 	}
 	pair := testenv.Redis(t)
 	const group = 10000
-	words := make([]string, 16)
-	for i := range words {
-		words[i] = fmt.Sprintf("k%d", i+1)
-	}
-	fill(t, pair.Master, group, words)
+	fill(t, pair.Master, group)
 	writeURL := startWrite(t, withMaster(pair))
 	readURL := startRead(t, withReplica(pair))
 	waitReplica(t, pair, 2*group+1)
@@ -52,7 +48,7 @@ func TestAdversarialSearchUnderLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	search := readURL + "/records?" + url.Values{"type": {"bp"}, "q": {strings.Join(words, " ")}, "limit": {"100"}}.Encode()
+	search := readURL + "/records?" + adversary.Query()
 
 	// One answer, looked at closely: 200, nothing found, and either the end or a page
 	// that says it was cut by the budget and carries a cursor.
@@ -164,41 +160,13 @@ func TestAdversarialSearchUnderLoad(t *testing.T) {
 	}
 }
 
-// fill stores 2*group+1 records of type bp through the store, 32 at a time: the
-// first group with the text words[:15], the others with words[15].
-func fill(t *testing.T, m *redisproc.Server, group int, words []string) {
+// fill stores the adversarial records, the first group holding k1..k15 (see
+// adversary.Fill).
+func fill(t *testing.T, m *redisproc.Server, group int) {
 	t.Helper()
 	rdb := store.NewClient(store.Options{Addr: m.Addr(), PoolSize: 32})
 	defer rdb.Close()
-	s := store.New(rdb)
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	errs := make(chan error, 32)
-	for range 32 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := next.Add(1)
-				if i > int64(2*group+1) {
-					return
-				}
-				text := strings.Join(words[:15], " ")
-				if i > int64(group) {
-					text = words[15]
-				}
-				if _, err := s.Create(context.Background(), store.NewRecord{
-					ID: fmt.Sprintf("adv%d", i), Type: "bp", Text: text, CreatedAt: time.Now(),
-				}, 0, 0); err != nil {
-					errs <- err
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	if err := <-errs; err != nil {
+	if err := adversary.Fill(context.Background(), store.New(rdb), group, adversary.Grouped(group)); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -38,15 +38,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// missing skips the test, or fails it under CI=true, because a tool is absent.
-func missing(t *testing.T, msg string) {
-	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-}
-
 // repoRoot is the directory holding go.mod and func.yaml.
 func repoRoot(t *testing.T) string {
 	t.Helper()
@@ -95,7 +86,7 @@ func funcCLI(t *testing.T) string {
 	root := repoRoot(t)
 	makeBin, err := exec.LookPath("make")
 	if err != nil {
-		missing(t, "make is not installed; bin/func is built by make func-cli")
+		testenv.Missing(t, "make is not installed; bin/func is built by make func-cli")
 	}
 	cliOnce.Do(func() {
 		cmd := exec.Command(makeBin, "--no-print-directory", "func-cli")

@@ -15,7 +15,7 @@ func Chromium(tb testing.TB) string {
 			return p
 		}
 	}
-	missing(tb, "chromium is not installed; run make test, which installs it")
+	Missing(tb, "chromium is not installed; run make test, which installs it")
 	return ""
 }
 

@@ -20,7 +20,7 @@ type Pair struct {
 func RequireRedis(tb testing.TB) {
 	tb.Helper()
 	if _, err := redisproc.Binary(); err != nil {
-		missing(tb, err.Error()+"; run make test, which installs it")
+		Missing(tb, err.Error()+"; run make test, which installs it")
 	}
 }
 

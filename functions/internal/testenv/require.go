@@ -5,8 +5,8 @@ import (
 	"testing"
 )
 
-// missing skips the test, or fails it under CI=true, because a tool is absent.
-func missing(tb testing.TB, msg string) {
+// Missing skips the test, or fails it under CI=true, because a tool is absent.
+func Missing(tb testing.TB, msg string) {
 	tb.Helper()
 	if os.Getenv("CI") == "true" {
 		tb.Fatal(msg)

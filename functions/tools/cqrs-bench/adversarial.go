@@ -4,13 +4,12 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"net/url"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/cqrs-knative/cqrs-knative/functions/internal/adversary"
 	"github.com/cqrs-knative/cqrs-knative/functions/store"
 )
 
@@ -44,14 +43,10 @@ func (b *bench) adversarial(ctx context.Context) error {
 	if err := b.flush(ctx); err != nil {
 		return err
 	}
-	words := make([]string, 16)
-	for i := range words {
-		words[i] = fmt.Sprintf("k%d", i+1)
-	}
-	if err := b.fillAdversarial(ctx, group, words, func(i int64) bool { return i <= int64(group) }); err != nil {
+	if err := b.fillAdversarial(ctx, group, adversary.Grouped(group)); err != nil {
 		return err
 	}
-	search := b.read.URL() + "/records?" + url.Values{"type": {"bp"}, "q": {strings.Join(words, " ")}, "limit": {"100"}}.Encode()
+	search := b.read.URL() + "/records?" + adversary.Query()
 	d := max(b.opts.duration, 2*time.Second)
 	progress("adversarial search: plain creates and reads (%d connections each) for %s, alone", bystander, d)
 	var err error
@@ -69,7 +64,7 @@ func (b *bench) adversarial(ctx context.Context) error {
 	if err := b.flush(ctx); err != nil {
 		return err
 	}
-	if err := b.fillAdversarial(ctx, group, words, func(i int64) bool { return i%2 == 1 }); err != nil {
+	if err := b.fillAdversarial(ctx, group, adversary.Interleaved); err != nil {
 		return err
 	}
 	progress("adversarial search, interleaved: plain creates and reads beside %d connections searching for %s", attackers, d)
@@ -81,36 +76,12 @@ func (b *bench) adversarial(ctx context.Context) error {
 	return nil
 }
 
-// fillAdversarial stores 2*group+1 records of type bp, 32 at a time: the i-th holds
-// words[:15] when has15(i), else words[15].
-func (b *bench) fillAdversarial(ctx context.Context, group int, words []string, has15 func(i int64) bool) error {
+// fillAdversarial stores the adversarial records (see adversary.Fill) and waits for
+// the replica to have them.
+func (b *bench) fillAdversarial(ctx context.Context, group int, has15 func(i int64) bool) error {
 	rdb := store.NewClient(store.Options{Addr: b.master.Addr(), PoolSize: 32, ReadTimeout: 10 * time.Second})
 	defer rdb.Close()
-	s := store.New(rdb)
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	var firstErr atomic.Value
-	for range 32 {
-		wg.Go(func() {
-			for ctx.Err() == nil {
-				i := next.Add(1)
-				if i > int64(2*group+1) {
-					return
-				}
-				text := strings.Join(words[:15], " ")
-				if !has15(i) {
-					text = words[15]
-				}
-				if _, err := s.Create(ctx, store.NewRecord{ID: fmt.Sprintf("a%d", i), Type: "bp", Text: text,
-					CreatedAt: time.Now()}, 0, 0); err != nil {
-					firstErr.CompareAndSwap(nil, err)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	if err, _ := firstErr.Load().(error); err != nil {
+	if err := adversary.Fill(ctx, store.New(rdb), group, has15); err != nil {
 		return err
 	}
 	return b.waitReplica(ctx)
