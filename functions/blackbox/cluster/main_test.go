@@ -152,6 +152,26 @@ func must(t *testing.T, timeout time.Duration, name string, args ...string) stri
 	return out
 }
 
+// serviceURL is the URL kn reports for the Service now ("" when kn fails).
+func serviceURL(svc string) string {
+	out, _ := command(time.Minute, "kn", "service", "describe", svc, "-o", "url")
+	return strings.TrimSpace(out)
+}
+
+// routeGone waits until the public route of svc no longer serves it (404 from the
+// ingress, once Traefik has the change). Without a local ingress there is nothing
+// this suite can ask.
+func routeGone(t *testing.T, svc string) {
+	t.Helper()
+	if ingress == "" {
+		return
+	}
+	eventually(t, "the public route of "+svc+" to stop answering", 60*time.Second, 300*time.Millisecond, func() bool {
+		a, err := send(t, routeClient, "GET", urls[svc]+"/records?limit=1", nil, "")
+		return err == nil && a.status == http.StatusNotFound
+	})
+}
+
 // routeClient sends requests for a route's URL to the ingress, keeping the URL's
 // host as the Host header: what DNS pointing the route's domain at the ingress
 // would do.

@@ -4,7 +4,6 @@ package cluster
 
 import (
 	"context"
-	"net/http"
 	"os"
 	"os/exec"
 	"strings"
@@ -46,8 +45,7 @@ func TestOverlayClusterLocal(t *testing.T) {
 	})
 	for _, s := range []string{"cqrs-write", "cqrs-read"} {
 		eventually(t, s+" cluster-local", 90*time.Second, 500*time.Millisecond, func() bool {
-			out, _ := command(time.Minute, "kn", "service", "describe", s, "-o", "url")
-			return strings.HasSuffix(strings.TrimSpace(out), ".svc.cluster.local")
+			return strings.HasSuffix(serviceURL(s), ".svc.cluster.local")
 		})
 	}
 	word := nonce()
@@ -60,19 +58,13 @@ func TestOverlayClusterLocal(t *testing.T) {
 	if err != nil || a.status != 200 || !strings.Contains(string(a.body), word) {
 		t.Fatalf("UI /api/records?q= with cluster-local functions: got %v %v", a, err)
 	}
-	if ingress != "" {
-		eventually(t, "the public route of cqrs-read to stop answering", 60*time.Second, 300*time.Millisecond, func() bool {
-			a, err := send(t, routeClient, "GET", urls["cqrs-read"]+"/records?limit=1", nil, "")
-			return err == nil && a.status == http.StatusNotFound
-		})
-	}
+	routeGone(t, "cqrs-read")
 
 	makeDeploy(t)
 	restored = true
 	for _, s := range []string{"cqrs-write", "cqrs-read"} {
 		eventually(t, s+" public again", 90*time.Second, 500*time.Millisecond, func() bool {
-			out, _ := command(time.Minute, "kn", "service", "describe", s, "-o", "url")
-			return strings.TrimSpace(out) == urls[s]
+			return serviceURL(s) == urls[s]
 		})
 		routeServes(t, s)
 	}

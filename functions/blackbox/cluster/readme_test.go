@@ -3,7 +3,6 @@
 package cluster
 
 import (
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -59,16 +58,14 @@ func TestClusterLocal(t *testing.T) {
 	t.Cleanup(func() {
 		_, _ = command(time.Minute, "kubectl", "label", "ksvc", "cqrs-read", "networking.knative.dev/visibility-")
 		eventually(t, "cqrs-read's public URL back after removing the label", 90*time.Second, 500*time.Millisecond, func() bool {
-			out, _ := command(time.Minute, "kn", "service", "describe", "cqrs-read", "-o", "url")
-			return strings.TrimSpace(out) == urls["cqrs-read"]
+			return serviceURL("cqrs-read") == urls["cqrs-read"]
 		})
 		_, _ = command(2*time.Minute, "kubectl", "wait", "--for=condition=Ready", "--timeout=90s", "ksvc/cqrs-read")
 		routeServes(t, "cqrs-read")
 	})
 	var u string
 	eventually(t, "cqrs-read's URL to become cluster-local", 60*time.Second, 500*time.Millisecond, func() bool {
-		out, _ := command(time.Minute, "kn", "service", "describe", "cqrs-read", "-o", "url")
-		u = strings.TrimSpace(out)
+		u = serviceURL("cqrs-read")
 		return strings.HasSuffix(hostOf(t, u), ".svc.cluster.local")
 	})
 	t.Logf("cqrs-read is cluster-local: %s", u)
@@ -76,11 +73,5 @@ func TestClusterLocal(t *testing.T) {
 	if err != nil || a.status != 200 {
 		t.Errorf("UI -> cluster-local cqrs-read: got %v %v", a, err)
 	}
-	if ingress != "" {
-		// The public route stops answering for it (once Traefik has the change).
-		eventually(t, "the public route of cqrs-read to stop answering", 60*time.Second, 300*time.Millisecond, func() bool {
-			a, err := send(t, routeClient, "GET", urls["cqrs-read"]+"/records?limit=1", nil, "")
-			return err == nil && a.status == http.StatusNotFound
-		})
-	}
+	routeGone(t, "cqrs-read")
 }
