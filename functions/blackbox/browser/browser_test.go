@@ -29,44 +29,16 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
-	"github.com/cqrs-knative/cqrs-knative/functions/internal/launch"
 	"github.com/cqrs-knative/cqrs-knative/functions/internal/testenv"
 )
 
 var update = flag.Bool("update", false, "write the page's screenshot to ui/screenshot.png for the README")
 
-// stack is the real thing: master and replica, the three built binaries.
-type stack struct {
-	pair              *testenv.Pair
-	write, read, page *launch.Proc
-}
-
-// options change a stack: env goes to all three services; front, when set, is put
-// between the UI and the write function (it gets the write function's URL and
-// returns the URL the UI uses as WRITE_URL).
-type options struct {
-	env   []string
-	front func(writeURL string) string
-}
-
-func startStack(t *testing.T, opts options) *stack {
+// startStack starts the whole stack, giving each service 20 s to be ready.
+func startStack(t *testing.T, opts testenv.StackOptions) *testenv.Stack {
 	t.Helper()
-	pair := testenv.Redis(t)
-	writeBin := testenv.Build(t, testenv.WriteMain)
-	readBin := testenv.Build(t, testenv.ReadMain)
-	uiBin := testenv.Build(t, testenv.UIMain)
-	s := &stack{pair: pair}
-	s.write = testenv.Start(t, writeBin, append([]string{"REDIS_ADDR=" + pair.Master.Addr()}, opts.env...)...)
-	s.read = testenv.Start(t, readBin, append([]string{"REDIS_ADDR=" + pair.Replica.Addr(), "REDIS_MASTER_ADDR=" + pair.Master.Addr()}, opts.env...)...)
-	writeURL := s.write.URL()
-	if opts.front != nil {
-		writeURL = opts.front(writeURL)
-	}
-	s.page = testenv.Start(t, uiBin, append([]string{"WRITE_URL=" + writeURL, "READ_URL=" + s.read.URL()}, opts.env...)...)
-	for _, p := range []*launch.Proc{s.write, s.read, s.page} {
-		testenv.Ready(t, p, 20*time.Second)
-	}
-	return s
+	opts.Ready = 20 * time.Second
+	return testenv.StartStack(t, opts)
 }
 
 // browser is one headless Chromium tab that records every request the page makes
@@ -231,8 +203,8 @@ func nonce(t *testing.T) string {
 // the field, read-your-writes and paging, phone width, and no other origin.
 func TestBrowser(t *testing.T) {
 	testenv.Chromium(t)
-	s := startStack(t, options{env: []string{"RECORD_TYPES=bp,cmt,rvw,news", "RECORD_TYPE_LABELS=news=News"}})
-	origin := s.page.URL()
+	s := startStack(t, testenv.StackOptions{Env: []string{"RECORD_TYPES=bp,cmt,rvw,news", "RECORD_TYPE_LABELS=news=News"}})
+	origin := s.Page.URL()
 	b := newBrowser(t)
 
 	// The first Run starts the browser, so it gets no deadline of its own.
@@ -442,15 +414,15 @@ window.__results = [];
 // crossSiteWrites opens a page of another site (localhost is another site than
 // 127.0.0.1) that tries to store records through the UI, and checks that the
 // store's seq did not move: the UI refused every attempt.
-func crossSiteWrites(t *testing.T, b *browser, s *stack) {
+func crossSiteWrites(t *testing.T, b *browser, s *testenv.Stack) {
 	t.Helper()
 	word := nonce(t)
 	evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		fmt.Fprintf(w, evilPage, s.page.URL(), word)
+		fmt.Fprintf(w, evilPage, s.Page.URL(), word)
 	}))
 	t.Cleanup(evil.Close)
-	before, err := s.pair.Master.Do("GET", "cqrs:seq")
+	before, err := s.Pair.Master.Do("GET", "cqrs:seq")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -468,7 +440,7 @@ func crossSiteWrites(t *testing.T, b *browser, s *stack) {
 	b.do("submit the other site's form", chromedp.Evaluate[chromedp.Void](`document.getElementById('f').submit()`))
 	// The form navigates away, which ends any poll running in the old page: poll
 	// from here, through the navigation.
-	answer := `location.href === '` + s.page.URL() + `/add' && document.body.textContent.includes('cross-site request refused')`
+	answer := `location.href === '` + s.Page.URL() + `/add' && document.body.textContent.includes('cross-site request refused')`
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		ctx, cancel := context.WithTimeout(b.ctx, time.Second)
 		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](answer))
@@ -480,7 +452,7 @@ func crossSiteWrites(t *testing.T, b *browser, s *stack) {
 			t.Fatalf("the UI did not refuse the other site's form: %s is false (%v)", answer, err)
 		}
 	}
-	after, err := s.pair.Master.Do("GET", "cqrs:seq")
+	after, err := s.Pair.Master.Do("GET", "cqrs:seq")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -514,27 +486,27 @@ func (b *browser) sentRequests() []sentRequest {
 // the UI and checks, on the read function directly, that they reached the real
 // functions.
 func TestOriginalEndpoints(t *testing.T) {
-	s := startStack(t, options{})
+	s := startStack(t, testenv.StackOptions{})
 	word := nonce(t)
 	for i := 1; i <= 3; i++ {
-		resp, body := post(t, s.page.URL()+"/add", fmt.Sprintf(`{"d_type":"cmt","data":"compat %s %d"}`, word, i))
+		resp, body := post(t, s.Page.URL()+"/add", fmt.Sprintf(`{"d_type":"cmt","data":"compat %s %d"}`, word, i))
 		if resp.StatusCode != http.StatusOK || strings.TrimSpace(body) != `{"success":true}` {
 			t.Fatalf("POST /add: got %d %s, want 200 {\"success\":true}", resp.StatusCode, body)
 		}
 	}
-	resp, body := post(t, s.page.URL()+"/add", `{"d_type":"cmt","data":"  "}`)
+	resp, body := post(t, s.Page.URL()+"/add", `{"d_type":"cmt","data":"  "}`)
 	var e struct{ Error, Field string }
 	json.Unmarshal([]byte(body), &e)
 	if resp.StatusCode != http.StatusBadRequest || e.Error != "text is required" || e.Field != "data" {
 		t.Errorf("blank /add: got %d %s, want 400 with the write function's message and field data", resp.StatusCode, body)
 	}
-	resp, body = post(t, s.page.URL()+"/add", `{"d_type":"poem","data":"x"}`)
+	resp, body = post(t, s.Page.URL()+"/add", `{"d_type":"poem","data":"x"}`)
 	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, `"field":"d_type"`) {
 		t.Errorf("unknown type /add: got %d %s, want 400 naming d_type", resp.StatusCode, body)
 	}
 
 	// The read function itself has them, newest first.
-	r, err := http.Get(s.read.URL() + "/records?q=" + url.QueryEscape(word))
+	r, err := http.Get(s.Read.URL() + "/records?q=" + url.QueryEscape(word))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -547,7 +519,7 @@ func TestOriginalEndpoints(t *testing.T) {
 		t.Fatalf("read function has %+v, want the 3 records added through /add, newest first", page.Records)
 	}
 
-	resp, body = post(t, s.page.URL()+"/search", `{"sd_type":"cmt","max_count":"25"}`)
+	resp, body = post(t, s.Page.URL()+"/search", `{"sd_type":"cmt","max_count":"25"}`)
 	var texts []string
 	if err := json.Unmarshal([]byte(body), &texts); err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("POST /search: got %d %s, want 200 and a JSON list of texts", resp.StatusCode, body)
@@ -556,7 +528,7 @@ func TestOriginalEndpoints(t *testing.T) {
 	if len(texts) != 3 || strings.Join(texts, "|") != strings.Join(want, "|") {
 		t.Errorf("POST /search: got %q, want %q", texts, want)
 	}
-	resp, body = post(t, s.page.URL()+"/search", `{"sd_type":"cmt","max_count":1}`)
+	resp, body = post(t, s.Page.URL()+"/search", `{"sd_type":"cmt","max_count":1}`)
 	if err := json.Unmarshal([]byte(body), &texts); err != nil || len(texts) != 1 || texts[0] != want[0] {
 		t.Errorf("POST /search max_count 1: got %d %s, want [%q]", resp.StatusCode, body, want[0])
 	}
@@ -688,14 +660,14 @@ func (f *lossyFront) sentKeys() []string {
 func TestBrowserSaveWithUnknownOutcome(t *testing.T) {
 	testenv.Chromium(t)
 	var front *lossyFront
-	s := startStack(t, options{front: func(writeURL string) string {
+	s := startStack(t, testenv.StackOptions{Front: func(writeURL string) string {
 		front = newLossyFront(t, writeURL, "store-then-drop", "unknown")
 		srv := httptest.NewServer(front)
 		t.Cleanup(srv.Close)
 		return srv.URL
 	}})
 	b := newBrowser(t)
-	if err := chromedp.Do(b.ctx, chromedp.Navigate(s.page.URL()+"/")); err != nil {
+	if err := chromedp.Do(b.ctx, chromedp.Navigate(s.Page.URL()+"/")); err != nil {
 		t.Fatalf("navigate: %v", err)
 	}
 	b.waitFor("the type list", `document.getElementById('add-type').options.length > 0`)
@@ -743,13 +715,13 @@ func TestBrowserSaveWithUnknownOutcome(t *testing.T) {
 
 // countRecords asks the read function itself (waiting for the master's seq) how
 // many records hold word.
-func countRecords(t *testing.T, s *stack, word string) int {
+func countRecords(t *testing.T, s *testenv.Stack, word string) int {
 	t.Helper()
-	seq, err := s.pair.Master.Do("GET", "cqrs:seq")
+	seq, err := s.Pair.Master.Do("GET", "cqrs:seq")
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, body := testenv.Do(t, http.MethodGet, s.read.URL()+"/records?limit=100&q="+url.QueryEscape(word)+"&minSeq="+seq, nil, "")
+	resp, body := testenv.Do(t, http.MethodGet, s.Read.URL()+"/records?limit=100&q="+url.QueryEscape(word)+"&minSeq="+seq, nil, "")
 	var page struct {
 		Records []struct{ Text string } `json:"records"`
 	}
@@ -766,9 +738,9 @@ func countRecords(t *testing.T, s *stack, word string) int {
 func TestBrowserForgetsStaleSeq(t *testing.T) {
 	testenv.Chromium(t)
 	const wait = 1500 * time.Millisecond
-	s := startStack(t, options{env: []string{"READ_MAX_WAIT=" + wait.String()}})
+	s := startStack(t, testenv.StackOptions{Env: []string{"READ_MAX_WAIT=" + wait.String()}})
 	b := newBrowser(t)
-	if err := chromedp.Do(b.ctx, chromedp.Navigate(s.page.URL()+"/")); err != nil {
+	if err := chromedp.Do(b.ctx, chromedp.Navigate(s.Page.URL()+"/")); err != nil {
 		t.Fatalf("navigate: %v", err)
 	}
 	b.waitFor("the first query on load", `document.getElementById('query-status').textContent.endsWith('.')`)
@@ -777,11 +749,11 @@ func TestBrowserForgetsStaleSeq(t *testing.T) {
 	stale := b.save("bp", "three")
 
 	// Empty the store; the replica follows.
-	if _, err := s.pair.Master.Do("FLUSHALL"); err != nil {
+	if _, err := s.Pair.Master.Do("FLUSHALL"); err != nil {
 		t.Fatal(err)
 	}
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if n, err := s.pair.Replica.Do("DBSIZE"); err == nil && n == "0" {
+		if n, err := s.Pair.Replica.Do("DBSIZE"); err == nil && n == "0" {
 			break
 		}
 		if time.Now().After(deadline) {

@@ -14,7 +14,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/cqrs-knative/cqrs-knative/functions/internal/launch"
 	"github.com/cqrs-knative/cqrs-knative/functions/internal/testenv"
@@ -66,13 +65,8 @@ func TestDocumentedExamples(t *testing.T) {
 		t.Fatalf("found %d annotated examples in %v, want the docs' examples (at least 10)", examples, documents)
 	}
 
-	pair := testenv.Redis(t)
-	w := testenv.Start(t, testenv.Build(t, testenv.WriteMain), "REDIS_ADDR="+pair.Master.Addr())
-	r := testenv.Start(t, testenv.Build(t, testenv.ReadMain), "REDIS_ADDR="+pair.Replica.Addr(), "REDIS_MASTER_ADDR="+pair.Master.Addr())
-	u := testenv.Start(t, testenv.Build(t, testenv.UIMain), "WRITE_URL="+w.URL(), "READ_URL="+r.URL())
-	for _, p := range []*launch.Proc{w, r, u} {
-		testenv.Ready(t, p, 10*time.Second)
-	}
+	st := testenv.StartStack(t, testenv.StackOptions{})
+	w, r, u := st.Write, st.Read, st.Page
 	ports := strings.NewReplacer(
 		"localhost:8080", "127.0.0.1:"+strconv.Itoa(u.Port),
 		"localhost:8081", "127.0.0.1:"+strconv.Itoa(w.Port),

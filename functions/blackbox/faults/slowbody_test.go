@@ -25,16 +25,9 @@ func TestSlowEndlessBodiesAreCut(t *testing.T) {
 		conns       = 200
 		slack       = 3 * time.Second
 	)
-	pair := testenv.Redis(t)
-	env := "BODY_TIMEOUT=" + bodyTimeout.String()
-	w := testenv.Start(t, testenv.Build(t, testenv.WriteMain), env, "REDIS_ADDR="+pair.Master.Addr())
-	r := testenv.Start(t, testenv.Build(t, testenv.ReadMain), env, "REDIS_ADDR="+pair.Replica.Addr(), "REDIS_MASTER_ADDR="+pair.Master.Addr())
-	u := testenv.Start(t, testenv.Build(t, testenv.UIMain), env, "WRITE_URL="+w.URL(), "READ_URL="+r.URL())
-	services := map[string]string{"write": w.URL(), "read": r.URL(), "ui": u.URL()}
+	st := testenv.StartStack(t, testenv.StackOptions{Env: []string{"BODY_TIMEOUT=" + bodyTimeout.String()}})
+	services := map[string]string{"write": st.Write.URL(), "read": st.Read.URL(), "ui": st.Page.URL()}
 	paths := map[string]string{"write": "/records", "read": "/records", "ui": "/"}
-	testenv.Ready(t, w, 10*time.Second)
-	testenv.Ready(t, r, 10*time.Second)
-	testenv.Ready(t, u, 10*time.Second)
 
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
