@@ -475,6 +475,10 @@ export KO_DEFAULTPLATFORMS=linux/amd64
 export CQRS_E2E_INGRESS=$INGRESS_HTTP
 export CQRS_E2E_LOCAL_CLUSTER=1
 export CQRS_E2E_HELM=$HERE/helm-standin.sh
+# The stand-in's own defaults name .cluster/run in the repository: with CLUSTER_DIR
+# elsewhere, the Redis master's hostPath must come from here.
+export CLUSTER_RUN=$RUN
+export CQRS_REDIS_IMAGE=$REDIS_IMAGE
 export CQRS_E2E_CURL_IMAGE=$CURL_IMAGE
 EOF
 }
