@@ -116,12 +116,7 @@ func (b *browser) waitFor(what, expr string) {
 	}))
 }
 
-func (b *browser) statusLines() string {
-	ctx, cancel := context.WithTimeout(b.ctx, 2*time.Second)
-	defer cancel()
-	s, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`['saved','replica','add-error','query-status','query-error'].map(id => id + '=' + document.getElementById(id).textContent).join(' | ')`))
-	return s
-}
+func (b *browser) statusLines() string { return testenv.PageStatus(b.ctx) }
 
 func eval[T any](b *browser, expr string) T {
 	b.t.Helper()
@@ -138,8 +133,8 @@ func eval[T any](b *browser, expr string) T {
 func (b *browser) save(typ, text string) int64 {
 	b.t.Helper()
 	b.do("fill and save",
-		setValue("add-type", typ),
-		setValue("add-text", ""),
+		testenv.SetValue("add-type", typ),
+		testenv.SetValue("add-text", ""),
 		chromedp.SendKeys(chromedp.ID("add-text"), text),
 		chromedp.Click(chromedp.ID("save")),
 	)
@@ -155,9 +150,9 @@ func (b *browser) save(typ, text string) int64 {
 func (b *browser) search(typ, words, limit string) {
 	b.t.Helper()
 	b.do("fill the query",
-		setValue("q-type", typ),
-		setValue("q-limit", limit),
-		setValue("q-words", ""),
+		testenv.SetValue("q-type", typ),
+		testenv.SetValue("q-limit", limit),
+		testenv.SetValue("q-words", ""),
 		chromedp.Evaluate[chromedp.Void](`document.getElementById('query-status').textContent = ''`),
 		chromedp.SendKeys(chromedp.ID("q-words"), words+"\r"),
 	)
@@ -183,14 +178,6 @@ func (b *browser) results() []shownRecord {
 
 // setValue sets a control's value as a user's choice would, with its input and
 // change events.
-func setValue(id, value string) chromedp.Action[chromedp.Void] {
-	idJSON, _ := json.Marshal(id)
-	valueJSON, _ := json.Marshal(value)
-	js := fmt.Sprintf(`(() => { const c = document.getElementById(%s); c.value = %s;
-		c.dispatchEvent(new Event('input', {bubbles: true})); c.dispatchEvent(new Event('change', {bubbles: true})); })()`, idJSON, valueJSON)
-	return chromedp.Evaluate[chromedp.Void](js)
-}
-
 func nonce(t *testing.T) string {
 	t.Helper()
 	var b [5]byte
@@ -259,7 +246,7 @@ func TestBrowser(t *testing.T) {
 
 	// A blank save: the function's message, naming the field, on the field.
 	b.do("blank save",
-		setValue("add-text", "   "),
+		testenv.SetValue("add-text", "   "),
 		chromedp.Click(chromedp.ID("save")),
 	)
 	b.waitFor("the error", `!document.getElementById('add-error').hidden`)
@@ -677,7 +664,7 @@ func TestBrowserSaveWithUnknownOutcome(t *testing.T) {
 	// Save again.
 	word := nonce(t)
 	text := "saved once " + word
-	b.do("fill and save", setValue("add-type", "cmt"), chromedp.SendKeys(chromedp.ID("add-text"), text), chromedp.Click(chromedp.ID("save")))
+	b.do("fill and save", testenv.SetValue("add-type", "cmt"), chromedp.SendKeys(chromedp.ID("add-text"), text), chromedp.Click(chromedp.ID("save")))
 	b.waitFor("the unknown outcome", `!document.getElementById('add-error').hidden`)
 	msg := eval[string](b, `document.getElementById('add-error').textContent`)
 	if !strings.Contains(msg, "outcome unknown") || !strings.Contains(msg, "press Save again") {

@@ -4,12 +4,10 @@ package cluster
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net"
 	"os"
 	"regexp"
-	"strings"
 	"testing"
 	"time"
 
@@ -46,7 +44,7 @@ func TestPageThroughRoute(t *testing.T) {
 		c, cancel := context.WithTimeout(ctx, d)
 		defer cancel()
 		if err := chromedp.Do(c, actions...); err != nil {
-			t.Fatalf("%s: %v (page says: %s)", what, err, statusLines(ctx))
+			t.Fatalf("%s: %v (page says: %s)", what, err, testenv.PageStatus(ctx))
 		}
 	}
 	waitFor := func(what, expr string, d time.Duration) {
@@ -68,8 +66,8 @@ func TestPageThroughRoute(t *testing.T) {
 	word := nonce()
 	text := "saved in the browser through the route " + word
 	run("fill and save", 30*time.Second,
-		setValue("add-type", "rvw"),
-		setValue("add-text", ""),
+		testenv.SetValue("add-type", "rvw"),
+		testenv.SetValue("add-text", ""),
 		chromedp.SendKeys(chromedp.ID("add-text"), text),
 		chromedp.Click(chromedp.ID("save")),
 	)
@@ -79,8 +77,8 @@ func TestPageThroughRoute(t *testing.T) {
 	t.Logf("left pane: %q", saved)
 
 	run("search", 30*time.Second,
-		setValue("q-type", "rvw"),
-		setValue("q-words", ""),
+		testenv.SetValue("q-type", "rvw"),
+		testenv.SetValue("q-words", ""),
 		chromedp.Evaluate[chromedp.Void](`document.getElementById('query-status').textContent = ''`),
 		chromedp.SendKeys(chromedp.ID("q-words"), word+"\r"),
 	)
@@ -94,7 +92,7 @@ func TestPageThroughRoute(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(got) != 1 || got[0].Text != text || got[0].Type != "Review" || seq == nil || got[0].Seq != "seq "+seq[1] {
-		t.Fatalf("right pane: got %+v, want the one Review %q with %v (page says: %s)", got, text, seq, statusLines(ctx))
+		t.Fatalf("right pane: got %+v, want the one Review %q with %v (page says: %s)", got, text, seq, testenv.PageStatus(ctx))
 	}
 	t.Logf("right pane found %+v", got[0])
 	if shot := os.Getenv("CQRS_E2E_SCREENSHOT"); shot != "" {
@@ -102,18 +100,4 @@ func TestPageThroughRoute(t *testing.T) {
 			_ = os.WriteFile(shot, png, 0o644)
 		}
 	}
-}
-
-func setValue(id, value string) chromedp.Action[chromedp.Void] {
-	idJSON, _ := json.Marshal(id)
-	valueJSON, _ := json.Marshal(value)
-	return chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`(() => { const c = document.getElementById(%s); c.value = %s;
-		c.dispatchEvent(new Event('input', {bubbles: true})); c.dispatchEvent(new Event('change', {bubbles: true})); })()`, idJSON, valueJSON))
-}
-
-func statusLines(ctx context.Context) string {
-	c, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	s, _ := chromedp.Run(c, chromedp.Evaluate[string](`['saved','replica','add-error','query-status','query-error'].map(id => id + '=' + (document.getElementById(id) || {}).textContent).join(' | ')`))
-	return strings.TrimSpace(s)
 }
