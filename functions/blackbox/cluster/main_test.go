@@ -83,10 +83,7 @@ func setup() error {
 		}
 	}
 	if os.Getenv("CQRS_E2E_DEPLOY") != "0" {
-		args := []string{"deploy"}
-		if h := os.Getenv("CQRS_E2E_HELM"); h != "" {
-			args = append(args, "HELM="+h)
-		}
+		args := deployArgs()
 		start := time.Now()
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 		defer cancel()
@@ -150,6 +147,16 @@ func must(t *testing.T, timeout time.Duration, name string, args ...string) stri
 		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
 	}
 	return out
+}
+
+// deployArgs are make's arguments for `make deploy` with vars, and the local
+// cluster's helm stand-in when there is one (CQRS_E2E_HELM).
+func deployArgs(vars ...string) []string {
+	args := append([]string{"deploy"}, vars...)
+	if h := os.Getenv("CQRS_E2E_HELM"); h != "" {
+		args = append(args, "HELM="+h)
+	}
+	return args
 }
 
 // serviceURL is the URL kn reports for the Service now ("" when kn fails).

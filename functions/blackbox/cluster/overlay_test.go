@@ -4,7 +4,6 @@ package cluster
 
 import (
 	"context"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -16,10 +15,7 @@ import (
 // makeDeploy runs make deploy with extra variables, as the setup does.
 func makeDeploy(t *testing.T, vars ...string) {
 	t.Helper()
-	args := append([]string{"deploy"}, vars...)
-	if h := os.Getenv("CQRS_E2E_HELM"); h != "" {
-		args = append(args, "HELM="+h)
-	}
+	args := deployArgs(vars...)
 	t.Logf("$ make %s", strings.Join(args, " "))
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
