@@ -7,7 +7,6 @@ package ui
 import (
 	"context"
 	"embed"
-	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -71,11 +70,10 @@ func NewWithConfig(cfg Config) *UI {
 
 // Start checks the configuration and builds the proxies and routes.
 func (s *UI) Start(context.Context, map[string]string) error {
-	cfg, err := serve.Configure(s.cfg, DefaultConfig())
-	if err != nil {
-		return fmt.Errorf("configuration: %w", err)
+	if err := serve.Configure(&s.cfg, DefaultConfig()); err != nil {
+		return err
 	}
-	s.cfg = cfg
+	cfg := s.cfg
 	s.log = slog.Default().With("service", Service)
 	s.writeURL, _ = baseURL("WRITE_URL", cfg.WriteURL)
 	s.readURL, _ = baseURL("READ_URL", cfg.ReadURL)

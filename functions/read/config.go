@@ -68,3 +68,10 @@ func (c Config) master() store.Options {
 	o.Addr = c.RedisMasterAddr
 	return o
 }
+
+// NewWithConfig returns a function that uses cfg instead of the environment.
+func NewWithConfig(cfg Config) *Function {
+	f := New()
+	f.cfg = &cfg
+	return f
+}

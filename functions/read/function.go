@@ -6,7 +6,6 @@ package read
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -65,20 +64,11 @@ func New() *Function {
 	}}
 }
 
-// NewWithConfig returns a function that uses cfg instead of the environment.
-func NewWithConfig(cfg Config) *Function {
-	f := New()
-	f.cfg = &cfg
-	return f
-}
-
 // Start connects to the replica (and the master when it is the fallback).
 func (f *Function) Start(ctx context.Context, _ map[string]string) error {
-	cfg, err := serve.Configure(f.cfg, DefaultConfig())
-	if err != nil {
-		return fmt.Errorf("configuration: %w", err)
+	if err := serve.Configure(&f.cfg, DefaultConfig()); err != nil {
+		return err
 	}
-	f.cfg = cfg
 	f.log = slog.Default().With("function", "read")
 	f.source = cloudevent.Source(DefaultEventSource)
 	f.events = cloudevent.NewEndpoint(record.EventQuery, "plain queries go to GET /records", f.log, f.metrics.events, f.handleQueryEvent)

@@ -47,38 +47,43 @@ func (c Config) Check() error {
 	return nil
 }
 
-// Load returns defaults with the variables the environment sets laid over them,
-// checked; the error is one line that starts with the variable at fault.
-func Load[C Checker](defaults C) (C, error) {
-	c, err := Configure(nil, defaults)
-	if err != nil {
-		var zero C
-		return zero, err
-	}
-	return *c, nil
-}
-
 // Checker is a configuration that can tell whether its values can work.
 type Checker interface {
 	Check() error
 }
 
-// Configure returns preset after checking it or, when preset is nil, defaults with
-// the variables the environment sets laid over them, checked. Each configuration
-// keeps its defaults in one place, its DefaultConfig; the struct tags only name the
-// variables. Errors start with the variable.
-func Configure[C Checker](preset *C, defaults C) (*C, error) {
-	if preset == nil {
-		c := defaults
-		if err := process(&c); err != nil {
-			return nil, err
+// Load returns defaults with the variables the environment sets laid over them,
+// checked; the error is one line that starts with the variable at fault.
+func Load[C Checker](defaults C) (C, error) {
+	var zero C
+	c := defaults
+	if err := process(&c); err != nil {
+		return zero, err
+	}
+	if err := c.Check(); err != nil {
+		return zero, err
+	}
+	return c, nil
+}
+
+// Configure completes a function's configuration in its Start: a nil *cfg becomes
+// Load(defaults), a set one (a test's, the local stack's) is checked. Each
+// configuration keeps its defaults in one place, its DefaultConfig; the struct tags
+// only name the variables. The error is the line the process prints before it stops:
+// "configuration: " and the variable at fault.
+func Configure[C Checker](cfg **C, defaults C) error {
+	if *cfg == nil {
+		c, err := Load(defaults)
+		if err != nil {
+			return fmt.Errorf("configuration: %w", err)
 		}
-		preset = &c
+		*cfg = &c
+		return nil
 	}
-	if err := (*preset).Check(); err != nil {
-		return nil, err
+	if err := (**cfg).Check(); err != nil {
+		return fmt.Errorf("configuration: %w", err)
 	}
-	return preset, nil
+	return nil
 }
 
 // process fills spec from the environment with envconfig and rewrites its errors

@@ -60,3 +60,10 @@ func (c Config) redis() store.Options {
 	o.ReadTimeout = c.WriteWaitTimeout + time.Second
 	return o
 }
+
+// NewWithConfig returns a function that uses cfg instead of the environment.
+func NewWithConfig(cfg Config) *Function {
+	f := New()
+	f.cfg = &cfg
+	return f
+}

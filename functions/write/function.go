@@ -5,7 +5,6 @@ package write
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
@@ -61,21 +60,12 @@ func New() *Function {
 	return f
 }
 
-// NewWithConfig returns a function that uses cfg instead of the environment.
-func NewWithConfig(cfg Config) *Function {
-	f := New()
-	f.cfg = &cfg
-	return f
-}
-
 // Start connects to Redis and loads the write script. An unreachable Redis does not
 // fail Start: readiness reports it, and requests answer 503 until it is back.
 func (f *Function) Start(ctx context.Context, _ map[string]string) error {
-	cfg, err := serve.Configure(f.cfg, DefaultConfig())
-	if err != nil {
-		return fmt.Errorf("configuration: %w", err)
+	if err := serve.Configure(&f.cfg, DefaultConfig()); err != nil {
+		return err
 	}
-	f.cfg = cfg
 	f.log = slog.Default().With("function", "write")
 	f.validator = record.NewValidator(f.cfg.RecordTypes, f.cfg.MaxTextBytes)
 	f.source = cloudevent.Source(DefaultEventSource)
