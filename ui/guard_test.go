@@ -17,10 +17,7 @@ import (
 // 200 and a JSON body, so that a test can see exactly which requests left the UI.
 func capture(t *testing.T) (string, chan seen) {
 	t.Helper()
-	srv, got := backend(t, func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		io.WriteString(w, `{"records":[]}`)
-	})
+	srv, got := backend(t, answer(http.StatusOK, nil, `{"records":[]}`))
 	return srv.URL, got
 }
 
@@ -323,13 +320,8 @@ func TestAddNotReplicated(t *testing.T) {
 // the client whole (status, code, Retry-After) through the proxy and through /add,
 // so that the client knows to retry with the same key.
 func TestOutcomeUnknownRelayed(t *testing.T) {
-	const answer = `{"error":"outcome unknown; retry with the same Idempotency-Key","code":"outcome_unknown"}`
-	fn, got := backend(t, func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Retry-After", "1")
-		w.WriteHeader(http.StatusServiceUnavailable)
-		io.WriteString(w, answer+"\n")
-	})
+	const unknown = `{"error":"outcome unknown; retry with the same Idempotency-Key","code":"outcome_unknown"}`
+	fn, got := backend(t, answer(http.StatusServiceUnavailable, map[string]string{"Retry-After": "1"}, unknown+"\n"))
 	ui := newUI(t, fn.URL, closedURL(t), 5*time.Second)
 	for _, ep := range []struct{ path, body string }{{"/api/records", `{"type":"bp","text":"x"}`}, {"/add", `{"d_type":"bp","data":"x"}`}} {
 		resp, body := do(t, http.MethodPost, ui.URL+ep.path, "application/json", ep.body, map[string]string{"Idempotency-Key": "k-unknown"})

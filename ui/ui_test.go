@@ -39,6 +39,19 @@ func backend(t *testing.T, reply func(w http.ResponseWriter, r *http.Request)) (
 	return srv, got
 }
 
+// answer is a stand-in function's reply: status, header (Content-Type is JSON unless
+// header names another) and body.
+func answer(status int, header map[string]string, body string) func(http.ResponseWriter, *http.Request) {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		for k, v := range header {
+			w.Header().Set(k, v)
+		}
+		w.WriteHeader(status)
+		io.WriteString(w, body)
+	}
+}
+
 // TestMain keeps the UI's per-request logs out of the test output.
 func TestMain(m *testing.M) {
 	slog.SetDefault(slog.New(slog.DiscardHandler))
@@ -158,15 +171,12 @@ func TestLoadConfig(t *testing.T) {
 }
 
 func TestProxyWrite(t *testing.T) {
-	write, got := backend(t, func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Location", "/records/abc")
-		w.Header().Set("X-Replicated", "false")
-		w.Header().Set("Set-Cookie", "session=1")
-		w.Header().Set("Content-Security-Policy", "default-src *")
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusCreated)
-		io.WriteString(w, `{"id":"abc","seq":7,"type":"bp","text":"hi"}`)
-	})
+	write, got := backend(t, answer(http.StatusCreated, map[string]string{
+		"Location":                "/records/abc",
+		"X-Replicated":            "false",
+		"Set-Cookie":              "session=1",
+		"Content-Security-Policy": "default-src *",
+	}, `{"id":"abc","seq":7,"type":"bp","text":"hi"}`))
 	ui := newUI(t, write.URL+"/base/", closedURL(t), 5*time.Second)
 
 	resp, body := do(t, http.MethodPost, ui.URL+"/api/records", "application/json", `{"type":"bp","text":"hi"}`,
@@ -198,13 +208,8 @@ func TestProxyWrite(t *testing.T) {
 }
 
 func TestProxyRead(t *testing.T) {
-	read, got := backend(t, func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("X-Replica-Seq", "41")
-		w.Header().Set("X-Served-By", "master")
-		w.Header().Set("Retry-After", "1")
-		w.Header().Set("Content-Type", "application/json")
-		io.WriteString(w, `{"records":[]}`)
-	})
+	read, got := backend(t, answer(http.StatusOK,
+		map[string]string{"X-Replica-Seq": "41", "X-Served-By": "master", "Retry-After": "1"}, `{"records":[]}`))
 	ui := newUI(t, closedURL(t), read.URL, 5*time.Second)
 
 	tests := []struct {
@@ -240,11 +245,8 @@ func TestProxyFailures(t *testing.T) {
 		}
 	})
 	t.Cleanup(func() { close(release) })
-	html, _ := backend(t, func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/html")
-		w.WriteHeader(http.StatusBadGateway)
-		io.WriteString(w, "<h1>upstream connect error</h1><script>alert(1)</script>")
-	})
+	html, _ := backend(t, answer(http.StatusBadGateway, map[string]string{"Content-Type": "text/html"},
+		"<h1>upstream connect error</h1><script>alert(1)</script>"))
 	tests := []struct {
 		name       string
 		write      string
