@@ -29,8 +29,7 @@ local function at(L, p)
   local s = redis.call('GETRANGE', L.key, from * W, p * W + W - 1)
   local vals = {}
   for j = 1, #s, W do
-    local a, b, c, d = string.byte(s, j, j + 3)
-    vals[#vals + 1] = ((a * 256 + b) * 256 + c) * 256 + d
+    vals[#vals + 1] = struct.unpack('>I4', s, j)
   end
   L.lo, L.vals = from, vals
   return vals[p - from + 1]
@@ -82,8 +81,7 @@ if #KEYS == firstIndex then
     end
     if #ids > limit then
       ids[#ids] = nil
-      local a, b, c, d = string.byte(ids[limit], 1, 4)
-      nextCursor = tostring(((a * 256 + b) * 256 + c) * 256 + d)
+      nextCursor = tostring((struct.unpack('>I4', ids[limit])))
     end
   end
 else
