@@ -133,15 +133,18 @@ func run(ctx context.Context, unsignal func(), args []string, stdout, stderr io.
 		port *int
 		what string
 		hint string
+		// picksOwn: the process finds a free port itself when it starts with 0.
+		picksOwn bool
 	}{
-		{o.host, &o.ui, "UI", "-ui-port or UI_PORT"}, {o.host, &o.write, "write function", "-write-port or WRITE_PORT"},
-		{o.host, &o.read, "read function", "-read-port or READ_PORT"},
+		{o.host, &o.ui, "UI", "-ui-port or UI_PORT", false},
+		{o.host, &o.write, "write function", "-write-port or WRITE_PORT", false},
+		{o.host, &o.read, "read function", "-read-port or READ_PORT", false},
 		// Redis listens on loopback only, whatever -listen-host says.
-		{"127.0.0.1", &o.redisMaster, "Redis master", "-redis-master-port or REDIS_MASTER_PORT"},
-		{"127.0.0.1", &o.redisReplica, "Redis replica", "-redis-replica-port or REDIS_REPLICA_PORT"},
+		{"127.0.0.1", &o.redisMaster, "Redis master", "-redis-master-port or REDIS_MASTER_PORT", true},
+		{"127.0.0.1", &o.redisReplica, "Redis replica", "-redis-replica-port or REDIS_REPLICA_PORT", true},
 	} {
-		if *p.port == 0 && (p.port == &o.redisMaster || p.port == &o.redisReplica) {
-			continue // 0: Redis gets a free port when it starts
+		if *p.port == 0 && p.picksOwn {
+			continue
 		}
 		if err := claimPort(p.host, p.port); err != nil {
 			fmt.Fprintf(stderr, "%s: port %d for the %s is not free (%v); choose another with %s\n", name, *p.port, p.what, err, p.hint)
