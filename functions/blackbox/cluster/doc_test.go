@@ -7,54 +7,29 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cqrs-knative/cqrs-knative/functions/internal/testenv"
 )
 
-// docCommand is one command of a shell block in the documentation, with its
-// continuation lines joined.
-type docCommand struct {
-	file, text string
-}
-
 // docCommands reads the shell blocks of README.md and docs/*.md.
-func docCommands(t *testing.T) []docCommand {
+func docCommands(t *testing.T) []testenv.DocCommand {
 	t.Helper()
 	files, _ := filepath.Glob(filepath.Join(repoRoot, "docs", "*.md"))
 	files = append([]string{filepath.Join(repoRoot, "README.md")}, files...)
-	var cmds []docCommand
+	var cmds []testenv.DocCommand
 	for _, f := range files {
 		if filepath.Base(f) == "cluster.md" {
 			continue // this suite's own page
 		}
-		b, err := os.ReadFile(f)
+		cs, err := testenv.DocCommands(f)
 		if err != nil {
 			t.Fatal(err)
 		}
-		in, cur := false, ""
-		for _, line := range strings.Split(string(b), "\n") {
-			trim := strings.TrimSpace(line)
-			if strings.HasPrefix(trim, "```") {
-				in = !in && (trim == "```sh" || trim == "```bash" || trim == "```shell")
-				cur = ""
-				continue
-			}
-			if !in {
-				continue
-			}
-			if cur == "" && (trim == "" || strings.HasPrefix(trim, "#")) {
-				continue
-			}
-			cur += line + "\n"
-			// A command goes on while it ends with a backslash or a single
-			// quote is open.
-			if strings.HasSuffix(trim, "\\") || strings.Count(cur, "'")%2 == 1 {
-				continue
-			}
-			cmds = append(cmds, docCommand{filepath.Base(f), strings.TrimSpace(cur)})
-			cur = ""
-		}
+		cmds = append(cmds, cs...)
 	}
 	return cmds
 }
@@ -124,13 +99,14 @@ func TestDocCommands(t *testing.T) {
 	prelude := strings.Join(pre, "\n") + "\n"
 	var ran, skipped []string
 	for _, c := range docCommands(t) {
-		run, why := docVerdict(c.text)
-		oneLine := strings.Join(strings.Fields(c.text), " ")
+		run, why := docVerdict(c.Text)
+		oneLine := strings.Join(strings.Fields(c.Text), " ")
+		where := filepath.Base(c.File) + ":" + strconv.Itoa(c.Line)
 		if !run {
-			skipped = append(skipped, fmt.Sprintf("%s: %s  -- %s", c.file, oneLine, why))
+			skipped = append(skipped, fmt.Sprintf("%s: %s  -- %s", where, oneLine, why))
 			continue
 		}
-		line := c.text
+		line := c.Text
 		if strings.HasPrefix(line, "kubectl get pods") {
 			line = strings.TrimSuffix(line, " -w")
 		}
@@ -151,27 +127,27 @@ func TestDocCommands(t *testing.T) {
 			env = proxyEnv() // only kn func: curl has --connect-to
 		}
 		out, err := commandIn(repoRoot, env, 3*time.Minute, "bash", "-c", prelude+line)
-		ran = append(ran, fmt.Sprintf("%s: %s", c.file, oneLine))
+		ran = append(ran, fmt.Sprintf("%s: %s", where, oneLine))
 		if err != nil {
-			t.Errorf("%s: %s: %v\n%s", c.file, oneLine, err, out)
+			t.Errorf("%s: %s: %v\n%s", where, oneLine, err, out)
 			continue
 		}
 		switch {
 		case strings.HasPrefix(oneLine, "kn func invoke"):
 			if !strings.Contains(out, "dev.cqrs.record.created") && !strings.Contains(out, "dev.cqrs.records.result") {
-				t.Errorf("%s: %s: no reply event in\n%s", c.file, oneLine, out)
+				t.Errorf("%s: %s: no reply event in\n%s", where, oneLine, out)
 			}
 		case strings.HasPrefix(oneLine, "kubectl run"):
 			if m := statusLine.FindStringSubmatch(out); m == nil || m[1] != "202" {
-				t.Errorf("%s: %s: want 202 from the Broker, got\n%s", c.file, oneLine, out)
+				t.Errorf("%s: %s: want 202 from the Broker, got\n%s", where, oneLine, out)
 			}
 		case strings.HasPrefix(oneLine, "curl"):
 			if m := statusLine.FindStringSubmatch(out); m != nil && m[1] >= "500" {
-				t.Errorf("%s: %s: got\n%s", c.file, oneLine, out)
+				t.Errorf("%s: %s: got\n%s", where, oneLine, out)
 			}
 		case routeVariable.MatchString(oneLine):
 			if !strings.HasPrefix(out, "http") {
-				t.Errorf("%s: %s: got %q, want a URL", c.file, oneLine, out)
+				t.Errorf("%s: %s: got %q, want a URL", where, oneLine, out)
 			}
 		}
 	}

@@ -5,9 +5,7 @@
 package docs
 
 import (
-	"bufio"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -25,11 +23,12 @@ var documents = []string{"README.md", "docs/api.md", "docs/events.md"}
 // expect is the annotation of an example line.
 var expect = regexp.MustCompile(`\s+#\s*->\s*(\d{3})\s*$`)
 
-// block is one ```sh block of a document.
+// block is the commands of one shell block of a document.
 type block struct {
-	file  string
-	line  int // of the opening fence
-	lines []string
+	file     string
+	line     int // of the opening fence
+	cmds     []testenv.DocCommand
+	examples int
 }
 
 func TestDocumentedExamples(t *testing.T) {
@@ -43,21 +42,19 @@ func TestDocumentedExamples(t *testing.T) {
 	var blocks []block
 	examples := 0
 	for _, doc := range documents {
-		bs, err := shellBlocks(filepath.Join(root, doc))
+		cmds, err := testenv.DocCommands(filepath.Join(root, doc))
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, b := range bs {
-			b.file = doc
-			n := 0
-			for _, l := range b.lines {
-				if expect.MatchString(l) {
-					n++
-				}
+		for _, c := range cmds {
+			if n := len(blocks); n == 0 || blocks[n-1].file != doc || blocks[n-1].line != c.Block {
+				blocks = append(blocks, block{file: doc, line: c.Block})
 			}
-			if n > 0 {
-				blocks = append(blocks, b)
-				examples += n
+			b := &blocks[len(blocks)-1]
+			b.cmds = append(b.cmds, c)
+			if expect.MatchString(c.Text) {
+				b.examples++
+				examples++
 			}
 		}
 	}
@@ -74,10 +71,13 @@ func TestDocumentedExamples(t *testing.T) {
 
 	// The blocks run in the order the docs give them, as a reader would type them.
 	for _, b := range blocks {
+		if b.examples == 0 {
+			continue // make run, func invoke, ...: for a reader to type
+		}
 		t.Run(fmt.Sprintf("%s:%d", b.file, b.line), func(t *testing.T) {
 			script := []string{checkFunc}
-			for i, l := range b.lines {
-				l = ports.Replace(l)
+			for _, c := range b.cmds {
+				l := ports.Replace(c.Text)
 				m := expect.FindStringSubmatch(l)
 				if m == nil {
 					script = append(script, l)
@@ -85,9 +85,9 @@ func TestDocumentedExamples(t *testing.T) {
 				}
 				cmd := strings.TrimSpace(l[:len(l)-len(m[0])])
 				if !strings.HasPrefix(cmd, "curl -si ") {
-					t.Fatalf("line %d: an example must be a curl -si command, got %q", b.line+1+i, cmd)
+					t.Fatalf("line %d: an example must be a curl -si command, got %q", c.Line, cmd)
 				}
-				script = append(script, fmt.Sprintf("out=$(%s); check %s %d %q \"$out\"", cmd, m[1], b.line+1+i, cmd))
+				script = append(script, fmt.Sprintf("out=$(%s); check %s %d %q \"$out\"", cmd, m[1], c.Line, cmd))
 			}
 			out, err := exec.Command("bash", "-c", strings.Join(script, "\n")).CombinedOutput()
 			if err != nil {
@@ -105,34 +105,3 @@ const checkFunc = `check() {
     exit 1
   fi
 }`
-
-// shellBlocks returns the ```sh blocks of a Markdown file, with continuation lines
-// joined.
-func shellBlocks(path string) ([]block, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	var out []block
-	var cur *block
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for n := 1; sc.Scan(); n++ {
-		l := sc.Text()
-		switch {
-		case cur == nil && strings.TrimSpace(l) == "```sh":
-			cur = &block{line: n}
-		case cur != nil && strings.TrimSpace(l) == "```":
-			out = append(out, *cur)
-			cur = nil
-		case cur != nil:
-			if k := len(cur.lines); k > 0 && strings.HasSuffix(cur.lines[k-1], `\`) {
-				cur.lines[k-1] = strings.TrimSuffix(cur.lines[k-1], `\`) + " " + strings.TrimSpace(l)
-				continue
-			}
-			cur.lines = append(cur.lines, l)
-		}
-	}
-	return out, sc.Err()
-}

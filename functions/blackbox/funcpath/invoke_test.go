@@ -50,48 +50,33 @@ func (l invokeLine) flag(name string) string {
 // names the Services' URLs so (WRITE=$(kn service describe cqrs-write -o url)).
 var targetVars = map[string]string{"WRITE": localWrite, "READ": localRead}
 
-// documentedInvokes returns every invoke line in the shell blocks of docs/func.md
-// and README.md, lines continued with a backslash joined.
+// documentedInvokes returns every func invoke or kn func invoke command of the shell
+// blocks of docs/func.md and README.md.
 func documentedInvokes(t *testing.T, root string) []invokeLine {
 	t.Helper()
 	var lines []invokeLine
 	for _, name := range []string{"docs/func.md", "README.md"} {
-		b, err := os.ReadFile(filepath.Join(root, name))
+		cmds, err := testenv.DocCommands(filepath.Join(root, name))
 		if errors.Is(err, os.ErrNotExist) && name == "README.md" {
 			continue
 		}
 		if err != nil {
 			t.Fatal(err)
 		}
-		src := strings.Split(string(b), "\n")
-		shell := false // inside a fenced shell block
-		for i := 0; i < len(src); i++ {
-			where := name + ":" + strconv.Itoa(i+1)
-			text := strings.TrimPrefix(strings.TrimSpace(src[i]), "$ ")
-			if fence, ok := strings.CutPrefix(text, "```"); ok {
-				shell = !shell && slices.Contains([]string{"sh", "bash", "shell", "console"}, strings.TrimSpace(fence))
-				continue
-			}
-			if !shell {
-				continue
-			}
-			rest, ok := strings.CutPrefix(text, "func invoke ")
+		for _, c := range cmds {
+			where := name + ":" + strconv.Itoa(c.Line)
+			rest, ok := strings.CutPrefix(c.Text, "func invoke ")
 			if !ok {
-				rest, ok = strings.CutPrefix(text, "kn func invoke ")
+				rest, ok = strings.CutPrefix(c.Text, "kn func invoke ")
 			}
 			if !ok {
 				continue
-			}
-			for strings.HasSuffix(rest, "\\") && i+1 < len(src) {
-				i++
-				rest = strings.TrimSuffix(rest, "\\") + " " + strings.TrimSpace(src[i])
-				text = strings.TrimSuffix(text, "\\") + " " + strings.TrimSpace(src[i])
 			}
 			words, err := shellWords(rest, targetVars)
 			if err != nil {
-				t.Fatalf("%s: %v: %s", where, err, text)
+				t.Fatalf("%s: %v: %s", where, err, c.Text)
 			}
-			lines = append(lines, invokeLine{where: where, text: text, args: append([]string{"invoke"}, words...)})
+			lines = append(lines, invokeLine{where: where, text: c.Text, args: append([]string{"invoke"}, words...)})
 		}
 	}
 	return lines
