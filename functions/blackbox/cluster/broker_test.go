@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -15,6 +14,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/cloudevents/sdk-go/v2/binding"
+	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 
 	"github.com/cqrs-knative/cqrs-knative/functions/internal/testenv"
 )
@@ -71,22 +73,14 @@ func startSink() (*sink, error) {
 	}
 	s := &sink{url: "http://" + ln.Addr().String() + "/"}
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-		var e sinkEvent
-		if ct := r.Header.Get("Content-Type"); strings.HasPrefix(ct, "application/cloudevents+json") {
-			var st struct {
-				Type   string          `json:"type"`
-				Source string          `json:"source"`
-				ID     string          `json:"id"`
-				Data   json.RawMessage `json:"data"`
-			}
-			_ = json.Unmarshal(b, &st)
-			e = sinkEvent{st.Type, st.Source, st.ID, st.Data}
-		} else {
-			e = sinkEvent{r.Header.Get("Ce-Type"), r.Header.Get("Ce-Source"), r.Header.Get("Ce-Id"), b}
+		r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
+		ev, err := binding.ToEvent(r.Context(), cehttp.NewMessageFromHttpRequest(r))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
 		}
 		s.mu.Lock()
-		s.events = append(s.events, e)
+		s.events = append(s.events, sinkEvent{ev.Type(), ev.Source(), ev.ID(), ev.Data()})
 		s.mu.Unlock()
 		w.WriteHeader(http.StatusAccepted)
 	})}
