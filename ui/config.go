@@ -52,7 +52,7 @@ func DefaultConfig() Config {
 
 // Check returns an error naming the first variable with a value that cannot work.
 func (c Config) Check() error {
-	if c.ProxyTimeout <= 0 || c.ProxyTimeout > 5*time.Minute {
+	if c.ProxyTimeout < time.Millisecond || c.ProxyTimeout > 5*time.Minute {
 		return fmt.Errorf("PROXY_TIMEOUT=%s: must be between 1ms and 5m", c.ProxyTimeout)
 	}
 	if _, err := baseURL("WRITE_URL", c.WriteURL); err != nil {

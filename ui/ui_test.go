@@ -134,6 +134,7 @@ func TestLoadConfig(t *testing.T) {
 		{"read url with query", map[string]string{"READ_URL": "http://r/?x=1"}, `READ_URL="http://r/?x=1"`},
 		{"bad timeout", map[string]string{"PROXY_TIMEOUT": "soon"}, `PROXY_TIMEOUT="soon"`},
 		{"zero timeout", map[string]string{"PROXY_TIMEOUT": "0s"}, "PROXY_TIMEOUT=0s"},
+		{"timeout under 1ms", map[string]string{"PROXY_TIMEOUT": "999us"}, "PROXY_TIMEOUT=999µs"},
 		{"type with a capital", map[string]string{"RECORD_TYPES": "bp,News"}, `RECORD_TYPES: "News" is not a type name`},
 		{"empty type", map[string]string{"RECORD_TYPES": "bp,,cmt"}, `RECORD_TYPES: "" is not a type name`},
 		{"type twice", map[string]string{"RECORD_TYPES": "bp,cmt,bp"}, `RECORD_TYPES: "bp" is given twice`},

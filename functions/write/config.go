@@ -42,7 +42,8 @@ func (c Config) Check() error {
 		return fmt.Errorf("MAX_TEXT_BYTES=%d: must be between 1 and %d", c.MaxTextBytes, serve.MaxBodyBytes/2)
 	case c.WriteReplicas < 0:
 		return fmt.Errorf("WRITE_REPLICAS=%d: must not be negative", c.WriteReplicas)
-	case c.WriteWaitTimeout <= 0 || c.WriteWaitTimeout > time.Minute:
+	// WAIT takes whole milliseconds, and 0 means forever.
+	case c.WriteWaitTimeout < time.Millisecond || c.WriteWaitTimeout > time.Minute:
 		return fmt.Errorf("WRITE_WAIT_TIMEOUT=%s: must be between 1ms and 1m", c.WriteWaitTimeout)
 	case c.IdempotencyTTL < time.Second:
 		return fmt.Errorf("IDEMPOTENCY_TTL=%s: must be at least 1s", c.IdempotencyTTL)

@@ -35,6 +35,7 @@ func TestLoadConfigErrorsNameTheVariable(t *testing.T) {
 		{"WRITE_REPLICAS", "-1"},
 		{"WRITE_WAIT_TIMEOUT", "soon"},
 		{"WRITE_WAIT_TIMEOUT", "0s"},
+		{"WRITE_WAIT_TIMEOUT", "500us"},
 		{"MAX_TEXT_BYTES", "0"},
 		{"IDEMPOTENCY_TTL", "10ms"},
 		{"RECORD_TYPES", "bp,Blog Post"},
