@@ -74,7 +74,7 @@ func (s *UI) Start(context.Context, map[string]string) error {
 		return err
 	}
 	cfg := s.cfg
-	s.log = slog.Default().With("service", Service)
+	s.log = slog.Default() // serve.Main's logger already names the service
 	s.writeURL, _ = baseURL("WRITE_URL", cfg.WriteURL)
 	s.readURL, _ = baseURL("READ_URL", cfg.ReadURL)
 	// Short dial and header timeouts: a function that is down must turn into a JSON

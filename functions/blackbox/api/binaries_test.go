@@ -135,6 +135,8 @@ func TestBinaries(t *testing.T) {
 	if !strings.Contains(w.Output(), `"msg":"stopped"`) {
 		t.Errorf("write did not log its stop:\n%s", w.Output())
 	}
+	testenv.CheckLog(t, "cqrs-write", w.Output())
+	testenv.CheckLog(t, "cqrs-read", r.Output())
 	for _, s := range []struct {
 		name string
 		n    func() (int, error)

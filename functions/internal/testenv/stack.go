@@ -25,7 +25,8 @@ type StackOptions struct {
 }
 
 // StartStack builds and starts a Stack that lives until the test ends, and waits
-// until every service is ready.
+// until every service is ready. When the test ends, every line the services logged
+// must be a JSON object (CheckLog).
 func StartStack(tb testing.TB, opts StackOptions) *Stack {
 	tb.Helper()
 	pair := Redis(tb)
@@ -43,6 +44,7 @@ func StartStack(tb testing.TB, opts StackOptions) *Stack {
 	}
 	for _, p := range []*launch.Proc{s.Write, s.Read, s.Page} {
 		Ready(tb, p, ready)
+		tb.Cleanup(func() { CheckLog(tb, p.Name, p.Output()) })
 	}
 	return s
 }
