@@ -15,7 +15,8 @@ import (
 // "..", an encoded slash, a backslash or a semicolon could make another program read
 // another path than the one the UI checked.
 
-// maxIDLen bounds a record id in a path. The write function's ids are 16 characters.
+// maxIDLen bounds a record id in a path, with room to spare: the write function's ids
+// ("{seq}-{tag}") are at most 19 characters.
 const maxIDLen = 64
 
 // recordsPrefix is where the proxy's paths start on the UI; the functions know the
@@ -50,8 +51,8 @@ func checkPath(escaped string) *serve.Error {
 
 // recordsPath returns the path on a function for an escaped path on the UI:
 // /api/records -> /records and /api/records/{id} -> /records/{id}, where id is 1 to
-// 64 ASCII letters, digits, '-' or '_', sent unescaped (the write function's ids are
-// 16 of 0-9 and a-z). ok is false for a path of another shape (the caller answers
+// 64 ASCII letters, digits, '-' or '_', sent unescaped (the write function's ids
+// are digits, '-' and a-z). ok is false for a path of another shape (the caller answers
 // 404); err is set for a path that is refused outright (400).
 func recordsPath(escaped string) (path string, ok bool, err *serve.Error) {
 	if err := checkPath(escaped); err != nil {
