@@ -33,7 +33,7 @@ vet:
 test-go:
 	$(GO) test -count=1 -timeout 8m -bench . -benchtime 1x ./...
 
-## bench: the functions against the smallest Go function on the same Redis (about 3 min)
+## bench: the functions against the smallest Go function on the same Redis
 bench: build
 	$(GO) run ./functions/tools/cqrs-bench $(BENCH_FLAGS)
 
