@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GO ?= go
 BIN := bin
 
-.PHONY: all build test test-go deps deps-run bench bench-large run vet clean images deploy undeploy
+.PHONY: all build test test-go deps deps-run deps-bench bench bench-large run vet clean images deploy undeploy
 
 all: build
 
@@ -15,13 +15,17 @@ build:
 run: deps-run build
 	$(BIN)/cqrs-local
 
-## deps: install what the tests need (redis-server, redis-tools, chromium) where possible
+## deps: install what the tests need (redis-server, redis-tools, chromium, curl) where possible
 deps:
 	@./.ci/deps.sh test
 
 # deps-run: install what running needs (redis-server) where possible
 deps-run:
 	@./.ci/deps.sh run
+
+# deps-bench: install what the benchmark needs (redis-server, redis-benchmark) where possible
+deps-bench:
+	@./.ci/deps.sh bench
 
 ## test: install what the tests need, then run every test
 test: deps vet test-go
@@ -34,11 +38,11 @@ test-go:
 	$(GO) test -count=1 -timeout 8m -bench . -benchtime 1x ./...
 
 ## bench: the functions against the smallest Go function on the same Redis
-bench: build
+bench: deps-bench build
 	$(GO) run ./functions/tools/cqrs-bench $(BENCH_FLAGS)
 
 ## bench-large: the same, and reads and memory at 1M records
-bench-large: build
+bench-large: deps-bench build
 	$(GO) run ./functions/tools/cqrs-bench -large $(BENCH_FLAGS)
 
 clean:

@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Installs the system packages a target needs, with apt-get as root or through sudo:
 #   deps.sh run    redis-server (make run)
-#   deps.sh test   redis-server, redis-tools, chromium and curl (make test, make bench)
+#   deps.sh bench  redis-server, redis-tools (make bench: redis-benchmark)
+#   deps.sh test   redis-server, redis-tools, chromium and curl (make test)
 # Where it cannot install, it says in one line what is missing and stops.
 set -euo pipefail
 
 need=()
 command -v redis-server >/dev/null || need+=(redis-server)
-if [ "${1:-test}" = test ]; then
+if [ "${1:-test}" != run ]; then
   command -v redis-benchmark >/dev/null || need+=(redis-tools)
+fi
+if [ "${1:-test}" = test ]; then
   command -v chromium >/dev/null || command -v chromium-browser >/dev/null || need+=(chromium)
   command -v curl >/dev/null || need+=(curl)
 fi
