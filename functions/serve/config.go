@@ -41,7 +41,7 @@ func (c Config) Check() error {
 		return fmt.Errorf("PORT=%d: must be between 1 and 65535", c.Port)
 	case c.DrainTimeout <= 0:
 		return fmt.Errorf("DRAIN_TIMEOUT=%s: must be positive", c.DrainTimeout)
-	case c.BodyTimeout <= 0 || c.BodyTimeout > 10*time.Minute:
+	case c.BodyTimeout < time.Millisecond || c.BodyTimeout > 10*time.Minute:
 		return fmt.Errorf("BODY_TIMEOUT=%s: must be between 1ms and 10m", c.BodyTimeout)
 	}
 	return nil
