@@ -6,12 +6,18 @@
 # Where it cannot install, it says in one line what is missing and stops.
 set -euo pipefail
 
+mode=${1:-test}
+case "$mode" in
+  run | bench | test) ;;
+  *) echo "deps: unknown mode $mode (run, bench or test)" >&2; exit 2 ;;
+esac
+
 need=()
 command -v redis-server >/dev/null || need+=(redis-server)
-if [ "${1:-test}" != run ]; then
+if [ "$mode" != run ]; then
   command -v redis-benchmark >/dev/null || need+=(redis-tools)
 fi
-if [ "${1:-test}" = test ]; then
+if [ "$mode" = test ]; then
   command -v chromium >/dev/null || command -v chromium-browser >/dev/null || need+=(chromium)
   command -v curl >/dev/null || need+=(curl)
 fi
