@@ -6,10 +6,10 @@ import (
 	"strings"
 )
 
-// DocCommand is one command of a shell block (```sh, ```bash or ```shell) of a
-// Markdown file, as a reader would type it: a line that ends in a backslash goes on
-// in the next one (joined with a space), and so does a line that ends inside quotes
-// (joined with its newline, which the quotes keep).
+// DocCommand is one command of a shell block of a Markdown file, as a reader would
+// type it: a line that ends in a backslash goes on in the next one (the backslash
+// and the line break dropped, as the shell drops them), and so does a line that ends
+// inside quotes (the line break kept, as the quotes keep it).
 type DocCommand struct {
 	File  string // as given to DocCommands
 	Block int    // line of the block's opening fence
@@ -17,31 +17,35 @@ type DocCommand struct {
 	Text  string
 }
 
-// shellFences are the info strings of the fenced blocks that hold commands.
-var shellFences = map[string]bool{"sh": true, "bash": true, "shell": true}
+// shellFences are the info strings of the fenced blocks that hold commands. In a
+// console block only lines that start with the prompt "$ " are commands; the others
+// are what the commands printed.
+var shellFences = map[string]bool{"sh": true, "bash": true, "shell": true, "console": true}
 
 // DocCommands returns the commands of the shell blocks of the Markdown file at path,
 // in order. Blank lines and whole-line comments between commands are left out; a
 // comment at the end of a command stays with it. A block that ends inside a command
-// (a quote left open) is an error naming the command's line.
+// (a quote left open, a trailing backslash) is an error naming the command's line.
+// Commands are split at line ends only: a line that ends in a pipe or && is a
+// command of its own, and here-documents are not read.
 func DocCommands(path string) ([]DocCommand, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
 	var out []DocCommand
-	block := 0 // line of the open shell block's fence; 0 outside one
+	block, fence := 0, "" // the open shell block's fence line and info string
 	inFence := false
 	var cur *DocCommand
 	for i, line := range strings.Split(string(b), "\n") {
 		n, trim := i+1, strings.TrimSpace(line)
 		if strings.HasPrefix(trim, "```") {
 			if cur != nil {
-				return nil, fmt.Errorf("%s:%d: the block ends inside this command (a quote left open?)", path, cur.Line)
+				return nil, fmt.Errorf("%s:%d: the block ends inside this command (an open quote or a trailing backslash)", path, cur.Line)
 			}
 			inFence = !inFence
-			block = 0
-			if inFence && shellFences[strings.TrimSpace(trim[3:])] {
+			block, fence = 0, strings.TrimSpace(trim[3:])
+			if inFence && shellFences[fence] {
 				block = n
 			}
 			continue
@@ -50,6 +54,13 @@ func DocCommands(path string) ([]DocCommand, error) {
 			continue
 		}
 		if cur == nil {
+			if fence == "console" {
+				cmd, ok := strings.CutPrefix(trim, "$ ")
+				if !ok {
+					continue // output
+				}
+				line, trim = cmd, cmd
+			}
 			if trim == "" || strings.HasPrefix(trim, "#") {
 				continue
 			}
@@ -57,9 +68,9 @@ func DocCommands(path string) ([]DocCommand, error) {
 		}
 		cur.Text += line
 		switch continued(cur.Text) {
-		case backslash:
-			cur.Text = strings.TrimSuffix(cur.Text, `\`) + " "
-		case quote:
+		case afterBackslash:
+			cur.Text = strings.TrimSuffix(cur.Text, `\`)
+		case insideQuotes:
 			cur.Text += "\n"
 		default:
 			cur.Text = strings.TrimSpace(cur.Text)
@@ -73,16 +84,18 @@ func DocCommands(path string) ([]DocCommand, error) {
 	return out, nil
 }
 
-// How a command's text so far goes on.
+// continuation is how a command's text so far goes on.
+type continuation int
+
 const (
-	ends = iota
-	backslash
-	quote
+	ends continuation = iota
+	afterBackslash
+	insideQuotes
 )
 
 // continued reads s as a POSIX shell reads quotes, escapes and comments, and says
 // whether the command ends with it.
-func continued(s string) int {
+func continued(s string) continuation {
 	var open byte // the quote character that is open, or 0
 	for i := 0; i < len(s); i++ {
 		c := s[i]
@@ -93,7 +106,7 @@ func continued(s string) int {
 			}
 		case c == '\\':
 			if i == len(s)-1 {
-				return backslash
+				return afterBackslash
 			}
 			i++ // the next character is taken as it is
 		case open == '"':
@@ -102,7 +115,7 @@ func continued(s string) int {
 			}
 		case c == '\'' || c == '"':
 			open = c
-		case c == '#' && (i == 0 || s[i-1] == ' ' || s[i-1] == '\t'):
+		case c == '#' && (i == 0 || strings.IndexByte(" \t\n;&|()<>", s[i-1]) >= 0):
 			// A comment runs to the end of the line.
 			j := strings.IndexByte(s[i:], '\n')
 			if j < 0 {
@@ -112,7 +125,7 @@ func continued(s string) int {
 		}
 	}
 	if open != 0 {
-		return quote
+		return insideQuotes
 	}
 	return ends
 }

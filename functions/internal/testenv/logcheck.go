@@ -34,8 +34,8 @@ func cutLast(s, sep string) (before, after string, found bool) {
 	return "", s, false
 }
 
-// oneObject reports whether line is exactly one JSON object in which no object
-// holds a key twice.
+// oneObject returns an error unless line is exactly one JSON object in which no
+// object holds a key twice. Only the syntax counts: numbers are not converted.
 func oneObject(line string) error {
 	type frame struct {
 		object  bool
@@ -43,6 +43,7 @@ func oneObject(line string) error {
 		wantKey bool
 	}
 	dec := json.NewDecoder(strings.NewReader(line))
+	dec.UseNumber()
 	var stack []*frame
 	for n := 0; ; n++ {
 		tok, err := dec.Token()
