@@ -165,3 +165,10 @@ func baseURL(name, raw string) (*url.URL, error) {
 	}
 	return u, nil
 }
+
+// NewWithConfig returns a UI that uses cfg instead of the environment.
+func NewWithConfig(cfg Config) *UI {
+	u := New()
+	u.cfg = &cfg
+	return u
+}

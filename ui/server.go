@@ -61,13 +61,6 @@ func New() *UI {
 	}}
 }
 
-// NewWithConfig returns a UI that uses cfg instead of the environment.
-func NewWithConfig(cfg Config) *UI {
-	u := New()
-	u.cfg = &cfg
-	return u
-}
-
 // Start checks the configuration and builds the proxies and routes.
 func (s *UI) Start(context.Context, map[string]string) error {
 	if err := serve.Configure(&s.cfg, DefaultConfig()); err != nil {
