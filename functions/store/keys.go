@@ -26,13 +26,13 @@ const (
 	maxSeq     = 1<<(8*entryBytes) - 1
 )
 
-// Keys of layout 1, which cqrs-migrate reads: a hash per record under its random id
-// (fields id, seq, type, text, createdAt and doc), and sorted sets of ids scored by seq.
+// Keys of layout 1, which Migrate reads and then deletes: a hash per record under its
+// random id (fields id, seq, type, text, createdAt and doc), and sorted sets of ids
+// scored by seq under legacyIndexPrefix ("all", "type:<type>", "word:<word>").
 const (
-	LegacyRecordPrefix = prefix + "rec:"
-	LegacyAllKey       = prefix + "idx:all"
-	LegacyTypePrefix   = prefix + "idx:type:"
-	LegacyWordPrefix   = prefix + "idx:word:"
+	legacyRecordPrefix = prefix + "rec:"
+	legacyIndexPrefix  = prefix + "idx:"
+	legacyAllKey       = legacyIndexPrefix + "all"
 )
 
 // docKey is the key of the document of the record with seq: the prefix and the seq

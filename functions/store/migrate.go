@@ -40,14 +40,14 @@ func (s *Store) Migrate(ctx context.Context, batch int, keepOld bool, progress f
 	}
 	lower := "(" + strconv.FormatInt(last, 10)
 	if last > 0 {
-		n, err := s.rdb.ZCount(ctx, LegacyAllKey, "-inf", strconv.FormatInt(last, 10)).Result()
+		n, err := s.rdb.ZCount(ctx, legacyAllKey, "-inf", strconv.FormatInt(last, 10)).Result()
 		if err != nil {
 			return m, classify(err)
 		}
 		m.Skipped = int(n)
 	}
 	for {
-		zs, err := s.rdb.ZRangeArgsWithScores(ctx, redis.ZRangeArgs{Key: LegacyAllKey, Start: lower, Stop: "+inf",
+		zs, err := s.rdb.ZRangeArgsWithScores(ctx, redis.ZRangeArgs{Key: legacyAllKey, Start: lower, Stop: "+inf",
 			ByScore: true, Count: int64(batch)}).Result()
 		if err != nil {
 			return m, classify(err)
@@ -67,7 +67,7 @@ func (s *Store) Migrate(ctx context.Context, batch int, keepOld bool, progress f
 	if keepOld {
 		return m, nil
 	}
-	for _, pattern := range []string{LegacyRecordPrefix + "*", prefix + "idx:*"} {
+	for _, pattern := range []string{legacyRecordPrefix + "*", legacyIndexPrefix + "*"} {
 		n, err := s.unlinkAll(ctx, pattern)
 		m.Deleted += n
 		if err != nil {
@@ -82,7 +82,7 @@ func (s *Store) migrateBatch(ctx context.Context, zs []redis.Z) error {
 	pipe := s.rdb.Pipeline()
 	fields := make([]*redis.SliceCmd, len(zs))
 	for i, z := range zs {
-		fields[i] = pipe.HMGet(ctx, LegacyRecordPrefix+z.Member.(string), "doc", "type", "text", "createdAt")
+		fields[i] = pipe.HMGet(ctx, legacyRecordPrefix+z.Member.(string), "doc", "type", "text", "createdAt")
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return classify(err)
@@ -96,7 +96,7 @@ func (s *Store) migrateBatch(ctx context.Context, zs []redis.Z) error {
 		v := fields[i].Val()
 		doc, typ, text := asString(v[0]), asString(v[1]), asString(v[2])
 		if typ == "" {
-			return fmt.Errorf("migrate: record %s (seq %d) is in %s but has no hash %s", id, seq, LegacyAllKey, LegacyRecordPrefix+id)
+			return fmt.Errorf("migrate: record %s (seq %d) is in %s but has no hash %s", id, seq, legacyAllKey, legacyRecordPrefix+id)
 		}
 		if doc == "" {
 			// Stored before documents were: build it as the write side would have.
