@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -425,6 +427,73 @@ func TestSeqOfID(t *testing.T) {
 		got, ok := seqOfID(id)
 		if got != want || ok != (want > 0) {
 			t.Errorf("seqOfID(%q) = %d, %v; want %d", id, got, ok, want)
+		}
+	}
+}
+
+// TestSeqsAcrossTheEntryRange: an index entry holds a seq in 4 bytes, so seqs on both
+// sides of 2^31 and up to 2^32-1 page, search and resume from their cursors exactly,
+// and the create after the last seq is refused with the store unchanged.
+func TestSeqsAcrossTheEntryRange(t *testing.T) {
+	m, r, pair := newStores(t)
+	ctx := context.Background()
+	var all, odd []int64 // newest first
+	for _, step := range []struct {
+		from  int64
+		texts []string
+	}{
+		{1<<31 - 3, []string{"top odd", "top", "top odd"}},
+		{1<<32 - 4, []string{"top", "top odd", "top"}},
+	} {
+		if _, err := pair.Master.Do("SET", seqKey, strconv.FormatInt(step.from, 10)); err != nil {
+			t.Fatal(err)
+		}
+		for _, text := range step.texts {
+			seq := mustCreate(t, m, "bp", text, "").Record.Seq
+			all = append([]int64{seq}, all...)
+			if strings.HasSuffix(text, "odd") {
+				odd = append([]int64{seq}, odd...)
+			}
+		}
+	}
+	if want := []int64{1<<32 - 1, 1<<32 - 2, 1<<32 - 3, 1 << 31, 1<<31 - 1, 1<<31 - 2}; !slices.Equal(all, want) {
+		t.Fatalf("created seqs %v, want %v", all, want)
+	}
+	_, err := m.Create(ctx, NewRecord{ID: "over", Type: "bp", Text: "top", CreatedAt: time.Now()}, 0, 0)
+	if err == nil || !strings.Contains(err.Error(), "maximum number of records") {
+		t.Errorf("create after seq 2^32-1: %v, want the store's maximum refused", err)
+	}
+	waitSeq(t, r, 1<<32-1)
+
+	walk := func(q Query) (seqs []int64) {
+		t.Helper()
+		for range 10 {
+			p, err := r.Page(ctx, q)
+			if err != nil {
+				t.Fatalf("Page(%+v): %v", q, err)
+			}
+			for _, rec := range p.Records {
+				seqs = append(seqs, rec.Seq)
+			}
+			if p.Next == 0 {
+				return seqs
+			}
+			q.Before = p.Next
+		}
+		t.Fatalf("Page(%+v): more than 10 pages", q)
+		return nil
+	}
+	for _, tt := range []struct {
+		name string
+		q    Query
+		want []int64
+	}{
+		{"pages of 2 of one index", Query{Limit: 2}, all},
+		{"pages of 1 of a search of two words", Query{Words: []string{"top", "odd"}, Limit: 1}, odd},
+		{"a search by type and word", Query{Type: "bp", Words: []string{"odd"}, Limit: 2}, odd},
+	} {
+		if got := walk(tt.q); !slices.Equal(got, tt.want) {
+			t.Errorf("%s: got seqs %v, want %v", tt.name, got, tt.want)
 		}
 	}
 }
