@@ -35,6 +35,28 @@ func mustCreate(t *testing.T, s *Store, typ, text, claim string) Created {
 	return c
 }
 
+// pageSeqs walks the pages of q from its cursor on, at most maxPages of them, and
+// returns the seqs of their records in order.
+func pageSeqs(t *testing.T, s *Store, q Query, maxPages int) []int64 {
+	t.Helper()
+	var seqs []int64
+	for range maxPages {
+		p, err := s.Page(context.Background(), q)
+		if err != nil {
+			t.Fatalf("Page(%+v): %v", q, err)
+		}
+		for _, rec := range p.Records {
+			seqs = append(seqs, rec.Seq)
+		}
+		if p.Next == 0 {
+			return seqs
+		}
+		q.Before = p.Next
+	}
+	t.Fatalf("Page(%+v): more than %d pages", q, maxPages)
+	return nil
+}
+
 // waitSeq waits until s has applied seq, so replica reads in these tests are exact.
 func waitSeq(t *testing.T, s *Store, seq int64) {
 	t.Helper()
@@ -182,20 +204,7 @@ func TestPagePaginationAndSearch(t *testing.T) {
 			// Small pages, so the cursor is exercised on filtered queries too.
 			q := tt.q
 			q.Limit = 3
-			var got []int64
-			for range 100 {
-				p, err := r.Page(ctx, q)
-				if err != nil {
-					t.Fatalf("Page(%+v): %v", q, err)
-				}
-				for _, rec := range p.Records {
-					got = append(got, rec.Seq)
-				}
-				if p.Next == 0 {
-					break
-				}
-				q.Before = p.Next
-			}
+			got := pageSeqs(t, r, q, 100)
 			if fmt.Sprint(got) != fmt.Sprint(want) {
 				t.Errorf("Page(%+v) seqs = %v, want %v", tt.q, got, want)
 			}
@@ -465,24 +474,6 @@ func TestSeqsAcrossTheEntryRange(t *testing.T) {
 	}
 	waitSeq(t, r, 1<<32-1)
 
-	walk := func(q Query) (seqs []int64) {
-		t.Helper()
-		for range 10 {
-			p, err := r.Page(ctx, q)
-			if err != nil {
-				t.Fatalf("Page(%+v): %v", q, err)
-			}
-			for _, rec := range p.Records {
-				seqs = append(seqs, rec.Seq)
-			}
-			if p.Next == 0 {
-				return seqs
-			}
-			q.Before = p.Next
-		}
-		t.Fatalf("Page(%+v): more than 10 pages", q)
-		return nil
-	}
 	for _, tt := range []struct {
 		name string
 		q    Query
@@ -492,7 +483,7 @@ func TestSeqsAcrossTheEntryRange(t *testing.T) {
 		{"pages of 1 of a search of two words", Query{Words: []string{"top", "odd"}, Limit: 1}, odd},
 		{"a search by type and word", Query{Type: "bp", Words: []string{"odd"}, Limit: 2}, odd},
 	} {
-		if got := walk(tt.q); !slices.Equal(got, tt.want) {
+		if got := pageSeqs(t, r, tt.q, 10); !slices.Equal(got, tt.want) {
 			t.Errorf("%s: got seqs %v, want %v", tt.name, got, tt.want)
 		}
 	}
