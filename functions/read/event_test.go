@@ -174,7 +174,7 @@ func TestQueryEventMinSeqAhead(t *testing.T) {
 				}
 			}
 			if tt.status == http.StatusServiceUnavailable {
-				resp, _ := evRaw(t, fx.srv.URL, evHeader("ce-specversion", "1.0", "ce-id", "ahead", "ce-source", "/test",
+				resp, _ := evRaw(t, fx.srv.URL, testenv.Header("ce-specversion", "1.0", "ce-id", "ahead", "ce-source", "/test",
 					"ce-type", record.EventQuery, "Content-Type", "application/json"), fmt.Sprintf(`{"minSeq":%d}`, r.Seq+100))
 				if resp.StatusCode != tt.status || resp.Header.Get("Retry-After") == "" {
 					t.Errorf("raw: status %d, Retry-After %q; want %d with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"), tt.status)
@@ -187,7 +187,7 @@ func TestQueryEventMinSeqAhead(t *testing.T) {
 func TestQueryEventReplyHeaders(t *testing.T) {
 	fx := evStart(t, nil)
 	r := fx.put(t, "bp", "headers too")
-	resp, body := evRaw(t, fx.srv.URL, evHeader("Content-Type", "application/cloudevents+json"),
+	resp, body := evRaw(t, fx.srv.URL, testenv.Header("Content-Type", "application/cloudevents+json"),
 		`{"specversion":"1.0","id":"h","source":"/raw","type":"`+record.EventQuery+`","data":{"limit":1}}`)
 	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/cloudevents+json") {
 		t.Fatalf("status %d, content type %q; want 200 structured", resp.StatusCode, resp.Header.Get("Content-Type"))
@@ -212,12 +212,10 @@ func evRaw(t *testing.T, url string, h http.Header, body string) (*http.Response
 	return testenv.Do(t, http.MethodPost, url+"/", h, body)
 }
 
-func evHeader(kv ...string) http.Header { return testenv.Header(kv...) }
-
 func TestQueryEventRefused(t *testing.T) {
 	fx := evStart(t, nil)
 	ce := func(id, specversion, typ string) http.Header {
-		return evHeader("ce-specversion", specversion, "ce-id", id, "ce-source", "/test", "ce-type", typ, "Content-Type", "application/json")
+		return testenv.Header("ce-specversion", specversion, "ce-id", id, "ce-source", "/test", "ce-type", typ, "Content-Type", "application/json")
 	}
 	ok := ce("x", "1.0", record.EventQuery)
 	testenv.WantRefusals(t, fx.srv.URL+"/", []testenv.Refusal{
@@ -241,9 +239,9 @@ func TestQueryEventRefused(t *testing.T) {
 		testenv.Refuse("unknown event type", ce("x", "1.0", "com.example.nope"), `{}`, 400, "type", record.EventQuery),
 		testenv.Refuse("missing id", ce("", "1.0", record.EventQuery), `{}`, 400, "id", "id"),
 		testenv.Refuse("missing specversion", ce("x", "", record.EventQuery), `{}`, 400, "specversion", "ce-specversion"),
-		testenv.Refuse("structured without specversion", evHeader("Content-Type", "application/cloudevents+json"),
+		testenv.Refuse("structured without specversion", testenv.Header("Content-Type", "application/cloudevents+json"),
 			`{"id":"s","source":"/test","type":"`+record.EventQuery+`"}`, 400, "specversion", "specversion"),
-		testenv.Refuse("data not JSON", evHeader("ce-specversion", "1.0", "ce-id", "x", "ce-source", "/test", "ce-type", record.EventQuery,
+		testenv.Refuse("data not JSON", testenv.Header("ce-specversion", "1.0", "ce-id", "x", "ce-source", "/test", "ce-type", record.EventQuery,
 			"Content-Type", "application/xml"), `<q/>`, 415, "datacontenttype", "application/xml"),
 		testenv.Refuse("too large", ok, `{"q":"`+strings.Repeat("a ", serve.MaxBodyBytes/2)+`"}`, 413, "body", "over"),
 	})
@@ -277,7 +275,7 @@ func TestQueryEventRedisDown(t *testing.T) {
 			t.Errorf("%s: status %d, want 503", m.name, status)
 		}
 	}
-	resp, body := evRaw(t, fx.srv.URL, evHeader("ce-specversion", "1.0", "ce-id", "down", "ce-source", "/test", "ce-type", record.EventQuery), "")
+	resp, body := evRaw(t, fx.srv.URL, testenv.Header("ce-specversion", "1.0", "ce-id", "down", "ce-source", "/test", "ce-type", record.EventQuery), "")
 	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
 		t.Errorf("raw: status %d, Retry-After %q, body %s; want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"), body)
 	}

@@ -156,17 +156,9 @@ func rawPost(t *testing.T, url string, header http.Header, body string) (*http.R
 	return testenv.Do(t, http.MethodPost, url+"/", header, body)
 }
 
-func binaryHeader(kv ...string) http.Header {
-	h := http.Header{}
-	for i := 0; i+1 < len(kv); i += 2 {
-		h.Set(kv[i], kv[i+1])
-	}
-	return h
-}
-
 func TestCreateEventReplyKeepsTheRequestMode(t *testing.T) {
 	fx := evStart(t, nil)
-	resp, body := rawPost(t, fx.srv.URL, binaryHeader("ce-specversion", "1.0", "ce-id", "a", "ce-source", "/raw",
+	resp, body := rawPost(t, fx.srv.URL, testenv.Header("ce-specversion", "1.0", "ce-id", "a", "ce-source", "/raw",
 		"ce-type", record.EventCreate, "Content-Type", "application/json"), `{"type":"bp","text":"binary"}`)
 	if resp.StatusCode != http.StatusOK || resp.Header.Get("Ce-Type") != record.EventCreated ||
 		resp.Header.Get("Content-Type") != "application/json" {
@@ -178,7 +170,7 @@ func TestCreateEventReplyKeepsTheRequestMode(t *testing.T) {
 		t.Errorf("binary: body %s (%v), ce-subject %q; want the record as data, subject its id", body, err, resp.Header.Get("Ce-Subject"))
 	}
 
-	resp, body = rawPost(t, fx.srv.URL, binaryHeader("Content-Type", "application/cloudevents+json; charset=utf-8"),
+	resp, body = rawPost(t, fx.srv.URL, testenv.Header("Content-Type", "application/cloudevents+json; charset=utf-8"),
 		`{"specversion":"1.0","id":"b","source":"/raw","type":"`+record.EventCreate+`","data":{"type":"bp","text":"structured"}}`)
 	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/cloudevents+json") {
 		t.Fatalf("structured: status %d, content type %q; want 200, application/cloudevents+json", resp.StatusCode, resp.Header.Get("Content-Type"))
@@ -323,7 +315,7 @@ func TestCreateEventRefused(t *testing.T) {
 	fx := evStart(t, nil)
 	ce := func(kv ...string) http.Header {
 		base := []string{"ce-specversion", "1.0", "ce-id", "x1", "ce-source", "/test", "ce-type", record.EventCreate, "Content-Type", "application/json"}
-		h := binaryHeader(base...)
+		h := testenv.Header(base...)
 		for i := 0; i+1 < len(kv); i += 2 {
 			if kv[i+1] == "" {
 				h.Del(kv[i])
@@ -333,7 +325,7 @@ func TestCreateEventRefused(t *testing.T) {
 		}
 		return h
 	}
-	structured := binaryHeader("Content-Type", "application/cloudevents+json")
+	structured := testenv.Header("Content-Type", "application/cloudevents+json")
 	good := `{"type":"bp","text":"hi"}`
 	testenv.WantRefusals(t, fx.srv.URL+"/", []testenv.Refusal{
 		testenv.Refuse("empty text", ce(), `{"type":"bp","text":"   "}`, 400, "data.text", "text is required"),
@@ -351,7 +343,7 @@ func TestCreateEventRefused(t *testing.T) {
 		testenv.Refuse("missing type", ce("ce-type", ""), good, 400, "type", "type"),
 		testenv.Refuse("missing specversion", ce("ce-specversion", ""), good, 400, "specversion", "ce-specversion"),
 		testenv.Refuse("unknown specversion", ce("ce-specversion", "0.1"), good, 400, "specversion", "0.1"),
-		testenv.Refuse("plain JSON", binaryHeader("Content-Type", "application/json"), good, 400, "specversion", "not a CloudEvent"),
+		testenv.Refuse("plain JSON", testenv.Header("Content-Type", "application/json"), good, 400, "specversion", "not a CloudEvent"),
 		testenv.Refuse("data not JSON", ce("Content-Type", "text/plain"), "hi", 415, "datacontenttype", "text/plain"),
 		testenv.Refuse("structured without specversion", structured,
 			`{"id":"s1","source":"/test","type":"`+record.EventCreate+`","data":`+good+`}`, 400, "specversion", "specversion"),
@@ -360,7 +352,7 @@ func TestCreateEventRefused(t *testing.T) {
 		testenv.Refuse("structured malformed", structured, `{"specversion":"1.0",`, 400, "", "malformed event"),
 		testenv.Refuse("structured bad data", structured,
 			`{"specversion":"1.0","id":"s2","source":"/test","type":"`+record.EventCreate+`","data":{"type":"bp"}}`, 400, "data.text", "text is required"),
-		testenv.Refuse("batch", binaryHeader("Content-Type", "application/cloudevents-batch+json"), `[]`, 400, "Content-Type", "one event per request"),
+		testenv.Refuse("batch", testenv.Header("Content-Type", "application/cloudevents-batch+json"), `[]`, 400, "Content-Type", "one event per request"),
 		testenv.Refuse("too large", ce(), `{"type":"bp","text":"`+strings.Repeat("a", serve.MaxBodyBytes)+`"}`, 413, "body", "over"),
 		testenv.Refuse("id over 255 bytes", ce("ce-id", strings.Repeat("i", 256)), good, 400, "id", "at most 255"),
 		testenv.Refuse("source over 255 bytes", ce("ce-source", "/"+strings.Repeat("s", 255)), good, 400, "source", "at most 255"),
@@ -415,7 +407,7 @@ func TestCreateEventRedisDown(t *testing.T) {
 	if status != http.StatusServiceUnavailable {
 		t.Errorf("SDK client: status %d, want 503", status)
 	}
-	resp, body := rawPost(t, fx.srv.URL, binaryHeader("ce-specversion", "1.0", "ce-id", "while-down", "ce-source", "/test",
+	resp, body := rawPost(t, fx.srv.URL, testenv.Header("ce-specversion", "1.0", "ce-id", "while-down", "ce-source", "/test",
 		"ce-type", record.EventCreate), `{"type":"bp","text":"retry me"}`)
 	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
 		t.Errorf("raw: status %d, Retry-After %q; want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
@@ -454,7 +446,7 @@ func TestCreateEventSourceIsKeptAsSent(t *testing.T) {
 	// into the second: events from them with the same id are two events.
 	fx := evStart(t, nil)
 	for _, src := range []string{"/a b", "/a%20b"} {
-		h := binaryHeader("ce-specversion", "1.0", "ce-id", "same-id", "ce-source", src, "ce-type", record.EventCreate,
+		h := testenv.Header("ce-specversion", "1.0", "ce-id", "same-id", "ce-source", src, "ce-type", record.EventCreate,
 			"Content-Type", "application/json")
 		resp, body := rawPost(t, fx.srv.URL, h, `{"type":"bp","text":"from `+src+`"}`)
 		if resp.StatusCode != http.StatusOK || resp.Header.Get("Ce-Replayed") == "true" {
@@ -475,7 +467,7 @@ func TestCreatedEventSaysWhetherReplicated(t *testing.T) {
 		c.WriteWaitTimeout = 200 * time.Millisecond
 	})
 	send := func(id string) http.Header {
-		h := binaryHeader("ce-specversion", "1.0", "ce-id", id, "ce-source", "/test", "ce-type", record.EventCreate,
+		h := testenv.Header("ce-specversion", "1.0", "ce-id", id, "ce-source", "/test", "ce-type", record.EventCreate,
 			"Content-Type", "application/json")
 		resp, body := rawPost(t, srv.URL, h, `{"type":"bp","text":"`+id+`"}`)
 		if resp.StatusCode != http.StatusOK {
@@ -491,7 +483,7 @@ func TestCreatedEventSaysWhetherReplicated(t *testing.T) {
 		t.Errorf("with the replica down: ce-replicated %q, want false", got)
 	}
 	plain := evStart(t, nil)
-	h := binaryHeader("ce-specversion", "1.0", "ce-id", "plain", "ce-source", "/test", "ce-type", record.EventCreate,
+	h := testenv.Header("ce-specversion", "1.0", "ce-id", "plain", "ce-source", "/test", "ce-type", record.EventCreate,
 		"Content-Type", "application/json")
 	resp, _ := rawPost(t, plain.srv.URL, h, `{"type":"bp","text":"x"}`)
 	if _, ok := resp.Header["Ce-Replicated"]; ok {
