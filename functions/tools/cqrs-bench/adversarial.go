@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -142,12 +141,4 @@ func (b *bench) advPhase(ctx context.Context, d time.Duration, n int, search str
 		return advStats{}, 0, fmt.Errorf("adversarial phase: %d requests failed, first: %v", f, firstErr.Load())
 	}
 	return advStats{creates: summarize(creates, el), reads: summarize(reads, el)}, int(searches.Load()), nil
-}
-
-func summarize(l []time.Duration, el time.Duration) stats {
-	if len(l) == 0 {
-		return stats{}
-	}
-	slices.Sort(l)
-	return stats{requests: len(l), rps: float64(len(l)) / el.Seconds(), p50: l[len(l)/2], p99: l[min(len(l)-1, len(l)*99/100)]}
 }

@@ -26,6 +26,16 @@ type stats struct {
 	p50, p99 time.Duration
 }
 
+// summarize is the stats of the latencies l of requests completed in el (errors not
+// counted); it sorts l.
+func summarize(l []time.Duration, el time.Duration) stats {
+	if len(l) == 0 {
+		return stats{}
+	}
+	slices.Sort(l)
+	return stats{requests: len(l), rps: float64(len(l)) / el.Seconds(), p50: l[len(l)/2], p99: l[min(len(l)-1, len(l)*99/100)]}
+}
+
 // maxRequests bounds a load phase by count as well as by time.
 const maxRequests = 2_000_000
 
