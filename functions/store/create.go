@@ -7,12 +7,12 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/cqrs-knative/cqrs-knative/functions/record"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/cqrs-knative/cqrs-knative/functions/record"
 )
 
 // createLua stores one record atomically; see create.lua. The record is stored once,
@@ -178,21 +178,4 @@ func plainTag(tag string) bool {
 		}
 	}
 	return true
-}
-
-// asString is a Redis reply value as a string; "" for nil (a missing key) or another type.
-func asString(x any) string {
-	s, _ := x.(string)
-	return s
-}
-
-func toInt(x any) int64 {
-	switch v := x.(type) {
-	case int64:
-		return v
-	case string:
-		n, _ := strconv.ParseInt(v, 10, 64)
-		return n
-	}
-	return 0
 }
