@@ -8,14 +8,9 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"testing"
 	"time"
 
-	"github.com/cqrs-knative/cqrs-knative/functions/internal/testenv"
-	"github.com/cqrs-knative/cqrs-knative/functions/internal/testfunc"
-	"github.com/cqrs-knative/cqrs-knative/functions/read"
 	"github.com/cqrs-knative/cqrs-knative/functions/record"
-	"github.com/cqrs-knative/cqrs-knative/functions/write"
 )
 
 // clientTimeout is how long any request may take before the test calls it a hang.
@@ -27,33 +22,6 @@ func newClient(n int) *http.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConns, tr.MaxIdleConnsPerHost, tr.MaxConnsPerHost = n, n, n
 	return &http.Client{Timeout: clientTimeout, Transport: tr}
-}
-
-// startWrite serves the write function in-process, as the runtime serves it.
-func startWrite(t *testing.T, cfg write.Config) string {
-	t.Helper()
-	return testfunc.Serve(t, write.NewWithConfig(cfg)).URL
-}
-
-// startRead serves the read function in-process.
-func startRead(t *testing.T, cfg read.Config) string {
-	t.Helper()
-	return testfunc.Serve(t, read.NewWithConfig(cfg)).URL
-}
-
-// withMaster is the write function's configuration on the pair's master.
-func withMaster(pair *testenv.Pair) write.Config {
-	c := write.DefaultConfig()
-	c.RedisAddr = pair.Master.Addr()
-	return c
-}
-
-// withReplica is the read function's configuration on the pair's replica, with the
-// master as its fallback.
-func withReplica(pair *testenv.Pair) read.Config {
-	c := read.DefaultConfig()
-	c.RedisAddr, c.RedisMasterAddr = pair.Replica.Addr(), pair.Master.Addr()
-	return c
 }
 
 // answer is the write function's answer to a create.

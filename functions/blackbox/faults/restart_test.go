@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cqrs-knative/cqrs-knative/functions/internal/testenv"
+	"github.com/cqrs-knative/cqrs-knative/functions/internal/testfunc"
 	"github.com/cqrs-knative/cqrs-knative/functions/read"
 )
 
@@ -32,8 +33,8 @@ func seed(t *testing.T, c *http.Client, wurl string, n int) []answer {
 // it syncs again.
 func TestReplicaKilledUnderReaders(t *testing.T) {
 	pair := testenv.Redis(t)
-	wurl := startWrite(t, withMaster(pair))
-	rurl := startRead(t, withReplica(pair)) // READ_FALLBACK=master, the default
+	wurl := testfunc.Write(t, pair.Master, nil).URL
+	rurl := testfunc.Read(t, pair, nil).URL // READ_FALLBACK=master, the default
 
 	const readers = 8
 	c := newClient(readers)

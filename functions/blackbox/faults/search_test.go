@@ -15,6 +15,7 @@ import (
 	"github.com/cqrs-knative/cqrs-knative/functions/internal/adversary"
 	"github.com/cqrs-knative/cqrs-knative/functions/internal/redisproc"
 	"github.com/cqrs-knative/cqrs-knative/functions/internal/testenv"
+	"github.com/cqrs-knative/cqrs-knative/functions/internal/testfunc"
 	"github.com/cqrs-knative/cqrs-knative/functions/store"
 )
 
@@ -33,8 +34,8 @@ func TestAdversarialSearchUnderLoad(t *testing.T) {
 	pair := testenv.Redis(t)
 	const group = 10000
 	fill(t, pair.Master, group)
-	writeURL := startWrite(t, withMaster(pair))
-	readURL := startRead(t, withReplica(pair))
+	writeURL := testfunc.Write(t, pair.Master, nil).URL
+	readURL := testfunc.Read(t, pair, nil).URL
 	waitReplica(t, pair, 2*group+1)
 
 	for _, s := range []*redisproc.Server{pair.Master, pair.Replica} {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/cqrs-knative/cqrs-knative/functions/internal/redisproc"
 	"github.com/cqrs-knative/cqrs-knative/functions/internal/testenv"
+	"github.com/cqrs-knative/cqrs-knative/functions/internal/testfunc"
 	"github.com/cqrs-knative/cqrs-knative/functions/read"
 	"github.com/cqrs-knative/cqrs-knative/functions/write"
 )
@@ -71,11 +72,11 @@ func TestSentinelFailoverLosesNoReplicatedWrite(t *testing.T) {
 	wcfg := write.DefaultConfig()
 	wcfg.RedisSentinelAddrs, wcfg.RedisSentinelMaster = []string{sen.Addr()}, sentinelMaster
 	wcfg.WriteReplicas, wcfg.WriteWaitTimeout = 1, 500*time.Millisecond
-	wurl := startWrite(t, wcfg)
+	wurl := testfunc.Serve(t, write.NewWithConfig(wcfg)).URL
 	rcfg := read.DefaultConfig()
 	rcfg.RedisSentinelAddrs, rcfg.RedisSentinelMaster = []string{sen.Addr()}, sentinelMaster
 	rcfg.ReadFallback = read.FallbackMaster
-	rurl := startRead(t, rcfg)
+	rurl := testfunc.Serve(t, read.NewWithConfig(rcfg)).URL
 
 	const (
 		writers   = 8

@@ -12,6 +12,7 @@ import (
 	"github.com/cqrs-knative/cqrs-knative/functions/internal/launch"
 	"github.com/cqrs-knative/cqrs-knative/functions/internal/redisproc"
 	"github.com/cqrs-knative/cqrs-knative/functions/internal/testenv"
+	"github.com/cqrs-knative/cqrs-knative/functions/internal/testfunc"
 	"github.com/cqrs-knative/cqrs-knative/functions/read"
 	"github.com/cqrs-knative/cqrs-knative/functions/record"
 	"github.com/cqrs-knative/cqrs-knative/functions/write"
@@ -41,11 +42,9 @@ func freeze(t *testing.T, s *redisproc.Server) (thaw func()) {
 // on the master); once Redis goes on, so do the functions.
 func TestStuckRedis(t *testing.T) {
 	pair := testenv.Redis(t)
-	wurl := startWrite(t, withMaster(pair))
-	rcfg := withReplica(pair)
-	rurl := startRead(t, rcfg)
-	rcfg.ReadFallback = read.FallbackNone
-	strict := startRead(t, rcfg)
+	wurl := testfunc.Write(t, pair.Master, nil).URL
+	rurl := testfunc.Read(t, pair, nil).URL
+	strict := testfunc.Read(t, pair, func(c *read.Config) { c.ReadFallback = read.FallbackNone }).URL
 	c := newClient(4)
 	recs := seed(t, c, wurl, 3)
 
@@ -108,14 +107,12 @@ func retry(d time.Duration, f func() outcome) outcome {
 // time), none hangs and none fails otherwise.
 func TestPoolExhaustion(t *testing.T) {
 	pair := testenv.Redis(t)
-	wcfg := write.DefaultConfig()
-	wcfg.RedisAddr, wcfg.RedisPoolSize = pair.Master.Addr(), 2
-	// Two replicas never confirm: each create holds a connection for the full wait.
-	wcfg.WriteReplicas, wcfg.WriteWaitTimeout = 2, 300*time.Millisecond
-	wurl := startWrite(t, wcfg)
-	rcfg := read.DefaultConfig()
-	rcfg.RedisAddr, rcfg.RedisMasterAddr, rcfg.RedisPoolSize = pair.Replica.Addr(), pair.Master.Addr(), 2
-	rurl := startRead(t, rcfg)
+	wurl := testfunc.Write(t, pair.Master, func(c *write.Config) {
+		c.RedisPoolSize = 2
+		// Two replicas never confirm: each create holds a connection for the full wait.
+		c.WriteReplicas, c.WriteWaitTimeout = 2, 300*time.Millisecond
+	}).URL
+	rurl := testfunc.Read(t, pair, func(c *read.Config) { c.RedisPoolSize = 2 }).URL
 
 	const n = 64
 	c := newClient(2 * n)
@@ -174,12 +171,10 @@ func TestReplicaWithoutData(t *testing.T) {
 	if _, err := empty.Do("REPLICAOF", "127.0.0.1", fmt.Sprint(port)); err != nil {
 		t.Fatal(err)
 	}
-	wurl := startWrite(t, withMaster(pair))
-	rcfg := withReplica(pair)
-	rcfg.RedisAddr, rcfg.ReadMaxWait = empty.Addr(), 200*time.Millisecond
-	rurl := startRead(t, rcfg)
-	rcfg.ReadFallback = read.FallbackNone
-	strict := startRead(t, rcfg)
+	wurl := testfunc.Write(t, pair.Master, nil).URL
+	onEmpty := func(c *read.Config) { c.RedisAddr, c.ReadMaxWait = empty.Addr(), 200*time.Millisecond }
+	rurl := testfunc.Read(t, pair, onEmpty).URL
+	strict := testfunc.Read(t, pair, func(c *read.Config) { onEmpty(c); c.ReadFallback = read.FallbackNone }).URL
 	c := newClient(2)
 	rec := seed(t, c, wurl, 1)[0]
 
