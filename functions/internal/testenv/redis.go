@@ -1,9 +1,6 @@
 package testenv
 
 import (
-	"fmt"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -64,22 +61,9 @@ func CommandStats(s *redisproc.Server, cmd string) (calls int, usecPerCall float
 	if err != nil || v == "" {
 		return 0, 0, err
 	}
-	found := false
-	for _, kv := range strings.Split(v, ",") {
-		k, val, _ := strings.Cut(kv, "=")
-		switch k {
-		case "calls":
-			calls, err = strconv.Atoi(val)
-			found = true
-		case "usec_per_call":
-			usecPerCall, err = strconv.ParseFloat(val, 64)
-		}
-		if err != nil {
-			return 0, 0, fmt.Errorf("bad commandstats %q: %w", v, err)
-		}
+	c, err := redisproc.ParseCommandStat(v)
+	if err != nil {
+		return 0, 0, err
 	}
-	if !found {
-		return 0, 0, fmt.Errorf("no calls in commandstats %q", v)
-	}
-	return calls, usecPerCall, nil
+	return int(c.Calls), c.UsecPerCall, nil
 }

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/cqrs-knative/cqrs-knative/functions/internal/redisproc"
 )
 
 // results is everything a run measured, for the report.
@@ -101,18 +103,11 @@ func commandStats(ctx context.Context, rdb *redis.Client) map[string]callStat {
 		if !ok || !strings.HasPrefix(l, "cmdstat_") {
 			continue
 		}
-		var c callStat
-		for _, kv := range strings.Split(rest, ",") {
-			k, val, _ := strings.Cut(kv, "=")
-			n, _ := strconv.ParseInt(val, 10, 64)
-			switch k {
-			case "calls":
-				c.calls = n
-			case "usec":
-				c.usec = n
-			}
+		c, err := redisproc.ParseCommandStat(rest)
+		if err != nil {
+			continue
 		}
-		out[name] = c
+		out[name] = callStat{calls: c.Calls, usec: c.Usec}
 	}
 	return out
 }
