@@ -20,7 +20,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/cqrs-knative/cqrs-knative/functions/record"
+	"github.com/cqrs-knative/cqrs-knative/functions/fail"
 	"github.com/cqrs-knative/cqrs-knative/functions/serve"
 	"github.com/cqrs-knative/cqrs-knative/functions/write"
 )
@@ -90,7 +90,7 @@ func (f *Function) Ready(ctx context.Context) (bool, error) {
 // counts them; before Start has finished it answers 503.
 func (f *Function) Handle(w http.ResponseWriter, r *http.Request) {
 	if !f.started.Load() {
-		serve.WriteError(w, http.StatusServiceUnavailable, serve.ErrorBody{Error: "the function is starting; retry", Code: record.EUNAVAILABLE})
+		serve.Error(w, r, slog.Default(), fail.Unavailable("the function is starting; retry", nil))
 		return
 	}
 	f.routes.ServeHTTP(w, r)

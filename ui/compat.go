@@ -3,7 +3,6 @@ package ui
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -12,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/cqrs-knative/cqrs-knative/functions/fail"
 	"github.com/cqrs-knative/cqrs-knative/functions/serve"
 )
 
@@ -54,23 +54,23 @@ var (
 // The answer then says "replicated":false, in its body and in X-Replicated.
 func (s *UI) add(w http.ResponseWriter, r *http.Request) {
 	if err := writeGuard(r); err != nil {
-		serve.Refuse(w, err)
+		serve.Error(w, r, s.log, err)
 		return
 	}
 	body, err := serve.ReadBody(w, r)
 	if err != nil {
-		serve.Refuse(w, asServeError(err))
+		serve.Error(w, r, s.log, err)
 		return
 	}
 	var in AddRequest
 	if err := addBody.Decode(body, &in); err != nil {
-		serve.Refuse(w, asServeError(err))
+		serve.Error(w, r, s.log, err)
 		return
 	}
 	cmd, _ := json.Marshal(map[string]string{"type": in.DType, "text": in.Data})
 	req, err := http.NewRequestWithContext(r.Context(), http.MethodPost, endpoint(s.writeURL, "/records", nil), bytes.NewReader(cmd))
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, "cannot build the request", "")
+		serve.Error(w, r, s.log, err)
 		return
 	}
 	req.Header.Set("Content-Type", "application/json")
@@ -100,26 +100,17 @@ func (s *UI) add(w http.ResponseWriter, r *http.Request) {
 	serve.JSON(w, http.StatusOK, map[string]bool{"success": true})
 }
 
-// asServeError is err as the runtime's error type, which ReadBody and Decode return.
-func asServeError(err error) *serve.Error {
-	var se *serve.Error
-	if errors.As(err, &se) {
-		return se
-	}
-	return serve.Invalid("body", err.Error())
-}
-
 // search queries the read function and answers the texts, newest first. It writes
 // nothing, so it takes a form body as the original did, as well as JSON.
 func (s *UI) search(w http.ResponseWriter, r *http.Request) {
 	var in SearchRequest
 	if err := decodeSearch(w, r, &in); err != nil {
-		serve.Refuse(w, err)
+		serve.Error(w, r, s.log, err)
 		return
 	}
 	limit, ok := maxCount(in.MaxCount)
 	if !ok {
-		writeError(w, http.StatusBadRequest, "max_count must be a whole number, such as 25", "max_count")
+		serve.Error(w, r, s.log, fail.Invalid("max_count", "max_count must be a whole number, such as 25"))
 		return
 	}
 	q := url.Values{"limit": {strconv.Itoa(limit)}}
@@ -128,7 +119,7 @@ func (s *UI) search(w http.ResponseWriter, r *http.Request) {
 	}
 	req, err := http.NewRequestWithContext(r.Context(), http.MethodGet, endpoint(s.readURL, "/records", q), nil)
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, "cannot build the request", "")
+		serve.Error(w, r, s.log, err)
 		return
 	}
 	req.Header.Set("Accept", "application/json")
@@ -149,7 +140,7 @@ func (s *UI) search(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 16<<20)).Decode(&page); err != nil {
 		s.log.Warn("read function answered an unreadable page", "err", err)
-		writeError(w, http.StatusBadGateway, "the read function answered something that is not a page of records", "")
+		badGateway(w, "the read function answered something that is not a page of records")
 		return
 	}
 	texts := make([]string, 0, len(page.Records))
@@ -181,7 +172,7 @@ func maxCount(raw json.RawMessage) (int, bool) {
 // original Express app accepted, where no field may be given twice. A JSON object
 // sent with the form content type (what curl -d does by default) is read as JSON; no
 // Content-Type at all means JSON.
-func decodeSearch(w http.ResponseWriter, r *http.Request, in *SearchRequest) *serve.Error {
+func decodeSearch(w http.ResponseWriter, r *http.Request, in *SearchRequest) error {
 	mt := "application/json"
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		var err error
@@ -195,24 +186,21 @@ func decodeSearch(w http.ResponseWriter, r *http.Request, in *SearchRequest) *se
 	}
 	body, err := serve.ReadBody(w, r)
 	if err != nil {
-		return asServeError(err)
+		return err
 	}
 	if !isForm || bytes.HasPrefix(bytes.TrimSpace(body), []byte("{")) {
-		if err := searchBody.Decode(body, in); err != nil {
-			return asServeError(err)
-		}
-		return nil
+		return searchBody.Decode(body, in)
 	}
 	vals, err := url.ParseQuery(string(body))
 	if err != nil {
-		return serve.Invalid("body", "malformed form body")
+		return fail.Invalid("body", "malformed form body")
 	}
 	for k, v := range vals {
 		switch {
 		case k != "sd_type" && k != "max_count":
-			return serve.Invalid(k, fmt.Sprintf("unknown field %q; %s", k, searchBody.Holds))
+			return fail.Invalid(k, fmt.Sprintf("unknown field %q; %s", k, searchBody.Holds))
 		case len(v) > 1:
-			return serve.Invalid(k, k+" is given more than once; give it once")
+			return fail.Invalid(k, k+" is given more than once; give it once")
 		}
 	}
 	in.SDType = vals.Get("sd_type")

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/cqrs-knative/cqrs-knative/functions/fail"
 	"github.com/cqrs-knative/cqrs-knative/functions/serve"
 )
 
@@ -25,7 +26,7 @@ import (
 // that send no Origin and clients that send no Sec-Fetch-Site.
 
 // crossSite returns a 403 for a request that a browser says comes from another site.
-func crossSite(r *http.Request) *serve.Error {
+func crossSite(r *http.Request) error {
 	if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
 		return forbidden("the browser says this request comes from another site (Sec-Fetch-Site: cross-site)")
 	}
@@ -61,15 +62,15 @@ func withoutDefaultPort(host, scheme string) string {
 	return strings.TrimSuffix(host, ":443")
 }
 
-func forbidden(msg string) *serve.Error {
-	return &serve.Error{Status: http.StatusForbidden, Code: serve.CodeForbidden, Message: "cross-site request refused: " + msg}
+func forbidden(msg string) error {
+	return fail.Errorf(fail.EFORBIDDEN, "cross-site request refused: %s", msg)
 }
 
 // requireJSON returns a 415 unless the request says its body is JSON.
-func requireJSON(r *http.Request) *serve.Error {
+func requireJSON(r *http.Request) error {
 	ct := r.Header.Get("Content-Type")
 	if ct == "" {
-		return &serve.Error{Status: http.StatusUnsupportedMediaType, Code: serve.CodeUnsupported, Field: "Content-Type",
+		return &fail.Error{Code: fail.EUNSUPPORTED, Field: "Content-Type",
 			Message: "Content-Type is missing; send application/json"}
 	}
 	if !serve.IsJSON(ct) {
@@ -79,7 +80,7 @@ func requireJSON(r *http.Request) *serve.Error {
 }
 
 // writeGuard runs both rules for a writing endpoint.
-func writeGuard(r *http.Request) *serve.Error {
+func writeGuard(r *http.Request) error {
 	if err := crossSite(r); err != nil {
 		return err
 	}

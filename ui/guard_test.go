@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cqrs-knative/cqrs-knative/functions/fail"
 	"github.com/cqrs-knative/cqrs-knative/functions/serve"
 )
 
@@ -103,7 +104,7 @@ func TestProxyRefusesSteeredPaths(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			resp, body := raw(t, tt.method, ui.URL, tt.target, "application/json", `{"type":"bp","text":"x"}`, nil)
 			e := errorBody(t, resp, body)
-			if resp.StatusCode != http.StatusBadRequest || e.Field != tt.wantField || e.Code != serve.CodeInvalid {
+			if resp.StatusCode != http.StatusBadRequest || e.Field != tt.wantField || e.Code != fail.EINVALID {
 				t.Errorf("got %d %s, want 400 naming %s", resp.StatusCode, body, tt.wantField)
 			}
 			if resp.Header.Get("Location") != "" {
@@ -118,7 +119,7 @@ func TestProxyRefusesSteeredPaths(t *testing.T) {
 	for _, target := range []string{"/api/records/../metrics", "/api/records/./abc", "/api//records"} {
 		resp, body := raw(t, "GET", ui.URL, target, "", "", nil)
 		e := errorBody(t, resp, body)
-		if resp.StatusCode != http.StatusBadRequest || e.Field != "path" || e.Code != serve.CodeInvalid {
+		if resp.StatusCode != http.StatusBadRequest || e.Field != "path" || e.Code != fail.EINVALID {
 			t.Errorf("GET %s: got %d %s, want 400 naming path", target, resp.StatusCode, body)
 		}
 		if loc := resp.Header.Get("Location"); loc != "" {
@@ -205,9 +206,9 @@ func TestCrossSiteWritesRefused(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			resp, body := do(t, http.MethodPost, ui.URL+tt.path, tt.contentType, tt.body, tt.header)
 			e := errorBody(t, resp, body)
-			wantCode := serve.CodeUnsupported
+			wantCode := fail.EUNSUPPORTED
 			if tt.wantStatus == http.StatusForbidden {
-				wantCode = serve.CodeForbidden
+				wantCode = fail.EFORBIDDEN
 			}
 			if resp.StatusCode != tt.wantStatus || e.Code != wantCode {
 				t.Errorf("got %d %s, want %d %s", resp.StatusCode, body, tt.wantStatus, wantCode)
@@ -405,9 +406,9 @@ func TestEveryAnswerIsJSON(t *testing.T) {
 	for _, tt := range tests {
 		resp, body := do(t, tt.method, ui.URL+tt.path, "", "", nil)
 		e := errorBody(t, resp, body)
-		wantCode := serve.CodeNotFound
+		wantCode := fail.ENOTFOUND
 		if tt.wantStatus == 405 {
-			wantCode = serve.CodeMethod
+			wantCode = fail.EMETHOD
 		}
 		if resp.StatusCode != tt.wantStatus || resp.Header.Get("Allow") != tt.wantAllow || e.Code != wantCode {
 			t.Errorf("%s %s: got %d Allow %q %s, want %d Allow %q code %s", tt.method, tt.path, resp.StatusCode, resp.Header.Get("Allow"), body, tt.wantStatus, tt.wantAllow, wantCode)

@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/cqrs-knative/cqrs-knative/functions/serve"
+	"github.com/cqrs-knative/cqrs-knative/functions/fail"
 )
 
 // The proxy forwards only paths it can name exactly. A path is checked in its
@@ -27,7 +27,7 @@ const recordsPrefix = "/api/records"
 // differently: "." or ".." (also when encoded), an encoded slash (%2F), a backslash
 // (also %5C), a semicolon (also %3B), a control character, or a bad escape. It runs
 // before any route, so neither the proxy nor the file server sees such a path.
-func checkPath(escaped string) *serve.Error {
+func checkPath(escaped string) error {
 	for _, seg := range strings.Split(escaped, "/") {
 		dec, err := url.PathUnescape(seg)
 		if err != nil {
@@ -54,7 +54,7 @@ func checkPath(escaped string) *serve.Error {
 // 64 ASCII letters, digits, '-' or '_', sent unescaped (the write function's ids
 // are digits, '-' and a-z). ok is false for a path of another shape (the caller answers
 // 404); err is set for a path that is refused outright (400).
-func recordsPath(escaped string) (path string, ok bool, err *serve.Error) {
+func recordsPath(escaped string) (path string, ok bool, err error) {
 	if err := checkPath(escaped); err != nil {
 		return "", false, err
 	}
@@ -87,8 +87,8 @@ func isID(s string) bool {
 	return true
 }
 
-func badPath(msg string) *serve.Error {
-	return serve.Invalid("path", msg)
+func badPath(msg string) error {
+	return fail.Invalid("path", msg)
 }
 
 // queryParams are the read function's parameters; it refuses any of them given twice.
@@ -98,14 +98,14 @@ var queryParams = []string{"type", "q", "limit", "cursor", "minSeq"}
 // it on unchanged: it must parse (no bad escape, no semicolon) and give none of the
 // read function's parameters twice. A query the function would refuse is refused
 // here the same way, instead of being changed into one it accepts.
-func checkQuery(raw string) *serve.Error {
+func checkQuery(raw string) error {
 	v, err := url.ParseQuery(raw)
 	if err != nil {
-		return serve.Invalid("query", fmt.Sprintf("malformed query string: %v", err))
+		return fail.Invalid("query", fmt.Sprintf("malformed query string: %v", err))
 	}
 	for _, k := range queryParams {
 		if n := len(v[k]); n > 1 {
-			return serve.Invalid(k, k+" is given "+strconv.Itoa(n)+" times; give it once")
+			return fail.Invalid(k, k+" is given "+strconv.Itoa(n)+" times; give it once")
 		}
 	}
 	return nil

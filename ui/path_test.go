@@ -5,6 +5,8 @@ import (
 	"path"
 	"strings"
 	"testing"
+
+	"github.com/cqrs-knative/cqrs-knative/functions/fail"
 )
 
 func TestRecordsPath(t *testing.T) {
@@ -41,8 +43,8 @@ func TestRecordsPath(t *testing.T) {
 		if got != tt.want || ok != tt.wantOK || (err != nil) != tt.wantErr {
 			t.Errorf("recordsPath(%q) = %q, %v, %v; want %q, %v, error %v", tt.escaped, got, ok, err, tt.want, tt.wantOK, tt.wantErr)
 		}
-		if err != nil && (err.Status != 400 || err.Field != "path") {
-			t.Errorf("recordsPath(%q): got error %+v, want a 400 naming path", tt.escaped, err)
+		if e, _ := err.(*fail.Error); err != nil && (e == nil || e.Code != fail.EINVALID || e.Field != "path") {
+			t.Errorf("recordsPath(%q): got error %+v, want an invalid error naming path", tt.escaped, err)
 		}
 	}
 }
@@ -63,8 +65,8 @@ func FuzzRecordsPath(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, escaped string) {
 		got, ok, err := recordsPath(escaped)
-		if err != nil && (ok || got != "" || err.Status != 400) {
-			t.Fatalf("recordsPath(%q) = %q, %v, %v: an error must come alone, as a 400", escaped, got, ok, err)
+		if err != nil && (ok || got != "" || fail.Code(err) != fail.EINVALID) {
+			t.Fatalf("recordsPath(%q) = %q, %v, %v: an error must come alone, invalid", escaped, got, ok, err)
 		}
 		if !ok {
 			if got != "" {

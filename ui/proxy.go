@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/cqrs-knative/cqrs-knative/functions/fail"
 	"github.com/cqrs-knative/cqrs-knative/functions/serve"
 )
 
@@ -85,7 +86,7 @@ func (s *UI) proxy(function string, target *url.URL) http.Handler {
 			perr = writeGuard(r)
 		}
 		if perr != nil {
-			serve.Refuse(w, perr)
+			serve.Error(w, r, s.log, perr)
 			return
 		}
 		r = r.WithContext(context.WithValue(r.Context(), pathKey{}, path))
@@ -97,7 +98,7 @@ func (s *UI) proxy(function string, target *url.URL) http.Handler {
 			// when it stalls), so the function never gets half a request.
 			body, err := serve.ReadBody(w, r)
 			if err != nil {
-				serve.Refuse(w, asServeError(err))
+				serve.Error(w, r, s.log, err)
 				return
 			}
 			r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
@@ -141,13 +142,18 @@ func (s *UI) upstreamError(w http.ResponseWriter, r *http.Request, function stri
 		return
 	case errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()):
 		s.metrics.upstream.WithLabelValues(function, "timeout").Inc()
-		s.log.Warn("function did not answer in time", "function", function, "path", r.URL.Path, "err", err)
-		writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("the %s function did not answer within %s; retry shortly", function, s.cfg.ProxyTimeout), "")
+		serve.Error(w, r, s.log, fail.Unavailable(fmt.Sprintf("the %s function did not answer within %s; retry shortly", function, s.cfg.ProxyTimeout), err))
 	default:
 		s.metrics.upstream.WithLabelValues(function, "unreachable").Inc()
 		s.log.Warn("function unreachable", "function", function, "path", r.URL.Path, "err", err)
-		writeError(w, http.StatusBadGateway, fmt.Sprintf("the %s function is unreachable", function), "")
+		badGateway(w, fmt.Sprintf("the %s function is unreachable", function))
 	}
+}
+
+// badGateway answers 502: the function behind the UI failed, and no code of the UI's
+// own names that.
+func badGateway(w http.ResponseWriter, msg string) {
+	serve.JSON(w, http.StatusBadGateway, serve.ErrorBody{Error: msg})
 }
 
 func pick(h http.Header, keep []string) http.Header {

@@ -97,14 +97,19 @@ func (s *UI) Start(context.Context, map[string]string) error {
 
 	// Every path gets a JSON answer: the routes below, a 405 with Allow for a known
 	// path with another method, and a 404 for everything else.
+	methods := func(allow string) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			serve.Error(w, r, s.log, serve.MethodNotAllowed(r.Method, allow))
+		})
+	}
 	m := http.NewServeMux()
-	m.Handle("GET /{$}", s.route("page", fileHandler(static, "index.html")))
+	m.Handle("GET /{$}", s.route("page", s.fileHandler(static, "index.html")))
 	m.Handle("/{$}", methods("GET, HEAD"))
 	m.Handle("GET /static/{name}", s.route("static", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		serveFile(w, r, static, r.PathValue("name"))
+		s.serveFile(w, r, static, r.PathValue("name"))
 	})))
 	m.Handle("/static/{name}", methods("GET, HEAD"))
-	m.Handle("GET /favicon.ico", s.route("static", fileHandler(static, "favicon.svg")))
+	m.Handle("GET /favicon.ico", s.route("static", s.fileHandler(static, "favicon.svg")))
 	m.Handle("/favicon.ico", methods("GET, HEAD"))
 	m.Handle("POST /add", s.logged(s.route("add", http.HandlerFunc(s.add))))
 	m.Handle("/add", methods("POST"))
@@ -123,37 +128,30 @@ func (s *UI) Start(context.Context, map[string]string) error {
 	m.Handle("GET /api/records/{id}", s.logged(s.route("api_read", read)))
 	m.Handle("/api/records/{id}", methods("GET, HEAD"))
 	m.Handle("/", s.route("other", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		serve.Refuse(w, serve.NotFound(r.URL.Path))
+		serve.Error(w, r, s.log, serve.NotFound(r.URL.Path))
 	})))
 	s.mux = m
 	return nil
 }
 
-// methods answers 405 with the methods a known path takes.
-func methods(allow string) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		serve.Refuse(w, serve.MethodNotAllowed(r.Method, allow))
-	})
-}
-
 // fileHandler serves one embedded file.
-func fileHandler(static fs.FS, name string) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { serveFile(w, r, static, name) })
+func (s *UI) fileHandler(static fs.FS, name string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.serveFile(w, r, static, name) })
 }
 
 // serveFile serves the embedded file name, or a JSON 404: there are no directory
 // listings and no plain-text errors.
-func serveFile(w http.ResponseWriter, r *http.Request, static fs.FS, name string) {
+func (s *UI) serveFile(w http.ResponseWriter, r *http.Request, static fs.FS, name string) {
 	f, err := static.Open(name)
 	if err != nil {
-		serve.Refuse(w, serve.NotFound(r.URL.Path))
+		serve.Error(w, r, s.log, serve.NotFound(r.URL.Path))
 		return
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	rs, seekable := f.(io.ReadSeeker)
 	if err != nil || st.IsDir() || !seekable {
-		serve.Refuse(w, serve.NotFound(r.URL.Path))
+		serve.Error(w, r, s.log, serve.NotFound(r.URL.Path))
 		return
 	}
 	http.ServeContent(w, r, name, st.ModTime(), rs)
@@ -184,7 +182,7 @@ func (s *UI) SetHeaders(h http.Header) {
 // that another program could read as another path is refused before any route.
 func (s *UI) Handle(w http.ResponseWriter, r *http.Request) {
 	if err := checkPath(r.URL.EscapedPath()); err != nil {
-		serve.Refuse(w, err)
+		serve.Error(w, r, s.log, err)
 		return
 	}
 	s.mux.ServeHTTP(w, r)
@@ -205,8 +203,4 @@ func (s *UI) logged(h http.Handler) http.Handler {
 		s.log.Info("request", "method", r.Method, "path", r.URL.Path, "status", rec.Status(),
 			"ms", float64(time.Since(start).Microseconds())/1000)
 	})
-}
-
-func writeError(w http.ResponseWriter, status int, msg, field string) {
-	serve.WriteError(w, status, serve.ErrorBody{Error: msg, Field: field})
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cqrs-knative/cqrs-knative/functions/fail"
 	"github.com/cqrs-knative/cqrs-knative/functions/serve"
 )
 
@@ -35,7 +36,7 @@ func TestProxyBodyBounds(t *testing.T) {
 		var e serve.ErrorBody
 		json.NewDecoder(resp.Body).Decode(&e)
 		c.Close()
-		if resp.StatusCode != http.StatusRequestTimeout || e.Code != serve.CodeTimeout || e.Field != "body" {
+		if resp.StatusCode != http.StatusRequestTimeout || e.Code != fail.ETIMEOUT || e.Field != "body" {
 			t.Errorf("%s with a stalled body: got %d %+v, want 408 timeout naming body", p, resp.StatusCode, e)
 		}
 		big := `{"type":"bp","text":"` + strings.Repeat("x", serve.MaxBodyBytes) + `"}`

@@ -4,14 +4,14 @@ import (
 	"errors"
 	"strings"
 
-	"github.com/cqrs-knative/cqrs-knative/functions/record"
+	"github.com/cqrs-knative/cqrs-knative/functions/fail"
 )
 
 // DataError names the fields of an event's data as data.<field>, so that a record's
 // "type" cannot be mistaken for the event's type attribute.
 func DataError(err error) error {
-	var e *record.Error
-	if !errors.As(err, &e) || e.Code != record.EINVALID {
+	var e *fail.Error
+	if !errors.As(err, &e) || e.Code != fail.EINVALID {
 		return err
 	}
 	c := *e

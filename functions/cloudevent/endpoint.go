@@ -14,8 +14,7 @@ import (
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/cqrs-knative/cqrs-knative/functions/record"
-	"github.com/cqrs-knative/cqrs-knative/functions/reply"
+	"github.com/cqrs-knative/cqrs-knative/functions/fail"
 	"github.com/cqrs-knative/cqrs-knative/functions/serve"
 )
 
@@ -52,8 +51,8 @@ const otherType = "other"
 // ServeHTTP receives, handles and answers one event.
 func (e *Endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
-		e.total.WithLabelValues(otherType, serve.CodeMethod).Inc()
-		reply.Error(w, r, e.log, serve.MethodNotAllowed(r.Method, http.MethodPost))
+		e.total.WithLabelValues(otherType, fail.EMETHOD).Inc()
+		serve.Error(w, r, e.log, serve.MethodNotAllowed(r.Method, http.MethodPost))
 		return
 	}
 	ev, structured, err := e.receive(w, r)
@@ -72,14 +71,14 @@ func (e *Endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		label = e.typ
 	}
 	e.total.WithLabelValues(label, outcome(err)).Inc()
-	if c := record.ErrorCode(err); c != record.EUNAVAILABLE && c != record.EINTERNAL {
+	if c := fail.Code(err); c != fail.EUNAVAILABLE && c != fail.EINTERNAL {
 		attrs := []any{"err", err}
 		if ev != nil {
 			attrs = append(attrs, "type", ev.Type(), "source", ev.Source(), "id", ev.ID())
 		}
 		e.log.Info("event rejected", attrs...)
 	}
-	reply.Error(w, r, e.log, err)
+	serve.Error(w, r, e.log, err)
 }
 
 // write sends out as the HTTP 200 answer, in binary mode or, when the request was

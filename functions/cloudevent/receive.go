@@ -13,8 +13,7 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 
-	"github.com/cqrs-knative/cqrs-knative/functions/record"
-	"github.com/cqrs-knative/cqrs-knative/functions/reply"
+	"github.com/cqrs-knative/cqrs-knative/functions/fail"
 	"github.com/cqrs-knative/cqrs-knative/functions/serve"
 )
 
@@ -34,7 +33,7 @@ const MaxIDBytes = 255
 
 func (e *Endpoint) receive(w http.ResponseWriter, r *http.Request) (*Event, bool, error) {
 	ev, structured, err := Receive(w, r, e.typ)
-	var re *record.Error
+	var re *fail.Error
 	if e.hint != "" && errors.Is(err, errNotAnEvent) && errors.As(err, &re) {
 		c := *re
 		c.Message += "; " + e.hint
@@ -59,7 +58,7 @@ func Receive(w http.ResponseWriter, r *http.Request, want string) (ev *Event, st
 	case binding.EncodingUnknown:
 		return nil, false, notAnEvent(r.Header)
 	case binding.EncodingBatch:
-		return nil, false, record.Invalid("Content-Type", "batches of events are not accepted; send one event per request")
+		return nil, false, fail.Invalid("Content-Type", "batches of events are not accepted; send one event per request")
 	case binding.EncodingStructured:
 		structured = true
 		sent, err = structuredAttributes(body)
@@ -78,15 +77,15 @@ func Receive(w http.ResponseWriter, r *http.Request, want string) (ev *Event, st
 		return ev, structured, eventError(err)
 	}
 	if v := sdk.SpecVersion(); v != event.CloudEventsVersionV1 {
-		return ev, structured, record.Invalidf("specversion", "specversion %q is not supported; send 1.0", v)
+		return ev, structured, fail.Invalidf("specversion", "specversion %q is not supported; send 1.0", v)
 	}
 	for _, a := range []struct{ name, value string }{{"id", sent.id}, {"source", sent.source}} {
 		if len(a.value) > MaxIDBytes {
-			return ev, structured, record.Invalidf(a.name, "%s is %d bytes, at most %d allowed", a.name, len(a.value), MaxIDBytes)
+			return ev, structured, fail.Invalidf(a.name, "%s is %d bytes, at most %d allowed", a.name, len(a.value), MaxIDBytes)
 		}
 	}
 	if sdk.Type() != want {
-		return ev, structured, &record.Error{Code: record.EINVALID, Field: "type", Err: errUnknownType,
+		return ev, structured, &fail.Error{Code: fail.EINVALID, Field: "type", Err: errUnknownType,
 			Message: fmt.Sprintf("event type %q is not handled here; this function accepts %s", ev.Type(), want)}
 	}
 	if ct := ev.DataContentType(); ct != "" {
@@ -106,7 +105,7 @@ func outcome(err error) string {
 	if errors.Is(err, errUnknownType) {
 		return "unknown_type"
 	}
-	return reply.Code(err)
+	return fail.Code(err)
 }
 
 // errNotAnEvent marks a request that is an event in neither mode, so the endpoint
@@ -116,24 +115,24 @@ var errNotAnEvent = errors.New("not a CloudEvent")
 // notAnEvent explains what is missing from a request that is neither mode.
 func notAnEvent(h http.Header) error {
 	if v := h.Get("ce-specversion"); v != "" {
-		return record.Invalidf("specversion", "ce-specversion %q is not supported; send 1.0", v)
+		return fail.Invalidf("specversion", "ce-specversion %q is not supported; send 1.0", v)
 	}
 	for k := range h {
 		if strings.HasPrefix(strings.ToLower(k), "ce-") {
-			return record.Invalid("specversion", "binary-mode event without a ce-specversion header; send ce-specversion: 1.0")
+			return fail.Invalid("specversion", "binary-mode event without a ce-specversion header; send ce-specversion: 1.0")
 		}
 	}
-	return &record.Error{Code: record.EINVALID, Field: "specversion", Err: errNotAnEvent,
+	return &fail.Error{Code: fail.EINVALID, Field: "specversion", Err: errNotAnEvent,
 		Message: "not a CloudEvent: send ce-specversion, ce-id, ce-source and ce-type headers " +
 			"(binary mode) or Content-Type application/cloudevents+json (structured mode)"}
 }
 
-// eventError turns the SDK's validation errors into one EINVALID error that names
+// eventError turns the SDK's validation errors into one invalid error that names
 // the first attribute at fault.
 func eventError(err error) error {
 	var ve event.ValidationError
 	if !errors.As(err, &ve) {
-		return &record.Error{Code: record.EINVALID, Message: fmt.Sprintf("malformed event: %v", err), Err: err}
+		return &fail.Error{Code: fail.EINVALID, Message: fmt.Sprintf("malformed event: %v", err), Err: err}
 	}
 	names := make([]string, 0, len(ve))
 	for k := range ve {
@@ -144,5 +143,5 @@ func eventError(err error) error {
 	for i, k := range names {
 		parts[i] = fmt.Sprintf("%s %v", k, ve[k])
 	}
-	return record.Invalidf(names[0], "invalid event: %s", strings.Join(parts, "; "))
+	return fail.Invalidf(names[0], "invalid event: %s", strings.Join(parts, "; "))
 }

@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 
-	"github.com/cqrs-knative/cqrs-knative/functions/record"
+	"github.com/cqrs-knative/cqrs-knative/functions/fail"
 )
 
 // sentAttributes are the attributes that identify an event, as the sender wrote them.
@@ -23,7 +23,7 @@ func binaryAttributes(h http.Header) (sentAttributes, error) {
 	}{{"Ce-Source", "source", &a.source}, {"Ce-Id", "id", &a.id}} {
 		v := h.Values(f.header)
 		if len(v) > 1 {
-			return a, record.Invalidf(f.field, "%s is given %d times; give it once", f.header, len(v))
+			return a, fail.Invalidf(f.field, "%s is given %d times; give it once", f.header, len(v))
 		}
 		if len(v) == 1 {
 			*f.to = v[0]
@@ -43,7 +43,7 @@ func structuredAttributes(body []byte) (sentAttributes, error) {
 	}
 	if _, hasData := top["data"]; hasData {
 		if _, hasBase64 := top["data_base64"]; hasBase64 {
-			return a, record.Invalid("data_base64", "an event carries data or data_base64, not both")
+			return a, fail.Invalid("data_base64", "an event carries data or data_base64, not both")
 		}
 	}
 	json.Unmarshal(top["source"], &a.source)

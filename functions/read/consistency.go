@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/cqrs-knative/cqrs-knative/functions/record"
+	"github.com/cqrs-knative/cqrs-knative/functions/fail"
 	"github.com/cqrs-knative/cqrs-knative/functions/store"
 )
 
@@ -79,7 +79,7 @@ func (f *Function) consistent(parent context.Context, minSeq int64, search bool,
 		if reason != reasonLag {
 			msg = "the replica is unavailable"
 		}
-		return Served{By: ServedByReplica, Seq: seq}, record.Unavailable(msg, err)
+		return Served{By: ServedByReplica, Seq: seq}, fail.Unavailable(msg, err)
 	}
 	// The master gets a time of its own: the replica may have used up the request's.
 	mctx, mcancel := context.WithTimeout(parent, store.CallSlack)
@@ -130,6 +130,6 @@ func (f *Function) waitFor(ctx context.Context, minSeq int64, until time.Time) (
 
 // beyondStore is the error for a minSeq the master has not handed out.
 func beyondStore(minSeq, newest int64) error {
-	return record.Invalidf("minSeq",
+	return fail.Invalidf("minSeq",
 		"minSeq %d is beyond the newest seq of this store (%d): it comes from another store or a write lost in a failover; read without it", minSeq, newest)
 }

@@ -12,7 +12,6 @@ import (
 
 	"github.com/cqrs-knative/cqrs-knative/functions/cloudevent"
 	"github.com/cqrs-knative/cqrs-knative/functions/record"
-	"github.com/cqrs-knative/cqrs-knative/functions/reply"
 	"github.com/cqrs-knative/cqrs-knative/functions/serve"
 	"github.com/cqrs-knative/cqrs-knative/functions/store"
 	"github.com/prometheus/client_golang/prometheus"
@@ -134,7 +133,7 @@ func (f *Function) Handle(w http.ResponseWriter, r *http.Request) {
 		f.events.ServeHTTP(w, r)
 	case path == "/records" || strings.HasPrefix(path, "/records/"):
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			reply.Error(w, r, f.log, serve.MethodNotAllowed(r.Method, "GET, HEAD"))
+			serve.Error(w, r, f.log, serve.MethodNotAllowed(r.Method, "GET, HEAD"))
 			return
 		}
 		if path == "/records" {
@@ -143,6 +142,6 @@ func (f *Function) Handle(w http.ResponseWriter, r *http.Request) {
 		}
 		f.get(w, r, strings.TrimPrefix(path, "/records/"))
 	default:
-		reply.Error(w, r, f.log, serve.NotFound(path))
+		serve.Error(w, r, f.log, serve.NotFound(path))
 	}
 }

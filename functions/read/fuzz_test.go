@@ -8,9 +8,9 @@ import (
 	"testing"
 
 	"github.com/cqrs-knative/cqrs-knative/functions/cloudevent"
+	"github.com/cqrs-knative/cqrs-knative/functions/fail"
 	"github.com/cqrs-knative/cqrs-knative/functions/internal/testenv"
 	"github.com/cqrs-knative/cqrs-knative/functions/record"
-	"github.com/cqrs-knative/cqrs-knative/functions/reply"
 )
 
 // parser returns a started function whose Redis is a closed loopback port: parsing
@@ -31,7 +31,7 @@ func codeOf(err error) string {
 	if err == nil {
 		return ""
 	}
-	return reply.Code(err)
+	return fail.Code(err)
 }
 
 // checkQuery fails unless q is within the limits a parsed query promises.
@@ -56,7 +56,7 @@ func checkQuery(t *testing.T, f *Function, q Query) {
 
 // FuzzParseQuery feeds raw query strings, as they arrive on GET /records, through
 // the same parsing the handler does: the answer is a query within its limits or an
-// EINVALID error, never a panic.
+// invalid error, never a panic.
 func FuzzParseQuery(f *testing.F) {
 	for _, s := range []string{
 		"", "limit=10", "type=bp&q=hello+world&limit=100&cursor=42&minSeq=7",
@@ -84,8 +84,8 @@ func FuzzParseQuery(f *testing.F) {
 				return
 			}
 		}
-		if code := codeOf(err); code != record.EINVALID {
-			t.Fatalf("query %q: error %v with code %q, want %q", raw, err, code, record.EINVALID)
+		if code := codeOf(err); code != fail.EINVALID {
+			t.Fatalf("query %q: error %v with code %q, want %q", raw, err, code, fail.EINVALID)
 		}
 	})
 }
@@ -100,8 +100,8 @@ func FuzzCursor(f *testing.F) {
 	f.Fuzz(func(t *testing.T, cursor string) {
 		q, err := fn.ParseQuery(url.Values{"cursor": {cursor}}, "")
 		if err != nil {
-			if codeOf(err) != record.EINVALID {
-				t.Fatalf("cursor %q: %v, want an EINVALID error", cursor, err)
+			if codeOf(err) != fail.EINVALID {
+				t.Fatalf("cursor %q: %v, want an invalid error", cursor, err)
 			}
 			return
 		}

@@ -6,26 +6,26 @@ import (
 	"net/http"
 	"strconv"
 
-	"github.com/cqrs-knative/cqrs-knative/functions/record"
-	"github.com/cqrs-knative/cqrs-knative/functions/reply"
+	"github.com/cqrs-knative/cqrs-knative/functions/fail"
+	"github.com/cqrs-knative/cqrs-knative/functions/serve"
 	"github.com/cqrs-knative/cqrs-knative/functions/store"
 )
 
 func (f *Function) list(w http.ResponseWriter, r *http.Request) {
 	v, err := queryValues(r.URL.RawQuery)
 	if err != nil {
-		reply.Error(w, r, f.log, err)
+		serve.Error(w, r, f.log, err)
 		return
 	}
 	q, err := f.ParseQuery(v, r.Header.Get("X-Min-Seq"))
 	if err != nil {
-		reply.Error(w, r, f.log, err)
+		serve.Error(w, r, f.log, err)
 		return
 	}
 	res, served, err := f.Query(r.Context(), q)
 	setServed(w.Header(), served)
 	if err != nil {
-		reply.Error(w, r, f.log, err)
+		serve.Error(w, r, f.log, err)
 		return
 	}
 	writeResult(w, res)
@@ -34,12 +34,12 @@ func (f *Function) list(w http.ResponseWriter, r *http.Request) {
 func (f *Function) get(w http.ResponseWriter, r *http.Request, id string) {
 	v, err := queryValues(r.URL.RawQuery)
 	if err != nil {
-		reply.Error(w, r, f.log, err)
+		serve.Error(w, r, f.log, err)
 		return
 	}
 	minSeq, err := parseMinSeq(v.Get("minSeq"), r.Header.Get("X-Min-Seq"))
 	if err != nil {
-		reply.Error(w, r, f.log, err)
+		serve.Error(w, r, f.log, err)
 		return
 	}
 	var doc json.RawMessage
@@ -52,10 +52,10 @@ func (f *Function) get(w http.ResponseWriter, r *http.Request, id string) {
 	setServed(w.Header(), served)
 	if err == nil && doc == nil {
 		// Not found is an answer, as the store had caught up with minSeq.
-		err = &record.Error{Code: record.ENOTFOUND, Field: "id", Message: "no record with id " + strconv.Quote(id)}
+		err = &fail.Error{Code: fail.ENOTFOUND, Field: "id", Message: "no record with id " + strconv.Quote(id)}
 	}
 	if err != nil {
-		reply.Error(w, r, f.log, err)
+		serve.Error(w, r, f.log, err)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")

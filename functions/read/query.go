@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/cqrs-knative/cqrs-knative/functions/fail"
 	"github.com/cqrs-knative/cqrs-knative/functions/record"
 	"github.com/cqrs-knative/cqrs-knative/functions/store"
 )
@@ -30,11 +31,11 @@ const (
 func queryValues(raw string) (url.Values, error) {
 	v, err := url.ParseQuery(raw)
 	if err != nil {
-		return nil, record.Invalidf("query", "malformed query string: %v", err)
+		return nil, fail.Invalidf("query", "malformed query string: %v", err)
 	}
 	for _, k := range []string{"type", "q", "limit", "cursor", "minSeq"} {
 		if n := len(v[k]); n > 1 {
-			return nil, record.Invalidf(k, "%s is given %d times; give it once", k, n)
+			return nil, fail.Invalidf(k, "%s is given %d times; give it once", k, n)
 		}
 	}
 	return v, nil
@@ -44,31 +45,31 @@ func queryValues(raw string) (url.Values, error) {
 func (f *Function) ParseQuery(v url.Values, header string) (Query, error) {
 	q := Query{Query: store.Query{Limit: DefaultLimit, Type: v.Get("type")}}
 	if q.Type != "" && !f.types[q.Type] {
-		return q, record.Invalidf("type", "unknown type %q; known: %s", q.Type, strings.Join(f.cfg.RecordTypes, ", "))
+		return q, fail.Invalidf("type", "unknown type %q; known: %s", q.Type, strings.Join(f.cfg.RecordTypes, ", "))
 	}
 	if s := v.Get("q"); s != "" {
 		if len(s) > maxQueryBytes {
-			return q, record.Invalidf("q", "q is over %d bytes", maxQueryBytes)
+			return q, fail.Invalidf("q", "q is over %d bytes", maxQueryBytes)
 		}
 		q.Words = record.Tokenize(s)
 		if len(q.Words) == 0 {
-			return q, record.Invalid("q", "q holds no words (letters or digits)")
+			return q, fail.Invalid("q", "q holds no words (letters or digits)")
 		}
 		if len(q.Words) > maxQueryWords {
-			return q, record.Invalidf("q", "q holds more than %d words", maxQueryWords)
+			return q, fail.Invalidf("q", "q holds more than %d words", maxQueryWords)
 		}
 	}
 	if s := v.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > MaxLimit {
-			return q, record.Invalidf("limit", "limit must be a whole number from 1 to %d", MaxLimit)
+			return q, fail.Invalidf("limit", "limit must be a whole number from 1 to %d", MaxLimit)
 		}
 		q.Limit = n
 	}
 	if s := v.Get("cursor"); s != "" {
 		n, err := strconv.ParseInt(s, 10, 64)
 		if err != nil || n < 1 {
-			return q, record.Invalid("cursor", "cursor is not one this function returned as nextCursor")
+			return q, fail.Invalid("cursor", "cursor is not one this function returned as nextCursor")
 		}
 		q.Before = n
 	}
@@ -87,7 +88,7 @@ func parseMinSeq(param, header string) (int64, error) {
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || n < 0 {
-		return 0, record.Invalidf(field, "%s must be a whole number, the seq of a record", field)
+		return 0, fail.Invalidf(field, "%s must be a whole number, the seq of a record", field)
 	}
 	return n, nil
 }
@@ -105,7 +106,7 @@ func (f *Function) searchSlot(ctx context.Context) (release func(), err error) {
 	case f.searches <- struct{}{}:
 		return func() { <-f.searches }, nil
 	case <-ctx.Done():
-		return nil, record.Unavailable("too many searches at once; retry shortly", ctx.Err())
+		return nil, fail.Unavailable("too many searches at once; retry shortly", ctx.Err())
 	}
 }
 

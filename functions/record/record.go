@@ -1,5 +1,5 @@
 // Package record holds the CQRS record model: validation, the search tokenizer,
-// the error type shared by both functions and the CloudEvent type names.
+// and the CloudEvent type names.
 package record
 
 import (
@@ -9,6 +9,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/cqrs-knative/cqrs-knative/functions/fail"
 )
 
 // Record is one stored command result as both functions return it.
@@ -79,27 +81,27 @@ func NewValidator(types []string, maxTextBytes int) *Validator {
 // KnownType reports whether t is one of the configured record types.
 func (v *Validator) KnownType(t string) bool { return v.types[t] }
 
-// Check validates c and returns it normalised (text trimmed), or an EINVALID error
+// Check validates c and returns it normalised (text trimmed), or an invalid error
 // that names the offending field.
 func (v *Validator) Check(c Create) (Create, error) {
 	if c.Type == "" {
-		return c, Invalid("type", "type is required")
+		return c, fail.Invalid("type", "type is required")
 	}
 	if !v.types[c.Type] {
-		return c, Invalidf("type", "unknown type %q; known: %s", c.Type, v.known)
+		return c, fail.Invalidf("type", "unknown type %q; known: %s", c.Type, v.known)
 	}
 	if !utf8.ValidString(c.Text) {
-		return c, Invalid("text", "text is not valid UTF-8")
+		return c, fail.Invalid("text", "text is not valid UTF-8")
 	}
 	c.Text = strings.TrimSpace(c.Text)
 	if c.Text == "" {
-		return c, Invalid("text", "text is required")
+		return c, fail.Invalid("text", "text is required")
 	}
 	if len(c.Text) > v.maxTextBytes {
-		return c, Invalidf("text", "text is %d bytes, at most %d allowed", len(c.Text), v.maxTextBytes)
+		return c, fail.Invalidf("text", "text is %d bytes, at most %d allowed", len(c.Text), v.maxTextBytes)
 	}
 	if i := strings.IndexFunc(c.Text, isControl); i >= 0 {
-		return c, Invalidf("text", "text holds the control character %U at byte %d; only tab and line breaks are allowed", []rune(c.Text[i:])[0], i)
+		return c, fail.Invalidf("text", "text holds the control character %U at byte %d; only tab and line breaks are allowed", []rune(c.Text[i:])[0], i)
 	}
 	return c, nil
 }

@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/cqrs-knative/cqrs-knative/functions/fail"
 )
 
 func TestTokenize(t *testing.T) {
@@ -75,22 +77,13 @@ func TestValidatorCheck(t *testing.T) {
 				}
 				return
 			}
-			e, ok := err.(*Error)
+			e, ok := err.(*fail.Error)
 			if !ok {
-				t.Fatalf("Check(%+v) error = %v, want *Error", tt.in, err)
+				t.Fatalf("Check(%+v) error = %v, want *fail.Error", tt.in, err)
 			}
-			if e.Code != EINVALID || e.Field != tt.wantField {
-				t.Errorf("Check(%+v) = code %q field %q, want %q %q", tt.in, e.Code, e.Field, EINVALID, tt.wantField)
+			if e.Code != fail.EINVALID || e.Field != tt.wantField {
+				t.Errorf("Check(%+v) = code %q field %q, want %q %q", tt.in, e.Code, e.Field, fail.EINVALID, tt.wantField)
 			}
 		})
-	}
-}
-
-func TestErrorCode(t *testing.T) {
-	if got := ErrorCode(fmt.Errorf("wrapped: %w", Invalid("x", "bad"))); got != EINVALID {
-		t.Errorf("ErrorCode(wrapped invalid) = %q, want %q", got, EINVALID)
-	}
-	if got := ErrorCode(fmt.Errorf("plain")); got != EINTERNAL {
-		t.Errorf("ErrorCode(plain) = %q, want %q", got, EINTERNAL)
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/cqrs-knative/cqrs-knative/functions/fail"
 )
 
 // MaxBodyBytes bounds any request body; larger bodies are refused with 413.
@@ -44,13 +46,11 @@ func ReadBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooBig):
-		return nil, &Error{Status: http.StatusRequestEntityTooLarge, Code: CodeTooLarge, Field: "body",
-			Message: fmt.Sprintf("body is over %d bytes", MaxBodyBytes)}
+		return nil, &fail.Error{Code: fail.ETOOLARGE, Field: "body", Message: fmt.Sprintf("body is over %d bytes", MaxBodyBytes)}
 	case errors.Is(err, os.ErrDeadlineExceeded):
-		return nil, &Error{Status: http.StatusRequestTimeout, Code: CodeTimeout, Field: "body",
-			Message: fmt.Sprintf("body not received within %s", BodyTimeout), Err: err}
+		return nil, &fail.Error{Code: fail.ETIMEOUT, Field: "body", Message: fmt.Sprintf("body not received within %s", BodyTimeout), Err: err}
 	case err != nil:
-		return nil, Invalid("body", fmt.Sprintf("cannot read body: %v", err))
+		return nil, fail.Invalidf("body", "cannot read body: %v", err)
 	}
 	return body, nil
 }
@@ -63,7 +63,7 @@ func IsJSON(contentType string) bool {
 
 // UnsupportedType is the 415 for a content type other than JSON in field (the header
 // or attribute that carries it).
-func UnsupportedType(field, contentType string) *Error {
-	return &Error{Status: http.StatusUnsupportedMediaType, Code: CodeUnsupported, Field: field,
+func UnsupportedType(field, contentType string) *fail.Error {
+	return &fail.Error{Code: fail.EUNSUPPORTED, Field: field,
 		Message: fmt.Sprintf("content type %q is not supported; send application/json", contentType)}
 }

@@ -9,6 +9,8 @@ import (
 	"reflect"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/cqrs-knative/cqrs-knative/functions/fail"
 )
 
 // Object describes the JSON object a request must hold, for the messages of its
@@ -35,10 +37,10 @@ type Object struct {
 // would store U+FFFD instead) are each refused with a 400 naming the field.
 func (o Object) Decode(body []byte, v any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
-		return Invalid(o.Field, fmt.Sprintf("%s is empty; send %s", o.What, o.Example))
+		return fail.Invalid(o.Field, fmt.Sprintf("%s is empty; send %s", o.What, o.Example))
 	}
 	if !utf8.Valid(body) {
-		return Invalid(o.invalidUTF8Field(body), o.What+" is not valid UTF-8")
+		return fail.Invalid(o.invalidUTF8Field(body), o.What+" is not valid UTF-8")
 	}
 	if known := fieldNames(v); !plainObject(body, known) {
 		if err := o.checkKeys(body, known); err != nil {
@@ -47,7 +49,7 @@ func (o Object) Decode(body []byte, v any) error {
 	}
 	if loneSurrogate(body) {
 		field := o.surrogateField(body)
-		return Invalid(field, fmt.Sprintf("%s holds a lone UTF-16 surrogate escape (such as \\ud800), which is no character; send the text as valid UTF-8 or as escaped surrogate pairs", field))
+		return fail.Invalid(field, fmt.Sprintf("%s holds a lone UTF-16 surrogate escape (such as \\ud800), which is no character; send the text as valid UTF-8 or as escaped surrogate pairs", field))
 	}
 	if err := json.Unmarshal(body, v); err != nil {
 		return o.typeError(err)
@@ -138,7 +140,7 @@ func (o Object) checkKeys(body []byte, known []string) error {
 		return o.syntaxError(err)
 	}
 	if t != json.Delim('{') {
-		return Invalid(o.Field, fmt.Sprintf("%s must be a JSON object %s, not %s", o.What, o.Example, jsonKind(t)))
+		return fail.Invalid(o.Field, fmt.Sprintf("%s must be a JSON object %s, not %s", o.What, o.Example, jsonKind(t)))
 	}
 	var seen []string
 	for dec.More() {
@@ -149,12 +151,12 @@ func (o Object) checkKeys(body []byte, known []string) error {
 		k, _ := t.(string)
 		for _, s := range seen {
 			if strings.EqualFold(s, k) {
-				return Invalid(o.Prefix+k, fmt.Sprintf("%s is given more than once; give it once", k))
+				return fail.Invalid(o.Prefix+k, fmt.Sprintf("%s is given more than once; give it once", k))
 			}
 		}
 		seen = append(seen, k)
 		if !slicesContainsFold(known, k) {
-			return Invalid(o.Prefix+k, fmt.Sprintf("unknown field %q; %s", k, o.Holds))
+			return fail.Invalid(o.Prefix+k, fmt.Sprintf("unknown field %q; %s", k, o.Holds))
 		}
 		var skip json.RawMessage
 		if err := dec.Decode(&skip); err != nil {
@@ -165,7 +167,7 @@ func (o Object) checkKeys(body []byte, known []string) error {
 		return o.syntaxError(err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return Invalid(o.Field, o.What+" holds more than one JSON value")
+		return fail.Invalid(o.Field, o.What+" holds more than one JSON value")
 	}
 	return nil
 }
@@ -173,18 +175,18 @@ func (o Object) checkKeys(body []byte, known []string) error {
 func (o Object) syntaxError(err error) error {
 	var se *json.SyntaxError
 	if errors.As(err, &se) {
-		return Invalid(o.Field, fmt.Sprintf("malformed JSON in %s at byte %d: %v", o.What, se.Offset, se))
+		return fail.Invalid(o.Field, fmt.Sprintf("malformed JSON in %s at byte %d: %v", o.What, se.Offset, se))
 	}
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		return Invalid(o.Field, "malformed JSON in "+o.What+": unexpected end")
+		return fail.Invalid(o.Field, "malformed JSON in "+o.What+": unexpected end")
 	}
-	return Invalid(o.Field, fmt.Sprintf("malformed JSON in %s: %v", o.What, err))
+	return fail.Invalid(o.Field, fmt.Sprintf("malformed JSON in %s: %v", o.What, err))
 }
 
 func (o Object) typeError(err error) error {
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) && te.Field != "" {
-		return Invalid(o.Prefix+te.Field, fmt.Sprintf("%s must be a JSON %s, not %s", te.Field, kindName(te.Type), te.Value))
+		return fail.Invalid(o.Prefix+te.Field, fmt.Sprintf("%s must be a JSON %s, not %s", te.Field, kindName(te.Type), te.Value))
 	}
 	return o.syntaxError(err)
 }

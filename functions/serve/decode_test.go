@@ -3,6 +3,8 @@ package serve
 import (
 	"errors"
 	"testing"
+
+	"github.com/cqrs-knative/cqrs-knative/functions/fail"
 )
 
 type sample struct {
@@ -45,12 +47,12 @@ func TestObjectDecode(t *testing.T) {
 				}
 				return
 			}
-			var e *Error
+			var e *fail.Error
 			if !errors.As(err, &e) {
 				t.Fatalf("Decode(%s) = %v, want a 400 naming %s", tt.body, err, tt.wantField)
 			}
-			if got, want := e.Field, tt.wantField; got != want || e.Status != 400 || e.Code != CodeInvalid {
-				t.Errorf("Decode(%s): field %q status %d code %q (%s), want field %q, 400 invalid", tt.body, got, e.Status, e.Code, e.Message, want)
+			if got, want := e.Field, tt.wantField; got != want || e.Code != fail.EINVALID {
+				t.Errorf("Decode(%s): field %q code %q (%s), want field %q, code invalid", tt.body, got, e.Code, e.Message, want)
 			}
 		})
 	}
@@ -60,7 +62,7 @@ func TestObjectDecodePrefixesEventFields(t *testing.T) {
 	o := Object{What: "event data", Field: "data", Prefix: "data.", Holds: "x"}
 	var v sample
 	err := o.Decode([]byte(`{"text":"\ud800"}`), &v)
-	var e *Error
+	var e *fail.Error
 	if !errors.As(err, &e) || e.Field != "data.text" {
 		t.Fatalf("Decode = %v, want field data.text", err)
 	}

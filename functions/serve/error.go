@@ -1,58 +1,89 @@
 package serve
 
 import (
+	"errors"
+	"log/slog"
 	"net/http"
 	"strconv"
+
+	"github.com/cqrs-knative/cqrs-knative/functions/fail"
 )
 
-// Error is a request the HTTP layer refuses before a function's own logic runs: an
-// unknown path, a method the path does not take, a body too large, too slow, of
-// another content type, or JSON that does not decode. It carries its status; Code
-// names it in the answer so that clients can tell refusals apart without parsing
-// the message.
-type Error struct {
-	Status  int
-	Code    string
-	Field   string // the input at fault, when there is one
-	Message string // safe to show
-	Allow   string // with 405: the methods the path takes
-	Err     error  // the cause, for logs only
+// statuses maps each error code to the HTTP status of its answer; a code missing
+// here answers 500.
+var statuses = map[string]int{
+	fail.EINVALID:     http.StatusBadRequest,
+	fail.EFORBIDDEN:   http.StatusForbidden,
+	fail.ENOTFOUND:    http.StatusNotFound,
+	fail.EMETHOD:      http.StatusMethodNotAllowed,
+	fail.ETIMEOUT:     http.StatusRequestTimeout,
+	fail.ETOOLARGE:    http.StatusRequestEntityTooLarge,
+	fail.EUNSUPPORTED: http.StatusUnsupportedMediaType,
+	fail.ECONFLICT:    http.StatusUnprocessableEntity,
+	fail.EINTERNAL:    http.StatusInternalServerError,
+	fail.EUNAVAILABLE: http.StatusServiceUnavailable,
+	fail.EUNKNOWN:     http.StatusServiceUnavailable,
 }
 
-func (e *Error) Error() string {
-	if e.Err != nil {
-		return e.Message + ": " + e.Err.Error()
+// Status is the HTTP status of an answer with code.
+func Status(code string) int {
+	if s, ok := statuses[code]; ok {
+		return s
 	}
-	return e.Message
+	return http.StatusInternalServerError
 }
 
-// Unwrap returns the cause.
-func (e *Error) Unwrap() error { return e.Err }
+// RetryAfterSeconds is what 503 answers tell clients (and Knative's retries) to wait.
+const RetryAfterSeconds = 1
 
-// Codes of the runtime's errors, as answers carry them.
-const (
-	CodeInvalid     = "invalid"
-	CodeForbidden   = "forbidden"
-	CodeNotFound    = "not_found"
-	CodeMethod      = "method_not_allowed"
-	CodeTimeout     = "timeout"
-	CodeTooLarge    = "too_large"
-	CodeUnsupported = "unsupported_media_type"
-)
+// ErrorBody is the JSON shape of every error answer of every service.
+type ErrorBody struct {
+	Error string `json:"error"`
+	Field string `json:"field,omitempty"`
+	Code  string `json:"code,omitempty"`
+}
 
-// Invalid is a 400 for input that does not parse, naming field.
-func Invalid(field, msg string) *Error {
-	return &Error{Status: http.StatusBadRequest, Code: CodeInvalid, Field: field, Message: msg}
+// Error answers err with its code's status and {"error","field","code"}: a 503 says
+// when to retry, a 405 which methods the path takes. An error without a code is
+// internal: its detail goes to the log, never to the client. Internal and
+// unavailable errors are logged; the others are the client's and already explained
+// in the answer.
+func Error(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	code := fail.Code(err)
+	body := ErrorBody{Error: "internal error", Code: code}
+	var e *fail.Error
+	if errors.As(err, &e) && e.Message != "" {
+		body.Error, body.Field = e.Message, e.Field
+	}
+	switch code {
+	case fail.EINTERNAL:
+		log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	case fail.EUNAVAILABLE, fail.EUNKNOWN:
+		log.Warn("request failed", "code", code, "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	status := Status(code)
+	var allow allowed
+	if errors.As(err, &allow) {
+		w.Header().Set("Allow", string(allow))
+	}
+	if status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", strconv.Itoa(RetryAfterSeconds))
+	}
+	JSON(w, status, body)
+}
+
+// allowed is the cause of a 405: the methods the path takes, for the Allow header.
+type allowed string
+
+func (a allowed) Error() string { return "allowed: " + string(a) }
+
+// MethodNotAllowed is the error for a known path with the wrong method; allow lists
+// the methods the path takes.
+func MethodNotAllowed(method, allow string) *fail.Error {
+	return &fail.Error{Code: fail.EMETHOD, Message: "method " + method + " not allowed; use " + allow, Err: allowed(allow)}
 }
 
 // NotFound is the error for an unknown path.
-func NotFound(path string) *Error {
-	return &Error{Status: http.StatusNotFound, Code: CodeNotFound, Message: "no such path " + strconv.Quote(path)}
-}
-
-// MethodNotAllowed is the error for a known path with the wrong method; allow lists
-// the methods the path takes, for the Allow header.
-func MethodNotAllowed(method, allow string) *Error {
-	return &Error{Status: http.StatusMethodNotAllowed, Code: CodeMethod, Allow: allow,
-		Message: "method " + method + " not allowed; use " + allow}
+func NotFound(path string) *fail.Error {
+	return fail.Errorf(fail.ENOTFOUND, "no such path %s", strconv.Quote(path))
 }

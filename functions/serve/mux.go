@@ -3,6 +3,7 @@ package serve
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -11,6 +12,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/cqrs-knative/cqrs-knative/functions/fail"
 )
 
 // Mux routes the health and metrics endpoints to the runtime and everything else to
@@ -46,7 +49,7 @@ func Mux(f Handler) http.Handler {
 		}
 		if !cleanPath(r.URL.Path) {
 			// Go's ServeMux would answer with a redirect to the cleaned path, in HTML.
-			Refuse(w, Invalid("path", "the path holds an empty, . or .. segment; send it without"))
+			Error(w, r, slog.Default(), fail.Invalid("path", "the path holds an empty, . or .. segment; send it without"))
 			return
 		}
 		boundBody(w, r)

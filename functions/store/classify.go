@@ -10,7 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/cqrs-knative/cqrs-knative/functions/record"
+	"github.com/cqrs-knative/cqrs-knative/functions/fail"
 )
 
 // Kinds of Redis trouble that callers act on differently. A Redis that is down may
@@ -26,7 +26,7 @@ var (
 // refused or broken connections, a replica still loading or cut off from its master.
 func Down(err error) bool { return errors.Is(err, errDown) }
 
-// classify turns Redis failures that a retry may cure into EUNAVAILABLE, so clients
+// classify turns Redis failures that a retry may cure into unavailable errors, so clients
 // get 503 + Retry-After, and marks them down or slow; anything else stays an
 // internal error.
 func classify(err error) error {
@@ -34,7 +34,7 @@ func classify(err error) error {
 		return nil
 	}
 	if kind := kindOf(err); kind != nil {
-		return record.Unavailable("redis is unavailable", fmt.Errorf("%w: %w", kind, err))
+		return fail.Unavailable("redis is unavailable", fmt.Errorf("%w: %w", kind, err))
 	}
 	return fmt.Errorf("redis: %w", err)
 }
@@ -81,6 +81,6 @@ func sentUnanswered(err error) bool {
 
 // outcomeUnknown is the error of a create that Redis may or may not have stored.
 func outcomeUnknown(err error) error {
-	return &record.Error{Code: record.EUNKNOWN, Err: err,
+	return &fail.Error{Code: fail.EUNKNOWN, Err: err,
 		Message: "outcome unknown: the command reached Redis but no answer came back; retry with the same Idempotency-Key"}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/cqrs-knative/cqrs-knative/functions/fail"
 	"github.com/cqrs-knative/cqrs-knative/functions/record"
 )
 
@@ -111,7 +112,7 @@ func (s *Store) Create(ctx context.Context, r NewRecord, replicas int, wait time
 			return Created{}, fmt.Errorf("create script: stored document %q: %w", doc, err)
 		}
 	default:
-		return Created{}, &record.Error{Code: record.ECONFLICT, Field: "claim",
+		return Created{}, &fail.Error{Code: fail.ECONFLICT, Field: "claim",
 			Message: fmt.Sprintf("already used for a different record (%v)", vals[1])}
 	}
 	if waitCmd != nil {

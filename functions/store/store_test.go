@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cqrs-knative/cqrs-knative/functions/fail"
 	"github.com/cqrs-knative/cqrs-knative/functions/internal/testenv"
-	"github.com/cqrs-knative/cqrs-knative/functions/record"
 )
 
 func newStores(t *testing.T) (master, replica *Store, pair *testenv.Pair) {
@@ -113,8 +113,8 @@ func TestCreateClaimReturnsFirstRecord(t *testing.T) {
 	}
 	_, err := m.Create(context.Background(), NewRecord{ID: "x", Type: "cmt", Text: "second text",
 		CreatedAt: time.Now(), Claim: HTTPClaim("k1"), ClaimTTL: time.Minute}, 0, 0)
-	if got := record.ErrorCode(err); got != record.ECONFLICT {
-		t.Errorf("same claim, other text: code %q (%v), want %q", got, err, record.ECONFLICT)
+	if got := fail.Code(err); got != fail.ECONFLICT {
+		t.Errorf("same claim, other text: code %q (%v), want %q", got, err, fail.ECONFLICT)
 	}
 	other := mustCreate(t, m, "cmt", "other", EventClaim("k1", ""))
 	if !other.New {
@@ -234,8 +234,8 @@ func TestUnavailable(t *testing.T) {
 	pair.Master.Kill()
 	start := time.Now()
 	_, err := m.Create(context.Background(), NewRecord{ID: "x", Type: "bp", Text: "x", CreatedAt: time.Now()}, 0, 0)
-	if got := record.ErrorCode(err); got != record.EUNAVAILABLE {
-		t.Errorf("Create on a dead master: code %q (%v), want %q", got, err, record.EUNAVAILABLE)
+	if got := fail.Code(err); got != fail.EUNAVAILABLE {
+		t.Errorf("Create on a dead master: code %q (%v), want %q", got, err, fail.EUNAVAILABLE)
 	}
 	if d := time.Since(start); d > 3*time.Second {
 		t.Errorf("Create on a dead master took %s, want under 3s", d)

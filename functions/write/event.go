@@ -7,6 +7,7 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 
 	"github.com/cqrs-knative/cqrs-knative/functions/cloudevent"
+	"github.com/cqrs-knative/cqrs-knative/functions/fail"
 	"github.com/cqrs-knative/cqrs-knative/functions/record"
 	"github.com/cqrs-knative/cqrs-knative/functions/store"
 )
@@ -35,10 +36,10 @@ func (f *Function) handleCreateEvent(ctx context.Context, _ http.Header, ev *clo
 		return nil, "", cloudevent.DataError(err)
 	}
 	ans, created, err := f.Create(ctx, in, store.EventClaim(ev.SentSource, ev.SentID))
-	if record.ErrorCode(err) == record.ECONFLICT {
+	if fail.Code(err) == fail.ECONFLICT {
 		// A redelivery carries the same data; different data under the same source
 		// and id is a sender's bug, and retrying it cannot help.
-		return nil, "", &record.Error{Code: record.ECONFLICT, Field: "id", Err: err,
+		return nil, "", &fail.Error{Code: fail.ECONFLICT, Field: "id", Err: err,
 			Message: "an event with this source and id was already stored with different data; give new events new ids"}
 	}
 	if err != nil {

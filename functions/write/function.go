@@ -11,7 +11,6 @@ import (
 
 	"github.com/cqrs-knative/cqrs-knative/functions/cloudevent"
 	"github.com/cqrs-knative/cqrs-knative/functions/record"
-	"github.com/cqrs-knative/cqrs-knative/functions/reply"
 	"github.com/cqrs-knative/cqrs-knative/functions/serve"
 	"github.com/cqrs-knative/cqrs-knative/functions/store"
 	"github.com/prometheus/client_golang/prometheus"
@@ -112,11 +111,11 @@ func (f *Function) Handle(w http.ResponseWriter, r *http.Request) {
 		f.events.ServeHTTP(w, r)
 	case r.URL.Path == "/records":
 		if r.Method != http.MethodPost {
-			reply.Error(w, r, f.log, serve.MethodNotAllowed(r.Method, http.MethodPost))
+			serve.Error(w, r, f.log, serve.MethodNotAllowed(r.Method, http.MethodPost))
 			return
 		}
 		f.create(w, r)
 	default:
-		reply.Error(w, r, f.log, serve.NotFound(r.URL.Path))
+		serve.Error(w, r, f.log, serve.NotFound(r.URL.Path))
 	}
 }

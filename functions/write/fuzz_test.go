@@ -7,21 +7,21 @@ import (
 	"unicode/utf8"
 
 	"github.com/cqrs-knative/cqrs-knative/functions/cloudevent"
+	"github.com/cqrs-knative/cqrs-knative/functions/fail"
 	"github.com/cqrs-knative/cqrs-knative/functions/internal/testenv"
 	"github.com/cqrs-knative/cqrs-knative/functions/record"
-	"github.com/cqrs-knative/cqrs-knative/functions/reply"
 )
 
-// codeOf returns the code of err if it is a *record.Error, "" otherwise.
+// codeOf returns the code of err if it is a *fail.Error, "" otherwise.
 func codeOf(err error) string {
 	if err == nil {
 		return ""
 	}
-	return reply.Code(err)
+	return fail.Code(err)
 }
 
 // FuzzDecodeCreate checks that DecodeCreate never panics and either returns a
-// create that survives a round trip through JSON or an EINVALID error.
+// create that survives a round trip through JSON or an invalid error.
 func FuzzDecodeCreate(f *testing.F) {
 	for _, s := range []string{
 		`{"type":"bp","text":"hello world"}`,
@@ -40,8 +40,8 @@ func FuzzDecodeCreate(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		c, err := DecodeCreate(body)
 		if err != nil {
-			if code := codeOf(err); code != record.EINVALID {
-				t.Fatalf("DecodeCreate(%q) error %v with code %q, want %q", body, err, code, record.EINVALID)
+			if code := codeOf(err); code != fail.EINVALID {
+				t.Fatalf("DecodeCreate(%q) error %v with code %q, want %q", body, err, code, fail.EINVALID)
 			}
 			return
 		}

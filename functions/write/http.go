@@ -4,8 +4,7 @@ import (
 	"net/http"
 	"strconv"
 
-	"github.com/cqrs-knative/cqrs-knative/functions/record"
-	"github.com/cqrs-knative/cqrs-knative/functions/reply"
+	"github.com/cqrs-knative/cqrs-knative/functions/fail"
 	"github.com/cqrs-knative/cqrs-knative/functions/serve"
 	"github.com/cqrs-knative/cqrs-knative/functions/store"
 )
@@ -20,7 +19,7 @@ func (f *Function) create(w http.ResponseWriter, r *http.Request) {
 	if ks := r.Header.Values("Idempotency-Key"); len(ks) > 0 {
 		k := ks[0]
 		if len(ks) > 1 {
-			f.fail(w, r, record.Invalid("Idempotency-Key", "Idempotency-Key is given more than once; give it once"))
+			f.fail(w, r, fail.Invalid("Idempotency-Key", "Idempotency-Key is given more than once; give it once"))
 			return
 		}
 		if err := checkIdempotencyKey(k); err != nil {
@@ -30,8 +29,8 @@ func (f *Function) create(w http.ResponseWriter, r *http.Request) {
 		claim = store.HTTPClaim(k)
 	}
 	ans, created, err := f.Create(r.Context(), in, claim)
-	if record.ErrorCode(err) == record.ECONFLICT {
-		err = &record.Error{Code: record.ECONFLICT, Field: "Idempotency-Key", Err: err,
+	if fail.Code(err) == fail.ECONFLICT {
+		err = &fail.Error{Code: fail.ECONFLICT, Field: "Idempotency-Key", Err: err,
 			Message: "this Idempotency-Key was already used for a different record; send new content with a new key"}
 	}
 	if err != nil {
@@ -56,19 +55,19 @@ func (f *Function) create(w http.ResponseWriter, r *http.Request) {
 }
 
 func (f *Function) fail(w http.ResponseWriter, r *http.Request, err error) {
-	f.metrics.failures.WithLabelValues(reply.Code(err)).Inc()
-	reply.Error(w, r, f.log, err)
+	f.metrics.failures.WithLabelValues(fail.Code(err)).Inc()
+	serve.Error(w, r, f.log, err)
 }
 
 // checkIdempotencyKey bounds the header to what fits a Redis key comfortably and
 // prints cleanly in logs.
 func checkIdempotencyKey(k string) error {
 	if k == "" || len(k) > 255 {
-		return record.Invalid("Idempotency-Key", "Idempotency-Key must be 1 to 255 characters")
+		return fail.Invalid("Idempotency-Key", "Idempotency-Key must be 1 to 255 characters")
 	}
 	for i := 0; i < len(k); i++ {
 		if k[i] < 0x21 || k[i] > 0x7e {
-			return record.Invalid("Idempotency-Key", "Idempotency-Key must be printable ASCII without spaces")
+			return fail.Invalid("Idempotency-Key", "Idempotency-Key must be printable ASCII without spaces")
 		}
 	}
 	return nil

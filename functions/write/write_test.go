@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cqrs-knative/cqrs-knative/functions/fail"
 	"github.com/cqrs-knative/cqrs-knative/functions/internal/redisproc"
 	"github.com/cqrs-knative/cqrs-knative/functions/internal/testenv"
 	"github.com/cqrs-knative/cqrs-knative/functions/internal/testfunc"
@@ -361,8 +362,8 @@ func TestLostAnswerSaysOutcomeUnknown(t *testing.T) {
 	if err := json.Unmarshal(body, &e); err != nil {
 		t.Fatalf("decode %s: %v", body, err)
 	}
-	if resp.StatusCode != http.StatusServiceUnavailable || e.Code != record.EUNKNOWN || resp.Header.Get("Retry-After") == "" {
-		t.Fatalf("lost answer: %d %s, want 503 with code %s and Retry-After", resp.StatusCode, body, record.EUNKNOWN)
+	if resp.StatusCode != http.StatusServiceUnavailable || e.Code != fail.EUNKNOWN || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("lost answer: %d %s, want 503 with code %s and Retry-After", resp.StatusCode, body, fail.EUNKNOWN)
 	}
 	if !strings.Contains(e.Error, "Idempotency-Key") {
 		t.Errorf("message %q does not tell the client to retry with the same Idempotency-Key", e.Error)
@@ -387,7 +388,7 @@ func TestRefusedConnectionIsUnavailableNotUnknown(t *testing.T) {
 	resp, body := post(t, srv.URL+"/records", "application/json", `{"type":"bp","text":"x"}`)
 	var e serve.ErrorBody
 	json.Unmarshal(body, &e)
-	if resp.StatusCode != http.StatusServiceUnavailable || e.Code != record.EUNAVAILABLE {
-		t.Errorf("Redis down: %d %s, want 503 with code %s", resp.StatusCode, body, record.EUNAVAILABLE)
+	if resp.StatusCode != http.StatusServiceUnavailable || e.Code != fail.EUNAVAILABLE {
+		t.Errorf("Redis down: %d %s, want 503 with code %s", resp.StatusCode, body, fail.EUNAVAILABLE)
 	}
 }

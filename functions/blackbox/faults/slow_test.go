@@ -9,12 +9,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cqrs-knative/cqrs-knative/functions/fail"
 	"github.com/cqrs-knative/cqrs-knative/functions/internal/launch"
 	"github.com/cqrs-knative/cqrs-knative/functions/internal/redisproc"
 	"github.com/cqrs-knative/cqrs-knative/functions/internal/testenv"
 	"github.com/cqrs-knative/cqrs-knative/functions/internal/testfunc"
 	"github.com/cqrs-knative/cqrs-knative/functions/read"
-	"github.com/cqrs-knative/cqrs-knative/functions/record"
 	"github.com/cqrs-knative/cqrs-knative/functions/write"
 )
 
@@ -56,7 +56,7 @@ func TestStuckRedis(t *testing.T) {
 	// The create reached the master and got no answer: it may run once the master
 	// goes on, so the client is told the outcome is unknown (retry with the key).
 	if o.err != nil || o.status != http.StatusServiceUnavailable || o.header.Get("Retry-After") == "" ||
-		!strings.Contains(string(o.body), record.EUNKNOWN) {
+		!strings.Contains(string(o.body), fail.EUNKNOWN) {
 		t.Errorf("create against a stuck master: %v, want 503 outcome_unknown with Retry-After", o)
 	}
 	if s := ready(c, wurl); s != http.StatusServiceUnavailable {

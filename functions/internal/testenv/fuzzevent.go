@@ -6,9 +6,7 @@ import (
 	"net/http/httptest"
 	"testing"
 
-	"github.com/cqrs-knative/cqrs-knative/functions/record"
-	"github.com/cqrs-knative/cqrs-knative/functions/reply"
-	"github.com/cqrs-knative/cqrs-knative/functions/serve"
+	"github.com/cqrs-knative/cqrs-knative/functions/fail"
 )
 
 // EventRequest is a POST / request built from fuzzed parts: a structured-mode body,
@@ -35,8 +33,8 @@ func WantClientRefusal(tb testing.TB, err error) {
 	if err == nil {
 		return
 	}
-	switch code := reply.Code(err); code {
-	case record.EINVALID, serve.CodeUnsupported, serve.CodeTooLarge:
+	switch code := fail.Code(err); code {
+	case fail.EINVALID, fail.EUNSUPPORTED, fail.ETOOLARGE:
 	default:
 		tb.Fatalf("refused with %v (code %q), want a client error", err, code)
 	}
