@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/go-json-experiment/json/jsontext"
+
 	"github.com/cqrs-knative/cqrs-knative/functions/fail"
 	"github.com/cqrs-knative/cqrs-knative/functions/serve"
 )
@@ -28,8 +30,8 @@ type AddRequest struct {
 // SearchRequest is the body of the original sample's POST /search. MaxCount came
 // from a select, so both 25 and "25" are accepted.
 type SearchRequest struct {
-	SDType   string          `json:"sd_type"`
-	MaxCount json.RawMessage `json:"max_count"`
+	SDType   string         `json:"sd_type"`
+	MaxCount jsontext.Value `json:"max_count"`
 }
 
 // The bodies as the strict decoder names them in errors, in the original's words.
@@ -156,7 +158,7 @@ func (s *UI) search(w http.ResponseWriter, r *http.Request) {
 }
 
 // maxCount reads max_count: absent means the original's default of 25.
-func maxCount(raw json.RawMessage) (int, bool) {
+func maxCount(raw jsontext.Value) (int, bool) {
 	s := strings.TrimSpace(string(raw))
 	if s == "" || s == "null" {
 		return 25, true
@@ -205,7 +207,7 @@ func decodeSearch(w http.ResponseWriter, r *http.Request, in *SearchRequest) err
 	}
 	in.SDType = vals.Get("sd_type")
 	if v := vals.Get("max_count"); v != "" {
-		in.MaxCount = json.RawMessage(strconv.Quote(v))
+		in.MaxCount = jsontext.Value(strconv.Quote(v))
 	}
 	return nil
 }
