@@ -7,8 +7,9 @@
 // knative.dev/func-go answers /health/readiness and /health/liveness itself and hands
 // every other path to Handle; it listens before Start has returned, and on SIGTERM
 // lets in-flight requests finish for a fixed DrainTimeout. New adapts the write
-// function to that runtime so that it serves what the ko image serves: /metrics and
-// the request counters come from the same routes (serve.Mux), requests that arrive
+// function to that runtime so that it serves what the ko image serves: /metrics, the
+// request counters and the request bounds (BODY_TIMEOUT) come from the same routes
+// (serve.Mux, built in Start with the runtime's configuration), requests that arrive
 // before Start has finished get 503, and the logs are the same JSON lines.
 package function
 
@@ -33,29 +34,25 @@ const DrainTimeout = 30 * time.Second
 // Function is the write function with the routes of the ko image.
 type Function struct {
 	*write.Function
-	routes  http.Handler
+	routes  http.Handler // set by Start, read once started is true
 	started atomic.Bool
 }
 
 // New returns the write function for knative.dev/func-go; the scaffolding starts and
 // serves it.
-func New() *Function {
-	w := write.New()
-	return &Function{Function: w, routes: serve.Mux(w)}
-}
+func New() *Function { return &Function{Function: write.New()} }
 
-// Start checks DRAIN_TIMEOUT, then starts the write function (configuration from the
-// environment, Redis client). func-go runs it beside the listener and stops the
-// process when it fails.
+// Start reads the runtime's variables as the ko image does (BODY_TIMEOUT; a
+// DRAIN_TIMEOUT other than func-go's own is refused), then starts the write function
+// (configuration from the environment, Redis client). func-go runs it beside the
+// listener and stops the process when it fails.
 func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
-	if v, ok := cfg["DRAIN_TIMEOUT"]; ok {
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			return fmt.Errorf("configuration: DRAIN_TIMEOUT=%q: not a valid duration", v)
-		}
-		if d != DrainTimeout {
-			return fmt.Errorf("configuration: DRAIN_TIMEOUT=%s: knative.dev/func-go drains for a fixed %s; leave it unset for func builds", v, DrainTimeout)
-		}
+	rc, err := serve.Load(serve.DefaultConfig())
+	if err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	if rc.DrainTimeout != DrainTimeout {
+		return fmt.Errorf("configuration: DRAIN_TIMEOUT=%s: knative.dev/func-go drains for a fixed %s; leave it unset for func builds", rc.DrainTimeout, DrainTimeout)
 	}
 	slog.SetDefault(serve.Logger("cqrs-write"))
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -63,6 +60,7 @@ func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
 	if err := f.Function.Start(ctx, cfg); err != nil {
 		return err
 	}
+	f.routes = serve.Mux(f.Function, rc)
 	f.started.Store(true)
 	return nil
 }

@@ -169,6 +169,6 @@ func baseURL(name, raw string) (*url.URL, error) {
 // NewWithConfig returns a UI that uses cfg instead of the environment.
 func NewWithConfig(cfg Config) *UI {
 	u := New()
-	u.cfg = &cfg
+	u.preset = &cfg
 	return u
 }

@@ -34,7 +34,8 @@ const ContentSecurityPolicy = "default-src 'self'; base-uri 'none'; form-action 
 // UI is the UI service as an instanced function: the runtime (serve) starts it,
 // serves Handle, answers the health probes and exports its metrics.
 type UI struct {
-	cfg       *Config
+	preset    *Config // instead of the environment (NewWithConfig)
+	cfg       Config
 	log       *slog.Logger
 	writeURL  *url.URL
 	readURL   *url.URL
@@ -63,10 +64,11 @@ func New() *UI {
 
 // Start checks the configuration and builds the proxies and routes.
 func (s *UI) Start(context.Context, map[string]string) error {
-	if err := serve.Configure(&s.cfg, DefaultConfig()); err != nil {
+	cfg, err := serve.Configure(s.preset, DefaultConfig())
+	if err != nil {
 		return err
 	}
-	cfg := s.cfg
+	s.cfg = cfg
 	s.log = slog.Default() // serve.Main's logger already names the service
 	s.writeURL, _ = baseURL("WRITE_URL", cfg.WriteURL)
 	s.readURL, _ = baseURL("READ_URL", cfg.ReadURL)

@@ -17,11 +17,12 @@ import (
 // TestProxyBodyBounds: a body that stalls or is too large is answered by the UI
 // itself (408, 413, JSON) and the write function gets nothing, not half a request.
 func TestProxyBodyBounds(t *testing.T) {
-	old := serve.BodyTimeout
-	serve.BodyTimeout = 300 * time.Millisecond
-	t.Cleanup(func() { serve.BodyTimeout = old })
 	fn, got := capture(t)
-	ui := newUI(t, fn, fn, 5*time.Second)
+	cfg := DefaultConfig()
+	cfg.WriteURL, cfg.ReadURL, cfg.ProxyTimeout = fn, fn, 5*time.Second
+	rc := serve.DefaultConfig()
+	rc.BodyTimeout = 300 * time.Millisecond
+	ui := newUIRuntime(t, cfg, rc)
 	for _, p := range []string{"/api/records", "/add"} {
 		c, err := net.Dial("tcp", ui.Listener.Addr().String())
 		if err != nil {
@@ -36,8 +37,8 @@ func TestProxyBodyBounds(t *testing.T) {
 		var e serve.ErrorBody
 		json.NewDecoder(resp.Body).Decode(&e)
 		c.Close()
-		if resp.StatusCode != http.StatusRequestTimeout || e.Code != fail.ETIMEOUT || e.Field != "body" {
-			t.Errorf("%s with a stalled body: got %d %+v, want 408 timeout naming body", p, resp.StatusCode, e)
+		if resp.StatusCode != http.StatusRequestTimeout || e.Code != fail.ETIMEOUT || e.Field != "body" || !strings.Contains(e.Error, "300ms") {
+			t.Errorf("%s with a stalled body: got %d %+v, want 408 timeout naming body and the configured 300ms", p, resp.StatusCode, e)
 		}
 		big := `{"type":"bp","text":"` + strings.Repeat("x", serve.MaxBodyBytes) + `"}`
 		r, body := do(t, http.MethodPost, ui.URL+p, "application/json", big, nil)

@@ -68,11 +68,17 @@ func newUI(t *testing.T, writeURL, readURL string, timeout time.Duration) *httpt
 // newUIWith serves a UI with cfg as the runtime serves it (serve.Mux).
 func newUIWith(t *testing.T, cfg Config) *httptest.Server {
 	t.Helper()
+	return newUIRuntime(t, cfg, serve.DefaultConfig())
+}
+
+// newUIRuntime is newUIWith with the runtime's settings rc.
+func newUIRuntime(t *testing.T, cfg Config, rc serve.Config) *httptest.Server {
+	t.Helper()
 	u := NewWithConfig(cfg)
 	if err := u.Start(context.Background(), nil); err != nil {
 		t.Fatalf("Start: %v", err)
 	}
-	srv := httptest.NewServer(serve.Mux(u))
+	srv := httptest.NewServer(serve.Mux(u, rc))
 	t.Cleanup(func() { srv.Close(); u.Stop(context.Background()) })
 	return srv
 }

@@ -82,7 +82,7 @@ func BenchmarkHandle(b *testing.B) {
 		b.Fatalf("Start: %v", err)
 	}
 	b.Cleanup(func() { f.Stop(context.Background()) })
-	mux := serve.Mux(f)
+	mux := serve.Mux(f, serve.DefaultConfig())
 
 	for _, tc := range []struct {
 		name, target string

@@ -72,6 +72,6 @@ func (c Config) master() store.Options {
 // NewWithConfig returns a function that uses cfg instead of the environment.
 func NewWithConfig(cfg Config) *Function {
 	f := New()
-	f.cfg = &cfg
+	f.preset = &cfg
 	return f
 }

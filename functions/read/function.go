@@ -20,7 +20,8 @@ import (
 
 // Function is the read function instance.
 type Function struct {
-	cfg     *Config
+	preset  *Config // instead of the environment (NewWithConfig)
+	cfg     Config
 	log     *slog.Logger
 	clients []redis.UniversalClient
 	replica *store.Store
@@ -65,10 +66,13 @@ func New() *Function {
 
 // Start connects to the replica (and the master when it is the fallback).
 func (f *Function) Start(ctx context.Context, _ map[string]string) error {
-	if err := serve.Configure(&f.cfg, DefaultConfig()); err != nil {
+	cfg, err := serve.Configure(f.preset, DefaultConfig())
+	if err != nil {
 		return err
 	}
+	f.cfg = cfg
 	f.log = slog.Default().With("function", "read")
+	store.SetLogger(f.log)
 	f.source = cloudevent.Source(DefaultEventSource)
 	f.events = cloudevent.NewEndpoint(record.EventQuery, "plain queries go to GET /records", f.log, f.metrics.events, f.handleQueryEvent)
 	f.searches = make(chan struct{}, searchSlots)

@@ -16,39 +16,54 @@ import (
 // MaxBodyBytes bounds any request body; larger bodies are refused with 413.
 const MaxBodyBytes = 64 << 10
 
-// BodyTimeout bounds how long a client may take to send a request body, whether or
-// not the handler reads it. The server has no overall read timeout, because that
+// boundBody gives a request that has a body timeout to deliver all of it, whether or
+// not the handler reads it: the server reads what is left of an unread body before it
+// answers or reuses the connection, and stops at the deadline. Once a body has ended,
+// net/http lifts the deadline itself (its background read for a closed connection
+// starts then), so a handler that waits afterwards is not cut short. Requests without
+// a body get no deadline at all. The server has no overall read timeout, because that
 // would also cut short handlers that wait on purpose (a read waiting for minSeq).
-var BodyTimeout = 10 * time.Second
-
-// boundBody gives a request that has a body BodyTimeout to deliver all of it,
-// whether or not the handler reads it: the server reads what is left of an unread
-// body before it answers or reuses the connection, and stops at the deadline. Once a
-// body has ended, net/http lifts the deadline itself (its background read for a
-// closed connection starts then), so a handler that waits afterwards is not cut
-// short. Requests without a body get no deadline at all.
-func boundBody(w http.ResponseWriter, r *http.Request) {
+func boundBody(w http.ResponseWriter, r *http.Request, timeout time.Duration) {
 	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
 		return
 	}
 	// Not every ResponseWriter supports deadlines (httptest's recorder does not);
 	// there the body is already in memory.
-	http.NewResponseController(w).SetReadDeadline(time.Now().Add(BodyTimeout))
+	http.NewResponseController(w).SetReadDeadline(time.Now().Add(timeout))
+	r.Body = deadlineBody{r.Body, timeout}
 }
 
-// ReadBody reads r's body, at most MaxBodyBytes (413 beyond) and within BodyTimeout
-// (408 beyond; see boundBody), so a client that stalls cannot hold a request forever.
+// deadlineBody is a request body under boundBody's deadline; a read that runs into it
+// fails with the 408 that names the timeout.
+type deadlineBody struct {
+	io.ReadCloser
+	timeout time.Duration
+}
+
+func (b deadlineBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		err = &fail.Error{Code: fail.ETIMEOUT, Field: "body", Err: err,
+			Message: fmt.Sprintf("body not received within %s (BODY_TIMEOUT)", b.timeout)}
+	}
+	return n, err
+}
+
+// ReadBody reads r's body, at most MaxBodyBytes (413 beyond) and within the runtime's
+// BODY_TIMEOUT (408 beyond; see boundBody), so a client that stalls cannot hold a
+// request forever.
 func ReadBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 	if err != nil {
 		w.Header().Set("Connection", "close")
 	}
 	var tooBig *http.MaxBytesError
+	var timeout *fail.Error
 	switch {
 	case errors.As(err, &tooBig):
 		return nil, &fail.Error{Code: fail.ETOOLARGE, Field: "body", Message: fmt.Sprintf("body is over %d bytes", MaxBodyBytes)}
-	case errors.Is(err, os.ErrDeadlineExceeded):
-		return nil, &fail.Error{Code: fail.ETIMEOUT, Field: "body", Message: fmt.Sprintf("body not received within %s", BodyTimeout), Err: err}
+	case errors.As(err, &timeout):
+		return nil, timeout
 	case err != nil:
 		return nil, fail.Invalidf("body", "cannot read body: %v", err)
 	}

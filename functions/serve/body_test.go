@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -20,7 +21,7 @@ type waiter struct{ wait time.Duration }
 func (h waiter) Handle(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path == "/read" {
 		if _, err := ReadBody(w, r); err != nil {
-			http.Error(w, err.Error(), http.StatusRequestTimeout)
+			Error(w, r, slog.Default(), err)
 			return
 		}
 	}
@@ -32,15 +33,15 @@ func (h waiter) Handle(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func shortBodyTimeout(t *testing.T, d time.Duration) {
-	old := BodyTimeout
-	BodyTimeout = d
-	t.Cleanup(func() { BodyTimeout = old })
+// bodyTimeout is the runtime's configuration with BODY_TIMEOUT set to d.
+func bodyTimeout(d time.Duration) Config {
+	c := DefaultConfig()
+	c.BodyTimeout = d
+	return c
 }
 
 func TestUnreadSlowBodyIsCutAtTheDeadline(t *testing.T) {
-	shortBodyTimeout(t, 300*time.Millisecond)
-	srv := httptest.NewServer(Mux(waiter{}))
+	srv := httptest.NewServer(Mux(waiter{}, bodyTimeout(300*time.Millisecond)))
 	defer srv.Close()
 	c, err := net.Dial("tcp", srv.Listener.Addr().String())
 	if err != nil {
@@ -70,13 +71,12 @@ func TestUnreadSlowBodyIsCutAtTheDeadline(t *testing.T) {
 		t.Fatalf("connection not closed by the server: %v", err)
 	}
 	if got := time.Since(start); got > 2*time.Second {
-		t.Errorf("the server held the connection %s, want about BodyTimeout (%s)", got, BodyTimeout)
+		t.Errorf("the server held the connection %s, want about BODY_TIMEOUT (300ms)", got)
 	}
 }
 
 func TestWaitAfterTheBodyIsNotCut(t *testing.T) {
-	shortBodyTimeout(t, 200*time.Millisecond)
-	srv := httptest.NewServer(Mux(waiter{wait: 600 * time.Millisecond}))
+	srv := httptest.NewServer(Mux(waiter{wait: 600 * time.Millisecond}, bodyTimeout(200*time.Millisecond)))
 	defer srv.Close()
 	resp, err := http.Post(srv.URL+"/read", "application/json", strings.NewReader(`{}`))
 	if err != nil {
@@ -107,17 +107,18 @@ func raw(t *testing.T, srv *httptest.Server, request string) *http.Response {
 }
 
 func TestStalledBodyIsRefusedWith408(t *testing.T) {
-	shortBodyTimeout(t, 200*time.Millisecond)
-	srv := httptest.NewServer(Mux(waiter{}))
+	srv := httptest.NewServer(Mux(waiter{}, bodyTimeout(200*time.Millisecond)))
 	defer srv.Close()
 	resp := raw(t, srv, "POST /read HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n{")
-	if resp.StatusCode != http.StatusRequestTimeout {
-		t.Errorf("status %d, want 408", resp.StatusCode)
+	b, _ := io.ReadAll(resp.Body)
+	// The message names the configured value: the setting reached the request.
+	if want := `{"error":"body not received within 200ms (BODY_TIMEOUT)","field":"body","code":"timeout"}`; resp.StatusCode != http.StatusRequestTimeout || strings.TrimSpace(string(b)) != want {
+		t.Errorf("got %d %s, want 408 %s", resp.StatusCode, b, want)
 	}
 }
 
 func TestDotSegmentsAreRefusedAsJSON(t *testing.T) {
-	srv := httptest.NewServer(Mux(waiter{}))
+	srv := httptest.NewServer(Mux(waiter{}, DefaultConfig()))
 	defer srv.Close()
 	for _, p := range []string{"/records/../metrics", "/a/./b", "//x", "/records//x"} {
 		resp := raw(t, srv, "GET "+p+" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")

@@ -66,24 +66,24 @@ func Load[C Checker](defaults C) (C, error) {
 	return c, nil
 }
 
-// Configure completes a function's configuration in its Start: a nil *cfg becomes
-// Load(defaults), a set one (a test's, the local stack's) is checked. Each
-// configuration keeps its defaults in one place, its DefaultConfig; the struct tags
-// only name the variables. The error is the line the process prints before it stops:
-// "configuration: " and the variable at fault.
-func Configure[C Checker](cfg **C, defaults C) error {
-	if *cfg == nil {
-		c, err := Load(defaults)
-		if err != nil {
-			return fmt.Errorf("configuration: %w", err)
-		}
-		*cfg = &c
-		return nil
+// Configure returns a function's configuration for its Start: preset (a test's, the
+// local stack's) checked, or without one Load(defaults). Each configuration keeps its
+// defaults in one place, its DefaultConfig; the struct tags only name the variables.
+// The error is the line the process prints before it stops: "configuration: " and the
+// variable at fault.
+func Configure[C Checker](preset *C, defaults C) (C, error) {
+	var c C
+	var err error
+	if preset == nil {
+		c, err = Load(defaults)
+	} else {
+		c, err = *preset, (*preset).Check()
 	}
-	if err := (**cfg).Check(); err != nil {
-		return fmt.Errorf("configuration: %w", err)
+	if err != nil {
+		var zero C
+		return zero, fmt.Errorf("configuration: %w", err)
 	}
-	return nil
+	return c, nil
 }
 
 // process fills spec from the environment with envconfig and rewrites its errors

@@ -22,7 +22,6 @@ func Main(service string, f Handler) int {
 		fmt.Fprintf(os.Stderr, "%s: configuration: %v\n", service, err)
 		return 2
 	}
-	BodyTimeout = cfg.BodyTimeout
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	if s, ok := f.(Starter); ok {
@@ -40,7 +39,7 @@ func Main(service string, f Handler) int {
 		return 1
 	}
 	log.Info("listening", "addr", ln.Addr().String())
-	if err := Serve(ctx, f, ln, cfg.DrainTimeout, log); err != nil {
+	if err := Serve(ctx, f, ln, cfg, log); err != nil {
 		log.Error("stopped with error", "err", err)
 		return 1
 	}

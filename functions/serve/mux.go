@@ -17,8 +17,8 @@ import (
 )
 
 // Mux routes the health and metrics endpoints to the runtime and everything else to
-// f, counting every request by method and status.
-func Mux(f Handler) http.Handler {
+// f, counting every request by method and status, under the request bounds of cfg.
+func Mux(f Handler, cfg Config) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if m, ok := f.(MetricsReporter); ok {
@@ -52,7 +52,7 @@ func Mux(f Handler) http.Handler {
 			Error(w, r, slog.Default(), fail.Invalid("path", "the path holds an empty, . or .. segment; send it without"))
 			return
 		}
-		boundBody(w, r)
+		boundBody(w, r, cfg.BodyTimeout)
 		mux.ServeHTTP(w, r)
 	})
 }

@@ -10,11 +10,12 @@ import (
 	"time"
 )
 
-// Serve serves f on ln until ctx ends, then drains for at most drain and calls f's
-// Stop. The function must already be started.
-func Serve(ctx context.Context, f Handler, ln net.Listener, drain time.Duration, log *slog.Logger) error {
+// Serve serves f on ln with the settings of cfg until ctx ends, then drains for at
+// most cfg.DrainTimeout and calls f's Stop. The function must already be started.
+func Serve(ctx context.Context, f Handler, ln net.Listener, cfg Config, log *slog.Logger) error {
+	drain := cfg.DrainTimeout
 	srv := &http.Server{
-		Handler:           Mux(f),
+		Handler:           Mux(f, cfg),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),

@@ -8,13 +8,14 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// slogLogger sends go-redis' own messages (dial failures, pool events) to slog at
-// debug level, so the processes keep writing JSON lines only; the errors that matter
-// reach the caller and are logged there.
-type slogLogger struct{}
+// SetLogger sends go-redis' own messages (dial failures, pool events) to log at debug
+// level, so the processes keep writing JSON lines only; the errors that matter reach
+// the caller and are logged there. go-redis has one logger per process, so the
+// function that starts first sets it.
+func SetLogger(log *slog.Logger) { redis.SetLogger(slogLogger{log}) }
 
-func (slogLogger) Printf(ctx context.Context, format string, v ...any) {
-	slog.Default().DebugContext(ctx, fmt.Sprintf(format, v...), "component", "go-redis")
+type slogLogger struct{ log *slog.Logger }
+
+func (l slogLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.log.DebugContext(ctx, fmt.Sprintf(format, v...), "component", "go-redis")
 }
-
-func init() { redis.SetLogger(slogLogger{}) }

@@ -34,8 +34,8 @@ func BenchmarkHandle(b *testing.B) {
 		parallel bool
 	}{
 		{"Handle", http.HandlerFunc(f.Handle), false},
-		{"Mux", serve.Mux(f), false},
-		{"Mux/parallel32", serve.Mux(f), true},
+		{"Mux", serve.Mux(f, serve.DefaultConfig()), false},
+		{"Mux/parallel32", serve.Mux(f, serve.DefaultConfig()), true},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			testenv.BenchRequests(b, pair.Master, "evalsha", tc.parallel, func() bool {

@@ -19,7 +19,8 @@ import (
 
 // Function is the write function instance.
 type Function struct {
-	cfg       *Config
+	preset    *Config // instead of the environment (NewWithConfig)
+	cfg       Config
 	log       *slog.Logger
 	rdb       redis.UniversalClient
 	store     *store.Store
@@ -62,10 +63,13 @@ func New() *Function {
 // Start connects to Redis and loads the write script. An unreachable Redis does not
 // fail Start: readiness reports it, and requests answer 503 until it is back.
 func (f *Function) Start(ctx context.Context, _ map[string]string) error {
-	if err := serve.Configure(&f.cfg, DefaultConfig()); err != nil {
+	cfg, err := serve.Configure(f.preset, DefaultConfig())
+	if err != nil {
 		return err
 	}
+	f.cfg = cfg
 	f.log = slog.Default().With("function", "write")
+	store.SetLogger(f.log)
 	f.validator = record.NewValidator(f.cfg.RecordTypes, f.cfg.MaxTextBytes)
 	f.source = cloudevent.Source(DefaultEventSource)
 	f.events = cloudevent.NewEndpoint(record.EventCreate, "plain JSON goes to POST /records", f.log, f.metrics.events, f.handleCreateEvent)

@@ -296,16 +296,18 @@ func TestWriteReplicasReportsUnreplicated(t *testing.T) {
 }
 
 func TestStalledBodyGets408(t *testing.T) {
-	srv := server(t, testenv.Master(t), nil)
-	old := serve.BodyTimeout
-	serve.BodyTimeout = 200 * time.Millisecond
-	t.Cleanup(func() { serve.BodyTimeout = old })
+	cfg := write.DefaultConfig()
+	cfg.RedisAddr = testenv.Master(t).Addr()
+	rc := serve.DefaultConfig()
+	rc.BodyTimeout = 200 * time.Millisecond
+	srv := testfunc.ServeWith(t, write.NewWithConfig(cfg), rc)
 	// Promise 100 bytes, send 10, then nothing.
 	resp := testenv.Raw(t, strings.TrimPrefix(srv.URL, "http://"),
 		"POST /records HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"type\":\"b")
+	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusRequestTimeout {
-		t.Errorf("stalled body: status %d, want 408", resp.StatusCode)
+	if resp.StatusCode != http.StatusRequestTimeout || !strings.Contains(string(b), "within 200ms") {
+		t.Errorf("stalled body: %d %s, want 408 naming the configured 200ms", resp.StatusCode, b)
 	}
 }
 

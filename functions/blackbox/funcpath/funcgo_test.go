@@ -200,6 +200,16 @@ func TestFuncGoStartErrors(t *testing.T) {
 	})
 }
 
+// TestFuncGoBodyTimeout: BODY_TIMEOUT takes effect under the func build as under the
+// ko image: a body that stalls gets the 408 that names the value given, not the 10 s
+// default.
+func TestFuncGoBodyTimeout(t *testing.T) {
+	pair := testenv.Redis(t)
+	p := testenv.Start(t, funcGoWrite(t), "REDIS_ADDR="+pair.Master.Addr(), "BODY_TIMEOUT=50ms")
+	testenv.Ready(t, p, 10*time.Second)
+	testenv.WantBodyTimeout(t, "127.0.0.1:"+strconv.Itoa(p.Port), "/records", "50ms")
+}
+
 // TestFuncGoBeforeStart: func-go listens while Start still runs. Until Start has
 // finished, readiness says no and requests get 503, never a crash. A Redis that
 // accepts connections and never answers holds Start in its script load.

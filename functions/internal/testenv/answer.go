@@ -3,6 +3,7 @@ package testenv
 import (
 	"bufio"
 	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -70,4 +71,23 @@ func WantRefusals(t *testing.T, url string, refusals []Refusal) {
 // Refuse makes a Refusal; tables of them stay one line a case.
 func Refuse(name string, h http.Header, body string, status int, field, message string) Refusal {
 	return Refusal{Name: name, Header: h, Body: body, Status: status, Field: field, Message: message}
+}
+
+// WantBodyTimeout sends path on addr (host:port) a POST whose body stalls after its
+// first bytes, and fails the test unless the answer is the runtime's 408 naming the
+// BODY_TIMEOUT the process was given (want, such as "50ms"): proof that the setting
+// reached the request, whichever build read it. The 5 s that Raw waits is far beyond
+// a short BODY_TIMEOUT and short of the 10 s default.
+func WantBodyTimeout(tb testing.TB, addr, path, want string) {
+	tb.Helper()
+	resp := Raw(tb, addr, "POST "+path+" HTTP/1.1\r\nHost: "+addr+"\r\nContent-Type: application/json\r\n"+
+		"Content-Length: 100\r\n\r\n{\"type\":")
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var e struct{ Error, Field, Code string }
+	json.Unmarshal(body, &e)
+	if resp.StatusCode != http.StatusRequestTimeout || e.Code != "timeout" || e.Field != "body" ||
+		!strings.Contains(e.Error, "within "+want+" ") {
+		tb.Errorf("POST %s with a stalled body: %d %s, want 408 timeout naming body and BODY_TIMEOUT %s", path, resp.StatusCode, body, want)
+	}
 }

@@ -28,14 +28,20 @@ type Function interface {
 var quiet sync.Once
 
 // Serve starts f and serves it in-process the way the runtime does (health, metrics,
-// instrumentation) until the test ends.
+// instrumentation) with its default settings until the test ends.
 func Serve(tb testing.TB, f Function) *httptest.Server {
+	tb.Helper()
+	return ServeWith(tb, f, serve.DefaultConfig())
+}
+
+// ServeWith is Serve with the runtime's settings rc.
+func ServeWith(tb testing.TB, f Function, rc serve.Config) *httptest.Server {
 	tb.Helper()
 	quiet.Do(func() { slog.SetDefault(slog.New(slog.DiscardHandler)) })
 	if err := f.Start(context.Background(), nil); err != nil {
 		tb.Fatalf("Start: %v", err)
 	}
-	srv := httptest.NewServer(serve.Mux(f))
+	srv := httptest.NewServer(serve.Mux(f, rc))
 	tb.Cleanup(func() { srv.Close(); f.Stop(context.Background()) })
 	return srv
 }
