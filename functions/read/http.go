@@ -17,7 +17,12 @@ func (f *Function) list(w http.ResponseWriter, r *http.Request) {
 		serve.Error(w, r, f.log, err)
 		return
 	}
-	q, err := f.ParseQuery(v, r.Header.Get("X-Min-Seq"))
+	h, err := minSeqHeader(r.Header)
+	if err != nil {
+		serve.Error(w, r, f.log, err)
+		return
+	}
+	q, err := f.ParseQuery(v, h)
 	if err != nil {
 		serve.Error(w, r, f.log, err)
 		return
@@ -37,7 +42,12 @@ func (f *Function) get(w http.ResponseWriter, r *http.Request, id string) {
 		serve.Error(w, r, f.log, err)
 		return
 	}
-	minSeq, err := parseMinSeq(v.Get("minSeq"), r.Header.Get("X-Min-Seq"))
+	h, err := minSeqHeader(r.Header)
+	if err != nil {
+		serve.Error(w, r, f.log, err)
+		return
+	}
+	minSeq, err := parseMinSeq(v.Get("minSeq"), h)
 	if err != nil {
 		serve.Error(w, r, f.log, err)
 		return
@@ -61,6 +71,15 @@ func (f *Function) get(w http.ResponseWriter, r *http.Request, id string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Length", strconv.Itoa(len(doc)+1))
 	w.Write(append(doc, '\n'))
+}
+
+// minSeqHeader is X-Min-Seq, refused when given more than once: taking one of them
+// would read with a consistency the client may not have asked for.
+func minSeqHeader(h http.Header) (string, error) {
+	if v := h.Values("X-Min-Seq"); len(v) > 1 {
+		return "", fail.Invalidf("X-Min-Seq", "X-Min-Seq is given %d times; give it once", len(v))
+	}
+	return h.Get("X-Min-Seq"), nil
 }
 
 // setServed says who answered; an error before any Redis answered says nothing.

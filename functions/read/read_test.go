@@ -174,6 +174,12 @@ func TestBadQueries(t *testing.T) {
 	if resp.StatusCode != 400 {
 		t.Errorf("X-Min-Seq: soon = %d, want 400", resp.StatusCode)
 	}
+	// X-Min-Seq given twice: neither value is taken, on either path.
+	for _, path := range []string{"/records", "/records/1-abcdefgh"} {
+		twice := http.Header{"X-Min-Seq": {"0", "999"}}
+		resp, b := testenv.Do(t, http.MethodGet, fx.srv.URL+path, twice, "")
+		testenv.WantError(t, resp, b, http.StatusBadRequest, "X-Min-Seq", "given 2 times")
+	}
 	if resp, _ := get(t, fx.srv.URL+"/elsewhere"); resp.StatusCode != 404 {
 		t.Errorf("GET /elsewhere = %d, want 404", resp.StatusCode)
 	}

@@ -26,6 +26,9 @@ type Object struct {
 	Example string
 	// Holds says which fields the object has, for the unknown-field message.
 	Holds string
+	// Open takes members that v does not name (into its ",unknown" field) instead
+	// of refusing them.
+	Open bool
 }
 
 // strict are json/v2's semantics with unknown members refused too. Its defaults
@@ -34,7 +37,7 @@ type Object struct {
 // another one), bytes that are not UTF-8 and lone UTF-16 surrogate escapes (which
 // encoding/json turns into U+FFFD), names matched in another case, and values of
 // another type (a string for a number, 5.5 for a whole number).
-var strict = json.RejectUnknownMembers(true)
+var strict, open = json.RejectUnknownMembers(true), json.RejectUnknownMembers(false)
 
 // Decode reads body, one JSON object, into v (a pointer to a struct) strictly, and
 // refuses anything else with an invalid error naming the field at fault: the input
@@ -52,7 +55,11 @@ func (o Object) Decode(body []byte, v any) error {
 	if k := jsontext.Value(body[i:]).Kind(); k != '{' && k != 0 {
 		return fail.Invalidf(o.Field, "%s must be a JSON object %s, not %s", o.What, o.Example, kindName(k))
 	}
-	if err := json.Unmarshal(body, v, strict); err != nil {
+	opts := strict
+	if o.Open {
+		opts = open
+	}
+	if err := json.Unmarshal(body, v, opts); err != nil {
 		return o.refusal(err)
 	}
 	return nil

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -349,7 +350,7 @@ func TestCreateEventRefused(t *testing.T) {
 			`{"id":"s1","source":"/test","type":"`+record.EventCreate+`","data":`+good+`}`, 400, "specversion", "specversion"),
 		testenv.Refuse("structured without id", structured,
 			`{"specversion":"1.0","source":"/test","type":"`+record.EventCreate+`","data":`+good+`}`, 400, "id", "id"),
-		testenv.Refuse("structured malformed", structured, `{"specversion":"1.0",`, 400, "", "malformed event"),
+		testenv.Refuse("structured malformed", structured, `{"specversion":"1.0",`, 400, "", "malformed JSON"),
 		testenv.Refuse("structured bad data", structured,
 			`{"specversion":"1.0","id":"s2","source":"/test","type":"`+record.EventCreate+`","data":{"type":"bp"}}`, 400, "data.text", "text is required"),
 		testenv.Refuse("batch", testenv.Header("Content-Type", "application/cloudevents-batch+json"), `[]`, 400, "Content-Type", "one event per request"),
@@ -455,6 +456,78 @@ func TestCreateEventSourceIsKeptAsSent(t *testing.T) {
 	}
 	if p, seq := fx.stored(t); len(p.Records) != 2 || seq != 2 {
 		t.Errorf("store holds %d records, seq %d; want 2 and 2", len(p.Records), seq)
+	}
+}
+
+// TestCreateEventIDsAreNeverMerged: ids that a lenient decoder would all turn into
+// U+FFFD (two lone surrogate escapes, bytes that are no UTF-8) are refused, naming
+// the attribute, in both modes; a literal U+FFFD is an id of its own. No event is
+// answered with another's record.
+func TestCreateEventIDsAreNeverMerged(t *testing.T) {
+	fx := evStart(t, nil)
+	structured := func(id string) (*http.Response, []byte) {
+		return rawPost(t, fx.srv.URL, testenv.Header("Content-Type", "application/cloudevents+json"),
+			`{"specversion":"1.0","id":"`+id+`","source":"/same","type":"`+record.EventCreate+`","data":{"type":"bp","text":"same data"}}`)
+	}
+	binary := func(id string) (*http.Response, []byte) {
+		return rawPost(t, fx.srv.URL, testenv.Header("ce-specversion", "1.0", "ce-id", id, "ce-source", "/same",
+			"ce-type", record.EventCreate, "Content-Type", "application/json"), `{"type":"bp","text":"same data"}`)
+	}
+	for _, id := range []string{`\ud800`, `\udbff`, `\udc00`, "a\xffb"} {
+		resp, body := structured(id)
+		testenv.WantError(t, resp, body, http.StatusBadRequest, "id", "")
+	}
+	for _, id := range []string{"\xed\xa0\x80", "\xed\xaf\xbf", "a\xffb"} {
+		resp, body := binary(id)
+		testenv.WantError(t, resp, body, http.StatusBadRequest, "id", "UTF-8")
+	}
+	for i, send := range []func(string) (*http.Response, []byte){structured, binary} {
+		resp, body := send("\uFFFD")
+		replayed := resp.Header.Get("Ce-Replayed")
+		if i == 0 {
+			var env struct{ Replayed bool }
+			json.Unmarshal(body, &env)
+			replayed = strconv.FormatBool(env.Replayed)
+		}
+		if want := []string{"false", "true"}[i]; resp.StatusCode != http.StatusOK || replayed != want {
+			t.Errorf("id U+FFFD, delivery %d: %d %s, want 200 with replayed %s", i+1, resp.StatusCode, body, want)
+		}
+	}
+	if p, seq := fx.stored(t); len(p.Records) != 1 || seq != 1 {
+		t.Errorf("store holds %d records, seq %d; want the one of id U+FFFD", len(p.Records), seq)
+	}
+}
+
+// TestCreateEventRepeatedKeysRefused: an attribute given twice, as a header or as a
+// member of the envelope, is refused naming it; nothing is stored.
+func TestCreateEventRepeatedKeysRefused(t *testing.T) {
+	fx := evStart(t, nil)
+	good := `{"type":"bp","text":"hi"}`
+	envelope := func(more string) string {
+		return `{"specversion":"1.0","id":"r1","source":"/test","type":"` + record.EventCreate + `","data":` + good + more + `}`
+	}
+	structured := testenv.Header("Content-Type", "application/cloudevents+json")
+	twice := func(name, a, b string) http.Header {
+		h := testenv.Header("ce-specversion", "1.0", "ce-id", "r2", "ce-source", "/test", "ce-type", record.EventCreate,
+			"Content-Type", "application/json")
+		h.Del(name)
+		h.Add(name, a)
+		h.Add(name, b)
+		return h
+	}
+	testenv.WantRefusals(t, fx.srv.URL+"/", []testenv.Refusal{
+		testenv.Refuse("two data", structured, envelope(`,"data":{"type":"bp","text":"other"}`), 400, "data", "more than once"),
+		testenv.Refuse("two ids", structured, envelope(`,"id":"r9"`), 400, "id", "more than once"),
+		testenv.Refuse("two subjects", structured, envelope(`,"subject":"a","subject":"b"`), 400, "subject", "more than once"),
+		testenv.Refuse("two of an extension", structured, envelope(`,"trace":"a","trace":"b"`), 400, "trace", "more than once"),
+		testenv.Refuse("Ce-Type twice", twice("Ce-Type", record.EventCreate, record.EventQuery), good, 400, "type", "given 2 times"),
+		testenv.Refuse("Ce-Type twice, the same", twice("Ce-Type", record.EventCreate, record.EventCreate), good, 400, "type", "given 2 times"),
+		testenv.Refuse("Ce-Specversion twice", twice("Ce-Specversion", "1.0", "0.3"), good, 400, "specversion", "given 2 times"),
+		testenv.Refuse("Ce-Id twice", twice("Ce-Id", "a", "b"), good, 400, "id", "given 2 times"),
+		testenv.Refuse("Ce-Subject twice", twice("Ce-Subject", "a", "b"), good, 400, "subject", "given 2 times"),
+	})
+	if p, seq := fx.stored(t); len(p.Records) != 0 || seq != 0 {
+		t.Errorf("refused events stored %d records (seq %d), want none", len(p.Records), seq)
 	}
 }
 

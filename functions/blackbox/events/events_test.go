@@ -169,3 +169,50 @@ func TestRedeliveryStoresOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestHostileEventsRefused holds the built functions to what an attacker tried: ids
+// that a lenient decoder merges into one U+FFFD, repeated attributes in either mode,
+// and a repeated consistency header. Each is refused naming what is at fault, or
+// (a literal U+FFFD) stored as an event of its own; nothing is merged.
+func TestHostileEventsRefused(t *testing.T) {
+	s := start(t)
+	structured := testenv.Header("Content-Type", "application/cloudevents+json")
+	envelope := func(typ, id, more string) string {
+		return `{"specversion":"1.0","id":"` + id + `","source":"/same","type":"` + typ + `","data":{"type":"bp","text":"same data"}` + more + `}`
+	}
+	headers := func(typ, id string, twice ...string) http.Header {
+		h := testenv.Header("ce-specversion", "1.0", "ce-id", id, "ce-source", "/same", "ce-type", typ, "Content-Type", "application/json")
+		for _, name := range twice {
+			h.Add(name, h.Get(name))
+		}
+		return h
+	}
+	create := record.EventCreate
+	for _, fn := range []struct {
+		url, typ string
+	}{{s.write.URL(), record.EventCreate}, {s.read.URL(), record.EventQuery}} {
+		testenv.WantRefusals(t, fn.url+"/", []testenv.Refusal{
+			testenv.Refuse("id a lone high surrogate", structured, envelope(fn.typ, `\ud800`, ""), 400, "id", "surrogate"),
+			testenv.Refuse("id a lone high surrogate at the end of its range", structured, envelope(fn.typ, `\udbff`, ""), 400, "id", "surrogate"),
+			testenv.Refuse("id not UTF-8", structured, envelope(fn.typ, "a\xffb", ""), 400, "id", "UTF-8"),
+			testenv.Refuse("ce-id an encoded surrogate", headers(fn.typ, "\xed\xa0\x80"), `{}`, 400, "id", "UTF-8"),
+			testenv.Refuse("two data", structured, envelope(fn.typ, "k1", `,"data":{}`), 400, "data", "more than once"),
+			testenv.Refuse("two ids", structured, envelope(fn.typ, "k2", `,"id":"k3"`), 400, "id", "more than once"),
+			testenv.Refuse("two of any member", structured, envelope(fn.typ, "k4", `,"subject":"a","subject":"b"`), 400, "subject", "more than once"),
+			testenv.Refuse("Ce-Type twice", headers(fn.typ, "k5", "Ce-Type"), `{}`, 400, "type", "given 2 times"),
+			testenv.Refuse("Ce-Specversion twice", headers(fn.typ, "k6", "Ce-Specversion"), `{}`, 400, "specversion", "given 2 times"),
+		})
+	}
+	for i := range 2 {
+		resp, body := testenv.Do(t, http.MethodPost, s.write.URL()+"/", structured, envelope(create, "\uFFFD", ""))
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("id U+FFFD, delivery %d: %d %s, want 200", i+1, resp.StatusCode, body)
+		}
+	}
+	_, p := s.query(t, binary, "all", map[string]any{"limit": 100, "minSeq": 1})
+	if len(p.Records) != 1 {
+		t.Errorf("the store holds %d records, want 1: the event of id U+FFFD, once", len(p.Records))
+	}
+	resp, body := testenv.Do(t, http.MethodGet, s.read.URL()+"/records", http.Header{"X-Min-Seq": {"1", "2"}}, "")
+	testenv.WantError(t, resp, body, http.StatusBadRequest, "X-Min-Seq", "given 2 times")
+}
