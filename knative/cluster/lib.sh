@@ -97,13 +97,25 @@ gobuild() {
   echo "$out" >"$CACHE/bin/$name.current"
 }
 
+# mod_dir MODDIR MODULE[@VERSION]: the directory of MODULE in the module cache (at
+# the version MODDIR's go.mod pins, unless one is given), downloaded first. `go
+# list -m -f '{{.Dir}}'` answers an empty string for a module that is not in the
+# cache yet, which is every module on a machine with an empty GOMODCACHE.
+mod_dir() {
+  local out d
+  out=$(cd "$1" && go mod download -json "$2" 2>&1) || true
+  d=$(sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p' <<<"$out")
+  [ -n "$d" ] && [ -d "$d" ] ||
+    die "go mod download $2 (in ${1#"$REPO"/}): $(sed -n 's/^[[:space:]]*"Error": "\(.*\)",\{0,1\}$/\1/p' <<<"$out")"
+  echo "$d"
+}
+
 # Traefik's module zip has no web UI files for its go:embed; it is built from a
 # copy of the module with an empty page in their place.
 build_traefik() {
   local out=$CACHE/bin/traefik-$TRAEFIK_VERSION src dir
   if [ -f "$out/.done" ]; then log "traefik: cached ($out)"; echo "$out" >"$CACHE/bin/traefik.current"; return; fi
-  dir=$(cd "$HERE/mods/imgtool" && go mod download -json "github.com/traefik/traefik/v3@$TRAEFIK_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
-  [ -d "$dir" ] || die "traefik $TRAEFIK_VERSION: module not downloaded"
+  dir=$(mod_dir "$HERE/mods/imgtool" "github.com/traefik/traefik/v3@$TRAEFIK_VERSION")
   src=$CACHE/src/traefik-$TRAEFIK_VERSION
   rm -rf "$src" && mkdir -p "$CACHE/src" && cp -r "$dir" "$src" && chmod -R u+w "$src"
   mkdir -p "$src/webui/static"
@@ -376,7 +388,6 @@ start_dns() {
 # registry. Cached by the Knative module's go.mod/go.sum and the base image: a
 # later run reuses the YAML, whose images are still in the registry's storage.
 KNATIVE_MOD=$HERE/mods/knative
-mod_dir() { (cd "$KNATIVE_MOD" && go list -m -f '{{.Dir}}' "$1"); }
 
 # Lower the CPU each Knative component requests: the node has two cores, which
 # Knative's defaults (about 1.4 cores) would nearly fill before any function runs.
@@ -392,10 +403,10 @@ resolve_knative() {
   k=$(key "$KNATIVE_MOD/go.mod" "$KNATIVE_MOD/go.sum" <(echo "$BASE_IMAGE"; "$BIN/ko" version 2>/dev/null; declare -f resolve_knative lower_requests))
   out=$CACHE/knative-$k
   if [ -f "$out/.done" ] && images_present "$out"/*.yaml; then log "Knative YAML: cached ($out)"; KNATIVE_YAML=$out; return; fi
-  serving=$(mod_dir knative.dev/serving)
-  eventing=$(mod_dir knative.dev/eventing)
-  networking=$(mod_dir knative.dev/networking)
-  caching=$(mod_dir knative.dev/caching)
+  serving=$(mod_dir "$KNATIVE_MOD" knative.dev/serving)
+  eventing=$(mod_dir "$KNATIVE_MOD" knative.dev/eventing)
+  networking=$(mod_dir "$KNATIVE_MOD" knative.dev/networking)
+  caching=$(mod_dir "$KNATIVE_MOD" knative.dev/caching)
   rm -rf "$out" && mkdir -p "$out"
   local ko_env=(env KO_DOCKER_REPO="$REGISTRY/knative" KO_DEFAULTBASEIMAGE="$BASE_IMAGE" KO_DEFAULTPLATFORMS=linux/amd64 KOCACHE="$CACHE/ko" GOFLAGS="$GOFLAGS")
   log "Knative Serving: ko resolve (builds its images)"
