@@ -2,7 +2,8 @@
 # Installs the system packages a target needs, with apt-get as root or through sudo:
 #   deps.sh run    redis-server (make run)
 #   deps.sh bench  redis-server, redis-tools (make bench: redis-benchmark)
-#   deps.sh test   redis-server, redis-tools, chromium and curl (make test)
+#   deps.sh test   redis-server, redis-tools, chromium, curl, iptables, iproute2
+#                  and procps (make test)
 # Where it cannot install, it says in one line what is missing and stops.
 set -euo pipefail
 
@@ -20,6 +21,11 @@ fi
 if [ "$mode" = test ]; then
   command -v chromium >/dev/null || command -v chromium-browser >/dev/null || need+=(chromium)
   command -v curl >/dev/null || need+=(curl)
+  # knative/cluster/hosttest: the local cluster's network set-up and preflight in
+  # network namespaces of the test's own.
+  command -v iptables >/dev/null || need+=(iptables)
+  command -v ip >/dev/null || need+=(iproute2)
+  command -v pgrep >/dev/null || need+=(procps)
 fi
 
 if [ ${#need[@]} -eq 0 ]; then

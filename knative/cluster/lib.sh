@@ -62,6 +62,11 @@ render() { # FILE: the file with @VAR@ placeholders filled in
     -e "s|@REDIS_IMAGE@|$REDIS_IMAGE|g" "$1"
 }
 
+# has PATTERN...: grep for a pipeline's end; it reads all of its input (grep -q
+# stops at the first match, and under pipefail the writer's SIGPIPE would then
+# turn a match into a failure).
+has() { grep "$@" >/dev/null; }
+
 need_root() { [ "$(id -u)" = 0 ] || die "the local cluster needs root (network namespaces, iptables, mounts)"; }
 
 kc() { "$BIN/kubectl" --kubeconfig "$KUBECONFIG_FILE" "$@"; }
@@ -74,7 +79,7 @@ key() { { cat "$@"; go version; } | sha256sum | cut -c1-12; }
 install_debian() {
   local missing=() p
   for p in $DEBIAN_PACKAGES; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | has 'install ok installed' || missing+=("$p")
   done
   if [ ${#missing[@]} -eq 0 ]; then log "Debian packages present"; return; fi
   log "installing ${missing[*]}"
@@ -165,54 +170,6 @@ build_all() {
   stage "Debian packages" install_debian
   build_binaries
   log "build complete"
-}
-
-# ---------------------------------------------------------------- machine state
-outside_if() { ip -o route show default 2>/dev/null | awk '{for (i = 1; i < NF; i++) if ($i == "dev") {print $(i + 1); exit}}'; }
-
-# guard: chains that drop anything of the cluster's leaving by the outside
-# interface. In filter FORWARD (pods' traffic) and in mangle POSTROUTING (the
-# node's own traffic: there the outgoing interface is the one the packet really
-# takes, also after kube-proxy's DNAT has re-routed it; in filter OUTPUT a
-# packet DNATed to a pod would still show the interface chosen before). kube-proxy
-# puts its own jumps at the top of FORWARD, so this runs again after it starts.
-guard() {
-  local out table chain
-  out=$(cat "$STATE/outside_if")
-  for table in filter mangle; do
-    iptables -w -t "$table" -N "$GUARD" 2>/dev/null || iptables -w -t "$table" -F "$GUARD"
-  done
-  if [ -n "$out" ]; then
-    iptables -w -A "$GUARD" -i "$BRIDGE" -o "$out" -j DROP
-    local r
-    for r in "-s $POD_CIDR" "-d $POD_CIDR" "-d $SVC_CIDR" "-d $NODE_IP/32"; do
-      # shellcheck disable=SC2086
-      iptables -w -A "$GUARD" -o "$out" $r -j DROP
-      # shellcheck disable=SC2086
-      iptables -w -t mangle -A "$GUARD" -o "$out" $r -j DROP
-    done
-  fi
-  for chain in "filter FORWARD" "mangle POSTROUTING"; do
-    set -- $chain
-    while iptables -w -t "$1" -D "$2" -j "$GUARD" 2>/dev/null; do :; done
-    iptables -w -t "$1" -I "$2" 1 -j "$GUARD"
-  done
-}
-
-net_up() {
-  mkdir -p "$STATE"
-  outside_if >"$STATE/outside_if" || true
-  cat /proc/sys/net/ipv4/ip_forward >"$STATE/ip_forward"
-  cat /proc/sys/net/bridge/bridge-nf-call-iptables >"$STATE/bridge_nf" 2>/dev/null || true
-  ip addr add "$NODE_IP/32" dev lo
-  echo 1 >"$STATE/addr"
-  guard
-  echo 1 >/proc/sys/net/ipv4/ip_forward
-  [ -f /proc/sys/net/bridge/bridge-nf-call-iptables ] && echo 1 >/proc/sys/net/bridge/bridge-nf-call-iptables
-  # Traffic to a pod address that no pod holds goes nowhere, never to the
-  # default route.
-  ip route add blackhole "$POD_CIDR" 2>/dev/null && echo 1 >"$STATE/blackhole" || true
-  : >"$RUN/conf/resolv.conf"
 }
 
 # ---------------------------------------------------------------- processes
@@ -361,7 +318,7 @@ start_control_plane() {
     --leader-elect=false --bind-address=127.0.0.1 --profiling=false
 }
 
-node_ready() { kc get node node1 -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' | grep -qx True; }
+node_ready() { kc get node node1 -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' | has -x True; }
 
 start_node() {
   render "$HERE/conf/kubelet.yaml" >"$RUN/conf/kubelet.yaml"
@@ -500,11 +457,15 @@ cluster_up() {
   local t=$(date +%s)
   build_all
   preflight
+  # The record of the host comes first: `down` removes only what appeared after it.
+  mkdir -p "$STATE"
+  stage "record of the host (iptables, links, addresses, routes, sysctls)" note_host kernel
+  ls -d /sys/fs/cgroup/*/kubepods >"$STATE/cgroups_before" 2>/dev/null || true
   mkdir -p "$RUN/logs" "$RUN/conf" "$RUN/volumes/redis-master"
   chown 1001:1001 "$RUN/volumes/redis-master"
   : >"$RUN/pids"
-  mkdir -p "$STATE"
-  ls -d /sys/fs/cgroup/*/kubepods >"$STATE/cgroups_before" 2>/dev/null || true
+  # An empty resolv.conf for the pods: they know the cluster DNS and nothing beyond.
+  : >"$RUN/conf/resolv.conf"
   link_bins
   stage "network (address on lo, guard chain)" net_up
   stage "etcd" start_etcd
@@ -520,16 +481,6 @@ cluster_up() {
   stage "Knative Eventing" start_eventing
   write_env
   log "cluster up in $(($(date +%s) - t))s; for a shell: . $RUN/env.sh"
-}
-
-preflight() {
-  local port
-  ip -o addr show dev lo | grep -q " $NODE_IP/" && die "$NODE_IP is on lo already: is another cluster up? (cluster.sh down)"
-  for port in "$REGISTRY_ADDR" "$ETCD_CLIENT" "$ETCD_PEER"; do
-    ss -ltnH "( sport = :${port##*:} )" | grep -q "${port%:*}:${port##*:}\|\*:${port##*:}\|0.0.0.0:${port##*:}" &&
-      die "port $port is in use"
-  done
-  return 0
 }
 
 # ---------------------------------------------------------------- down
@@ -643,7 +594,8 @@ cluster_down() {
     cp -r "$RUN/logs/." "$WORK/last-logs/" 2>/dev/null || true
     rm -rf "$RUN"
   fi
-  rm -rf "$STATE"
+  # The record stays beside the logs, for `cluster.sh check` later.
+  if [ -d "$STATE" ]; then rm -rf "$WORK/last-state" && mv "$STATE" "$WORK/last-state"; fi
   log "cluster down in $(($(date +%s) - t))s (logs of the last run: $WORK/last-logs)"
   cluster_check
 }
@@ -662,43 +614,11 @@ unmount_all() {
 remove_cgroups() {
   local d
   [ -f "$STATE/cgroups_before" ] && grep -q kubepods "$STATE/cgroups_before" && return 0
+  [ -f "$STATE/cgroups_before" ] || { log "no record of the cgroups before up: kubepods left alone"; return 0; }
   for d in /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/*/kubepods.slice; do
     [ -d "$d" ] || continue
     find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null || true
   done
-}
-
-iptables_cleanup() { # iptables|ip6tables
-  local t=$1 table chain
-  for table in filter nat mangle raw; do
-    $t -w -t "$table" -S 2>/dev/null | grep -E '^-A (INPUT|OUTPUT|FORWARD|PREROUTING|POSTROUTING) ' |
-      grep -E -- "-j (KUBE-|CNI-|$GUARD)" | sed 's/^-A/-D/' |
-      while read -r rule; do eval "$t -w -t $table $rule" 2>/dev/null || true; done || true
-    for chain in $($t -w -t "$table" -S 2>/dev/null | awk '$1 == "-N" && ($2 ~ /^(KUBE-|CNI-)/ || $2 == "'"$GUARD"'") {print $2}'); do
-      $t -w -t "$table" -F "$chain" 2>/dev/null || true
-    done
-    for chain in $($t -w -t "$table" -S 2>/dev/null | awk '$1 == "-N" && ($2 ~ /^(KUBE-|CNI-)/ || $2 == "'"$GUARD"'") {print $2}'); do
-      $t -w -t "$table" -X "$chain" 2>/dev/null || true
-    done
-  done
-}
-
-net_down() {
-  local ns
-  # Pod network namespaces: mounted under the containerd state directory (already
-  # unmounted above); the veths went with them.
-  ip link show "$BRIDGE" >/dev/null 2>&1 && ip link del "$BRIDGE"
-  iptables_cleanup iptables
-  iptables_cleanup ip6tables
-  ip -o addr show dev lo | grep -q " $NODE_IP/" && ip addr del "$NODE_IP/32" dev lo
-  ip route show type blackhole | grep -q "^blackhole $POD_CIDR" && ip route del blackhole "$POD_CIDR"
-  [ -f "$STATE/ip_forward" ] && cat "$STATE/ip_forward" >/proc/sys/net/ipv4/ip_forward
-  [ -f "$STATE/bridge_nf" ] && cat "$STATE/bridge_nf" >/proc/sys/net/bridge/bridge-nf-call-iptables 2>/dev/null
-  for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep '^cni-' || true); do
-    # Only namespaces whose interfaces sit on the cluster's pod network.
-    ip netns exec "$ns" ip -o addr 2>/dev/null | grep -q " ${POD_SUBNET%.0/24}\." && ip netns del "$ns"
-  done
-  return 0
 }
 
 # cluster_check: exit 1 if anything of the cluster is left on the machine.
@@ -707,22 +627,19 @@ cluster_check() {
   x=$(cluster_pids || true)
   [ -z "$x" ] || { echo "left: processes $x"; bad=1; }
   for n in etcd containerd kube-apiserver kubelet kube-proxy traefik coredns registry; do
-    x=$(pgrep -x "$n" | while read -r p; do tr '\0' ' ' 2>/dev/null <"/proc/$p/cmdline" | grep -q "$WORK" && echo "$p"; done || true)
+    x=$(pgrep -x "$n" | while read -r p; do tr '\0' ' ' 2>/dev/null <"/proc/$p/cmdline" | has "$WORK" && echo "$p"; done || true)
     [ -z "$x" ] || { echo "left: $n $x"; bad=1; }
   done
   x=$(awk -v w="$WORK/" 'index($2, w) == 1 {print $2}' /proc/self/mounts)
   [ -z "$x" ] || { echo "left: mounts $x"; bad=1; }
-  ip link show "$BRIDGE" >/dev/null 2>&1 && { echo "left: bridge $BRIDGE"; bad=1; }
-  ip -o addr show dev lo | grep -q " $NODE_IP/" && { echo "left: $NODE_IP on lo"; bad=1; }
-  x=$({ for t in filter nat mangle raw; do iptables -w -t $t -S; ip6tables -w -t $t -S; done; } 2>/dev/null | grep -E "KUBE-|CNI-|$GUARD" | head -3 || true)
-  [ -z "$x" ] || { echo "left: iptables rules, e.g. $x"; bad=1; }
-  x=$(ip -o link show type veth 2>/dev/null | grep -c "master $BRIDGE" || true)
-  [ "$x" = 0 ] || { echo "left: $x veth on $BRIDGE"; bad=1; }
+  # The network, compared with the record of the host before up (of the cluster
+  # that is up, or else of the last one torn down).
+  [ -d "$STATE" ] || BEFORE=$WORK/last-state/before
+  net_check || bad=1
   x=$(ls -d /sys/fs/cgroup/*/kubepods 2>/dev/null || true)
   [ -z "$x" ] || { echo "left: cgroups $x"; bad=1; }
-  ip route show type blackhole | grep -q "^blackhole $POD_CIDR" && { echo "left: blackhole route"; bad=1; }
   [ -d "$RUN" ] && { echo "left: $RUN"; bad=1; }
-  if [ $bad = 0 ]; then log "check: nothing of the cluster is left on this machine (ip_forward=$(cat /proc/sys/net/ipv4/ip_forward))"; else return 1; fi
+  if [ $bad = 0 ]; then log "check: nothing of the cluster is left on this machine, and what was here before up still is (ip_forward=$(cat /proc/sys/net/ipv4/ip_forward))"; else return 1; fi
 }
 
 cluster_status() {
@@ -744,8 +661,8 @@ cluster_env() {
 # Serving and Eventing.
 has_knative() {
   command -v kubectl >/dev/null 2>&1 || return 1
-  timeout 20 kubectl api-resources --api-group=serving.knative.dev -o name 2>/dev/null | grep -q '^services\.' &&
-    timeout 20 kubectl api-resources --api-group=eventing.knative.dev -o name 2>/dev/null | grep -q '^brokers\.'
+  timeout 20 kubectl api-resources --api-group=serving.knative.dev -o name 2>/dev/null | has '^services\.' &&
+    timeout 20 kubectl api-resources --api-group=eventing.knative.dev -o name 2>/dev/null | has '^brokers\.'
 }
 
 run_e2e() {
