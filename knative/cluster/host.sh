@@ -288,3 +288,59 @@ net_test_down() {
   net_check || die "the network teardown left something (above)"
   rm -rf "$STATE"
 }
+
+# ---------------------------------------------------------------- e2e's own witness
+# `make e2e` on a local cluster of its own puts things of another owner on the
+# machine before `up`: a chain with a KUBE-... name that is none of kube-proxy's,
+# with a rule and a jump to it from FORWARD, a CNI-... chain with a rule, and a
+# bridge. After `down` they must all still be there; then it removes them. The
+# rules match only a documentation range (192.0.2.0/24), which no traffic here
+# uses.
+FOREIGN_KUBE=KUBE-CQRS-E2E-FOREIGN
+FOREIGN_CNI=CNI-CQRS-E2E-FOREIGN
+FOREIGN_BRIDGE=cqrs-e2e-br0
+
+# foreign_rules: "table rule", as iptables-save prints the rule.
+foreign_rules() {
+  cat <<RULES
+filter -A $FOREIGN_KUBE -s 192.0.2.0/24 -m comment --comment "another owner" -j RETURN
+filter -A FORWARD -s 192.0.2.0/24 -j $FOREIGN_KUBE
+nat -A $FOREIGN_CNI -d 192.0.2.0/24 -j RETURN
+RULES
+}
+
+foreign_make() {
+  local table rule
+  foreign_remove
+  iptables -w -N "$FOREIGN_KUBE"
+  iptables -w -t nat -N "$FOREIGN_CNI"
+  foreign_rules | while read -r table rule; do eval "iptables -w -t $table $rule"; done
+  ip link add "$FOREIGN_BRIDGE" type bridge
+  log "made on the machine before up, to be found again after down: chains $FOREIGN_KUBE (filter, with a jump from FORWARD) and $FOREIGN_CNI (nat), bridge $FOREIGN_BRIDGE"
+}
+
+# foreign_check: exit 1, naming it, if any of them is gone.
+foreign_check() {
+  local gone=() table rule chains rules
+  chains=$(iptables_chains)
+  rules=$(iptables_rules)
+  grep -qx "iptables filter $FOREIGN_KUBE" <<<"$chains" || gone+=("chain $FOREIGN_KUBE")
+  grep -qx "iptables nat $FOREIGN_CNI" <<<"$chains" || gone+=("chain $FOREIGN_CNI")
+  while read -r table rule; do
+    grep -qxF "iptables $table $rule" <<<"$rules" || gone+=("rule $table $rule")
+  done < <(foreign_rules)
+  ip link show "$FOREIGN_BRIDGE" >/dev/null 2>&1 || gone+=("bridge $FOREIGN_BRIDGE")
+  if [ ${#gone[@]} -gt 0 ]; then
+    printf '[cluster] error: the teardown removed what was not the cluster'"'"'s: %s\n' "${gone[*]}" >&2
+    return 1
+  fi
+  log "after down, the chains $FOREIGN_KUBE and $FOREIGN_CNI with their rules and the bridge $FOREIGN_BRIDGE are still there"
+}
+
+foreign_remove() {
+  local table rule
+  foreign_rules | while read -r table rule; do eval "iptables -w -t $table -D ${rule#-A }" 2>/dev/null || true; done
+  iptables -w -X "$FOREIGN_KUBE" 2>/dev/null || true
+  iptables -w -t nat -X "$FOREIGN_CNI" 2>/dev/null || true
+  ip link del "$FOREIGN_BRIDGE" 2>/dev/null || true
+}

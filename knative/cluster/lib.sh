@@ -565,6 +565,13 @@ stop_with() {
 cluster_down() {
   need_root
   local t=$(date +%s) order n p pids
+  # Neither a run directory nor a record: nothing of this cluster was started
+  # (`up` stopped in its preflight, perhaps beside another cluster, whose
+  # address, bridge and chains must not be taken for this one's).
+  if [ ! -d "$RUN" ] && [ ! -d "$STATE" ]; then
+    log "nothing of the cluster in $WORK is up"
+    return 0
+  fi
   if [ -f "$RUN/pids" ]; then
     # The node first (so nothing restarts containers), then the containers, then
     # the rest in reverse order of starting.
@@ -677,7 +684,11 @@ run_e2e() {
   local own=0
   if [ ! -f "$RUN/pids" ]; then
     own=1
-    trap 'log "tearing down"; cluster_down || true' EXIT
+    need_root
+    stage "Debian packages" install_debian
+    # Another owner's chains and bridge, which the teardown must leave (host.sh).
+    foreign_make
+    trap 'log "tearing down"; cluster_down || true; foreign_remove' EXIT
     trap 'exit 130' INT TERM
     cluster_up
   else
@@ -690,8 +701,11 @@ run_e2e() {
   if [ $own = 1 ]; then
     trap - EXIT INT TERM
     log "tearing down"
-    # The exit code is the tests'; a teardown that left something says so in its check.
+    # The exit code is the tests', unless the teardown removed what was not the
+    # cluster's; a teardown that left something says so in its check.
     cluster_down || true
+    foreign_check || rc=1
+    foreign_remove
   fi
   log "make e2e: exit $rc in $(($(date +%s) - t))s"
   return $rc
