@@ -4,17 +4,20 @@
 #
 #   make images                      build and push the three images
 #   make deploy                      Redis master + replica, then the Services,
-#                                    the Broker and the Triggers
+#                                    the Broker and the Triggers, in NAMESPACE
+#   make deploy NAMESPACE=cqrs       the same in the namespace cqrs (made if missing)
 #   make deploy REDIS_MODE=sentinel  Redis with Sentinel and the functions of the
 #                                    knative/sentinel overlay
 #   make deploy OVERLAY=knative/cluster-local
 #                                    the functions reachable inside the cluster only
+#   make render                      print the manifests deploy applies (ko:// paths
+#                                    unresolved)
 #   make undeploy                    remove them again (the Redis volumes and the
 #                                    password Secret stay, so data survives)
 
-# The manifests in knative/ name this namespace, and the UI's WRITE_URL/READ_URL
-# contain it; change all of them together.
-CQRS_NAMESPACE := default
+# Everything goes into this namespace: knative/render.sh renders the manifests
+# through kustomize with it (and the UI's URLs of the functions name it).
+NAMESPACE ?= default
 REDIS_MODE ?= replication
 REDIS_CHART ?= oci://registry-1.docker.io/bitnamicharts/redis
 # Empty means the chart's newest version; set it to pin one.
@@ -32,18 +35,14 @@ REDIS_VALUES := knative/redis/values-sentinel.yaml
 OVERLAY ?= knative/sentinel
 else
 REDIS_VALUES := knative/redis/values.yaml
-OVERLAY ?=
+OVERLAY ?= knative/base
 endif
 
-# The plain manifests go to ko as they are; an overlay is rendered by kustomize first
-# (it reads the plain manifests one level up, hence the load restrictor).
-ifeq ($(OVERLAY),)
-KNATIVE_APPLY := $(KO) apply --base-import-paths -f knative/
-else
-KNATIVE_APPLY := set -o pipefail; $(KUBECTL) kustomize --load-restrictor LoadRestrictionsNone $(OVERLAY) | $(KO) apply --base-import-paths -f -
-endif
+# Always through kustomize: the overlay (knative/base: the plain manifests) with
+# every object in $(NAMESPACE).
+KNATIVE_RENDER := KUBECTL=$(KUBECTL) knative/render.sh $(NAMESPACE) $(OVERLAY)
 
-.PHONY: images deploy undeploy redis-secret check-ko-repo
+.PHONY: images deploy undeploy render namespace redis-secret check-ko-repo
 
 check-ko-repo:
 	@test -n "$$KO_DOCKER_REPO" || { echo "set KO_DOCKER_REPO to the image repository ko pushes to (kind.local for kind)" >&2; exit 1; }
@@ -52,22 +51,30 @@ check-ko-repo:
 images: check-ko-repo
 	$(KO) build --base-import-paths $(CQRS_IMAGES)
 
+## render: the manifests make deploy applies, for NAMESPACE and OVERLAY
+render:
+	@$(KNATIVE_RENDER)
+
+## namespace: make NAMESPACE unless it exists
+namespace:
+	@$(KUBECTL) get namespace $(NAMESPACE) >/dev/null 2>&1 || $(KUBECTL) create namespace $(NAMESPACE)
+
 ## redis-secret: create the Redis password Secret once; never replace it
-redis-secret:
-	@$(KUBECTL) get secret cqrs-redis --namespace $(CQRS_NAMESPACE) >/dev/null 2>&1 || \
-	  $(KUBECTL) create secret generic cqrs-redis --namespace $(CQRS_NAMESPACE) \
+redis-secret: namespace
+	@$(KUBECTL) get secret cqrs-redis --namespace $(NAMESPACE) >/dev/null 2>&1 || \
+	  $(KUBECTL) create secret generic cqrs-redis --namespace $(NAMESPACE) \
 	    --from-literal=redis-password="$$(head -c 24 /dev/urandom | base64 | tr -d '/+=')"
 
 ## deploy: Redis from Bitnami's chart, then the Knative Services, Broker and Triggers
 deploy: check-ko-repo redis-secret
 	$(HELM) upgrade --install cqrs-redis $(REDIS_CHART) $(if $(REDIS_CHART_VERSION),--version $(REDIS_CHART_VERSION)) \
-	  --namespace $(CQRS_NAMESPACE) -f $(REDIS_VALUES) --wait --timeout 10m
-	$(KNATIVE_APPLY)
-	$(KUBECTL) wait --namespace $(CQRS_NAMESPACE) --for=condition=Ready --timeout=5m \
+	  --namespace $(NAMESPACE) -f $(REDIS_VALUES) --wait --timeout 10m
+	set -o pipefail; $(KNATIVE_RENDER) | $(KO) apply --base-import-paths -f -
+	$(KUBECTL) wait --namespace $(NAMESPACE) --for=condition=Ready --timeout=5m \
 	  ksvc/cqrs-write ksvc/cqrs-read ksvc/cqrs-ui \
 	  broker/default trigger/cqrs-record-create trigger/cqrs-records-query
 
 ## undeploy: remove the Services, Broker, Triggers and the Redis release
 undeploy:
-	$(KUBECTL) delete --ignore-not-found -f knative/
-	-$(HELM) uninstall cqrs-redis --namespace $(CQRS_NAMESPACE)
+	set -o pipefail; $(KNATIVE_RENDER) | $(KUBECTL) delete --ignore-not-found -f -
+	-$(HELM) uninstall cqrs-redis --namespace $(NAMESPACE)

@@ -143,8 +143,10 @@ func TestFuncYAMLDescribesWriteFunction(t *testing.T) {
 	if svc == nil {
 		t.Fatal("knative/cqrs-write.yaml has no Service cqrs-write")
 	}
-	if f.Deploy.Namespace != svc.Namespace {
-		t.Errorf("deploy.namespace = %q, want %q as in the manifests", f.Deploy.Namespace, svc.Namespace)
+	// make deploy NAMESPACE=... puts the Services in any namespace; func.yaml names
+	// none, so func deploys into the one its context (or --namespace) says.
+	if f.Deploy.Namespace != "" {
+		t.Errorf("deploy.namespace = %q, want it unset so that func follows the namespace the project is deployed into", f.Deploy.Namespace)
 	}
 	if f.Deploy.HealthEndpoints.Liveness != "/health/liveness" || f.Deploy.HealthEndpoints.Readiness != "/health/readiness" {
 		t.Errorf("healthEndpoints = %+v, want the runtime's /health/liveness and /health/readiness", f.Deploy.HealthEndpoints)

@@ -38,12 +38,13 @@ import (
 // The module's import path; every ko:// image must name a main package inside it.
 const modulePath = "github.com/cqrs-knative/cqrs-knative"
 
-// What `make deploy` applies: knative/ itself (not recursively, as `ko apply -f
-// knative/` reads it); and the kustomize overlays, rendered as `kubectl kustomize
-// --load-restrictor LoadRestrictionsNone` renders them.
+// What `ko apply -f knative/` applies: knative/ itself (not recursively); and what
+// `make deploy` renders: the base and the overlays, as `kubectl kustomize
+// --load-restrictor LoadRestrictionsNone` renders them (knative/render.sh then
+// sets the namespace: TestRenderedIntoNamespace).
 var (
 	manifestDirs = []string{"."}
-	overlayDirs  = []string{"sentinel", "cluster-local"}
+	overlayDirs  = []string{"base", "sentinel", "cluster-local"}
 )
 
 // configTypes lists, per Service, the structs whose envconfig tags are the only
@@ -349,7 +350,8 @@ func TestManifestsAreKubernetesObjects(t *testing.T) {
 		if d.apiVersion == "" || d.kind == "" || d.name == "" {
 			t.Errorf("%s: got apiVersion %q kind %q name %q, want all set", d, d.apiVersion, d.kind, d.name)
 		}
-		// The UI's WRITE_URL and READ_URL name this namespace.
+		// Unrendered, everything is in default (the UI's WRITE_URL and READ_URL
+		// say so); make deploy NAMESPACE=... renders another.
 		if d.namespace != "default" {
 			t.Errorf("%s: got namespace %q, want %q", d, d.namespace, "default")
 		}
@@ -360,6 +362,7 @@ func TestServicesPassKnativeValidation(t *testing.T) {
 	all := services(t)
 	want := map[string][]string{
 		".":             {"cqrs-read", "cqrs-ui", "cqrs-write"},
+		"base":          {"cqrs-read", "cqrs-ui", "cqrs-write"},
 		"sentinel":      {"cqrs-read", "cqrs-ui", "cqrs-write"},
 		"cluster-local": {"cqrs-read", "cqrs-ui", "cqrs-write"},
 	}
