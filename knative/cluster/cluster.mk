@@ -9,6 +9,8 @@
 #   make cluster-build  only build (cached in .cluster/cache)
 #
 # E2E_ARGS passes flags to go test, e.g. make e2e E2E_ARGS='-run Broker'.
+# NAMESPACE (knative/deploy.mk, default "default") is where the suite deploys the
+# project and tests it: make e2e NAMESPACE=cqrs-e2e.
 
 CLUSTER_SH := knative/cluster/cluster.sh
 E2E_ARGS ?=
@@ -17,7 +19,7 @@ E2E_ARGS ?=
 
 ## e2e: end-to-end tests on Knative (current context, else a local cluster)
 e2e:
-	@$(CLUSTER_SH) e2e $(E2E_ARGS)
+	@CQRS_E2E_NAMESPACE=$(NAMESPACE) $(CLUSTER_SH) e2e $(E2E_ARGS)
 
 ## cluster-up: start the local single-node Kubernetes + Knative cluster
 cluster-up:

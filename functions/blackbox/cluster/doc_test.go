@@ -91,7 +91,7 @@ func TestDocCommands(t *testing.T) {
 	pre := []string{
 		"set -eo pipefail",
 		"export WRITE=" + urls["cqrs-write"], "export READ=" + urls["cqrs-read"], "export UI=" + urls["cqrs-ui"],
-		"export BROKER=http://broker-ingress.knative-eventing.svc.cluster.local/default/default",
+		"export BROKER=http://broker-ingress.knative-eventing.svc.cluster.local/" + ns + "/default",
 	}
 	if ingress != "" {
 		pre = append(pre, `curl() { command curl --connect-to "::`+ingress+`" "$@"; }`)

@@ -22,11 +22,17 @@
 //	CQRS_E2E_SINK_HOST      address of this machine as the cluster's pods reach
 //	                        it, for the Broker reply tests on another cluster
 //	CQRS_E2E_CURL_IMAGE     image for the README's `kubectl run ... curl` lines
+//	CQRS_E2E_NAMESPACE      the namespace to deploy into and test in (default:
+//	                        default); make deploy gets NAMESPACE=, and every
+//	                        command the suite runs, the documentation's included,
+//	                        gets a kubeconfig whose context has that namespace,
+//	                        as docs/deploy.md tells a user to set it
 //
 // Every file is behind the e2e build tag: go test ./... never builds them.
 package cluster
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -48,7 +54,8 @@ import (
 	"github.com/cqrs-knative/cqrs-knative/functions/internal/testenv"
 )
 
-const ns = "default"
+// ns is the namespace the project is deployed into and tested in.
+var ns = cmp.Or(os.Getenv("CQRS_E2E_NAMESPACE"), "default")
 
 var (
 	repoRoot string
@@ -61,13 +68,51 @@ var (
 func TestMain(m *testing.M) {
 	_, file, _, _ := runtime.Caller(0)
 	repoRoot = filepath.Clean(filepath.Join(filepath.Dir(file), "..", "..", ".."))
-	if err := setup(); err != nil {
+	cleanup, err := useNamespace()
+	if err == nil {
+		err = setup()
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e setup:", err)
+		cleanup()
 		os.Exit(1)
 	}
 	code := m.Run()
 	removeSinkTriggers()
+	cleanup()
 	os.Exit(code)
+}
+
+// useNamespace points every command of the suite (kubectl, kn, the
+// documentation's commands) at ns when it is not default, through a copy of the
+// kubeconfig whose current context has that namespace: what a user does with
+// `kubectl config set-context --current --namespace=...`, without changing the
+// user's own file. The cleanup removes the copy.
+func useNamespace() (cleanup func(), err error) {
+	cleanup = func() {}
+	if ns == "default" {
+		return cleanup, nil
+	}
+	cfg, err := exec.Command("kubectl", "config", "view", "--raw").Output()
+	if err != nil {
+		return cleanup, fmt.Errorf("kubectl config view --raw: %w", err)
+	}
+	f, err := os.CreateTemp("", "cqrs-e2e-kubeconfig-")
+	if err != nil {
+		return cleanup, err
+	}
+	cleanup = func() { os.Remove(f.Name()) }
+	if _, err := f.Write(cfg); err != nil {
+		return cleanup, err
+	}
+	if err := f.Close(); err != nil {
+		return cleanup, err
+	}
+	if out, err := exec.Command("kubectl", "--kubeconfig", f.Name(), "config", "set-context", "--current", "--namespace", ns).CombinedOutput(); err != nil {
+		return cleanup, fmt.Errorf("kubectl config set-context --current --namespace %s: %v\n%s", ns, err, out)
+	}
+	fmt.Printf("e2e: namespace %s (KUBECONFIG with that namespace for every command)\n", ns)
+	return cleanup, os.Setenv("KUBECONFIG", f.Name())
 }
 
 // suiteSink receives the functions' reply events through Triggers of the suite's
@@ -152,7 +197,7 @@ func must(t *testing.T, timeout time.Duration, name string, args ...string) stri
 // deployArgs are make's arguments for `make deploy` with vars, and the local
 // cluster's helm stand-in when there is one (CQRS_E2E_HELM).
 func deployArgs(vars ...string) []string {
-	args := append([]string{"deploy"}, vars...)
+	args := append([]string{"deploy", "NAMESPACE=" + ns}, vars...)
 	if h := os.Getenv("CQRS_E2E_HELM"); h != "" {
 		args = append(args, "HELM="+h)
 	}
@@ -161,7 +206,7 @@ func deployArgs(vars ...string) []string {
 
 // serviceURL is the URL kn reports for the Service now ("" when kn fails).
 func serviceURL(svc string) string {
-	out, _ := command(time.Minute, "kn", "service", "describe", svc, "-o", "url")
+	out, _ := command(time.Minute, "kn", "service", "describe", svc, "--namespace", ns, "-o", "url")
 	return strings.TrimSpace(out)
 }
 

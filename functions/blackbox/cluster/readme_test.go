@@ -54,13 +54,13 @@ func TestKnFuncInvoke(t *testing.T) {
 // TestClusterLocal: the documentation's `kubectl label ksvc ... cluster-local`;
 // the UI keeps reaching the function through its cluster-local URL.
 func TestClusterLocal(t *testing.T) {
-	typed(t, nil, time.Minute, "kubectl", "label", "ksvc", "cqrs-read", "networking.knative.dev/visibility=cluster-local")
+	typed(t, nil, time.Minute, "kubectl", "label", "ksvc", "cqrs-read", "--namespace", ns, "networking.knative.dev/visibility=cluster-local")
 	t.Cleanup(func() {
-		_, _ = command(time.Minute, "kubectl", "label", "ksvc", "cqrs-read", "networking.knative.dev/visibility-")
+		_, _ = command(time.Minute, "kubectl", "label", "ksvc", "cqrs-read", "--namespace", ns, "networking.knative.dev/visibility-")
 		eventually(t, "cqrs-read's public URL back after removing the label", 90*time.Second, 500*time.Millisecond, func() bool {
 			return serviceURL("cqrs-read") == urls["cqrs-read"]
 		})
-		_, _ = command(2*time.Minute, "kubectl", "wait", "--for=condition=Ready", "--timeout=90s", "ksvc/cqrs-read")
+		_, _ = command(2*time.Minute, "kubectl", "wait", "--namespace", ns, "--for=condition=Ready", "--timeout=90s", "ksvc/cqrs-read")
 		routeServes(t, "cqrs-read")
 	})
 	var u string
