@@ -29,14 +29,15 @@ KUBE_PROXY_CHAINS='KUBE-(SERVICES|EXTERNAL-SERVICES|NODEPORTS|POSTROUTING|MARK-M
 
 # ---------------------------------------------------------------- preflight
 # preflight: refuse to start where the cluster would meet another Kubernetes or
-# a leftover of its own, naming what it found.
+# a leftover of its own, naming everything it found.
 preflight() {
   local found=() p n port
-  [ ! -d "$STATE" ] || die "$STATE is there: the cluster was not torn down (cluster.sh down)"
+  [ ! -d "$STATE" ] && [ ! -d "$RUN" ] ||
+    found+=("$WORK: the cluster is up or was not torn down (cluster.sh down)")
   # Another Kubernetes node on this machine: it would share iptables, cgroups and
   # ports with this one, and its kube-proxy would rewrite this one's chains.
   for n in kubelet kube-proxy k3s k3s-server k3s-agent kubelite k0s; do
-    for p in $(pgrep -x "$n" || true); do found+=("$n (PID $p: $(cmdline "$p"))"); done
+    for p in $(pgrep -x "$n" || true); do found+=("another Kubernetes: $n (PID $p: $(cmdline "$p"))"); done
   done
   # A containerd on this cluster's own socket or state directory (a system
   # containerd, Debian's or Docker's, has its own and is no reason to stop).
@@ -46,21 +47,21 @@ preflight() {
   grep -qF " $RUN/containerd/containerd.sock" /proc/net/unix 2>/dev/null &&
     found+=("a process listening on $RUN/containerd/containerd.sock")
   n=$(iptables_chains | grep -E " ($KUBE_PROXY_CHAINS)\$" | paste -sd, - || true)
-  [ -z "$n" ] || found+=("kube-proxy's chains (family table chain), of another Kubernetes: ${n//,/, }")
-  if [ ${#found[@]} -gt 0 ]; then
-    printf '[cluster] error: another Kubernetes (or a leftover of one) is on this machine:\n' >&2
-    printf '  %s\n' "${found[@]}" >&2
-    die "not starting beside it: stop it (or remove its chains) first"
-  fi
-  ip -o addr show dev lo | has " $NODE_IP/" && die "$NODE_IP is on lo already: is another cluster up? (cluster.sh down)"
-  ip link show "$BRIDGE" >/dev/null 2>&1 && die "a link named $BRIDGE is there already: is another cluster up? (cluster.sh down)"
-  iptables_chains | awk -v g="$GUARD" '$3 == g {f = 1} END {exit !f}' &&
-    die "the chain $GUARD is there already: is another cluster up? (cluster.sh down)"
+  [ -z "$n" ] || found+=("kube-proxy's chains (family table chain) of another Kubernetes: ${n//,/, }")
+  # What this cluster would take: its address, bridge, guard chain, routes, ports.
+  ip -o addr show dev lo | has " $NODE_IP/" && found+=("$NODE_IP is on lo already")
+  ip link show "$BRIDGE" >/dev/null 2>&1 && found+=("a link named $BRIDGE is there already")
+  iptables_chains | awk -v g="$GUARD" '$3 == g {f = 1} END {exit !f}' && found+=("the chain $GUARD is there already")
+  n=$(ip route show table all | awk -v p="$POD_CIDR" -v s="$SVC_CIDR" '!f && ($1 == p || $2 == p || $1 == s || $2 == s) {f = 1; print}')
+  [ -z "$n" ] || found+=("a route to the cluster's addresses is there already ($n)")
   for port in "$REGISTRY_ADDR" "$ETCD_CLIENT" "$ETCD_PEER"; do
     ss -ltnH "( sport = :${port##*:} )" 2>/dev/null | has "${port%:*}:${port##*:}\|\*:${port##*:}\|0.0.0.0:${port##*:}" &&
-      die "port $port is in use"
+      found+=("port $port is in use")
   done
-  return 0
+  [ ${#found[@]} -eq 0 ] && return 0
+  printf '[cluster] error: not starting beside what is on this machine:\n' >&2
+  printf '  %s\n' "${found[@]}" >&2
+  die "stop it, or remove it (cluster.sh down for this cluster's own), first"
 }
 
 cmdline() { tr '\0' ' ' 2>/dev/null <"/proc/$1/cmdline" | cut -c1-200; }
@@ -255,7 +256,7 @@ net_check() {
     f=$d/${f%%:*}
     [ -s "$f" ] || continue
     echo "$what:"
-    sed 's/^/  /' "$f" | head -20
+    sed -n '1,20s/^/  /p' "$f"
     bad=1
   done
   rm -rf "$d"

@@ -88,27 +88,32 @@ func TestPreflightRefusesBesideAnotherKubernetes(t *testing.T) {
 	}
 }
 
-// TestPreflightRefusesKubeProxyChains: chains under kube-proxy's own names
-// (which kube-proxy rewrites or deletes) make the preflight refuse; a foreign
-// KUBE-... chain of any other name does not.
-func TestPreflightRefusesKubeProxyChains(t *testing.T) {
+// TestPreflightRefusesWhatItWouldTake: chains under kube-proxy's own names (which
+// kube-proxy rewrites or deletes), the cluster's address, bridge, guard chain or
+// a route to its pod network make the preflight refuse, naming them; a foreign
+// KUBE-... or CNI-... chain of any other name does not.
+func TestPreflightRefusesWhatItWouldTake(t *testing.T) {
 	requireHost(t)
 	for _, tt := range []struct {
 		script string
-		refuse bool
+		want   string // in the refusal; "" for none
 	}{
-		{"iptables -w -t nat -N KUBE-SERVICES", true},
-		{"ip6tables -w -N KUBE-SVC-ABCDEFGHIJKLMNOP", true},
-		{"iptables -w -N KUBE-FOREIGN; iptables -w -t nat -N CNI-FOREIGN", false},
+		{"iptables -w -t nat -N KUBE-SERVICES", "kube-proxy's chains"},
+		{"ip6tables -w -N KUBE-SVC-ABCDEFGHIJKLMNOP", "KUBE-SVC-ABCDEFGHIJKLMNOP"},
+		{"iptables -w -N " + guardChain, guardChain},
+		{"ip addr add " + nodeAddr + " dev lo", "10.10.0.1 is on lo"},
+		{"ip link add cqrs0 type bridge", "cqrs0"},
+		{"ip link set lo up; ip route add blackhole " + podCIDR, "a route to the cluster's addresses"},
+		{"iptables -w -N KUBE-FOREIGN; iptables -w -t nat -N CNI-FOREIGN", ""},
 	} {
 		t.Run(tt.script, func(t *testing.T) {
 			ns := newNetns(t)
 			ns.sh(t, tt.script)
 			out, err := preflight(t, ns, t.TempDir())
-			if tt.refuse && (err == nil || !strings.Contains(out, "kube-proxy's chains")) {
-				t.Errorf("preflight with %q: got %v\n%s\nwant a refusal naming kube-proxy's chains", tt.script, err, out)
+			if tt.want != "" && (err == nil || !strings.Contains(out, tt.want)) {
+				t.Errorf("preflight with %q: got %v\n%s\nwant a refusal naming %q", tt.script, err, out, tt.want)
 			}
-			if !tt.refuse && strings.Contains(out, "FOREIGN") {
+			if tt.want == "" && strings.Contains(out, "FOREIGN") {
 				t.Errorf("preflight with %q: got\n%s\nwant the foreign chains not named", tt.script, out)
 			}
 		})
