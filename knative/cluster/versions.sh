@@ -9,5 +9,7 @@ COREDNS_VERSION=v1.11.3           # github.com/coredns/coredns (without forward)
 REGISTRY_VERSION=v3.1.2           # github.com/distribution/distribution/v3
 KO_VERSION=v0.19.1                # github.com/google/ko
 KN_VERSION=v0.42.0                # knative.dev/client
-# Debian packages of the node.
-DEBIAN_PACKAGES="containerd runc containernetworking-plugins iptables conntrack socat ethtool ebtables etcd-server ipset openssl curl"
+# Debian packages of the node, and of what runs on it: redis-server and curl are
+# copied into the Redis and curl images, chromium drives the e2e browser test (on
+# a fresh machine it would otherwise be skipped).
+DEBIAN_PACKAGES="containerd runc containernetworking-plugins iptables conntrack socat ethtool ebtables etcd-server ipset openssl curl redis-server chromium"
