@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/cqrs-knative/cqrs-knative/functions/fail"
@@ -112,41 +111,4 @@ func (v *Validator) Check(c Create) (Create, error) {
 // show the text.
 func isControl(r rune) bool {
 	return (r < 0x20 && r != '\t' && r != '\n' && r != '\r') || (r >= 0x7f && r <= 0x9f)
-}
-
-// Tokenize splits text into the lower-cased words that the search index holds:
-// runs of Unicode letters and digits, each word once, at most MaxWordsPerRecord,
-// in order of first appearance. Queries use the same function so both sides agree.
-func Tokenize(text string) []string {
-	var words []string
-	seen := make(map[string]struct{})
-	start := -1
-	flush := func(end int) bool {
-		if start < 0 {
-			return true
-		}
-		w := strings.ToLower(text[start:end])
-		start = -1
-		if _, dup := seen[w]; dup {
-			return true
-		}
-		seen[w] = struct{}{}
-		words = append(words, w)
-		return len(words) < MaxWordsPerRecord
-	}
-	for i, r := range text {
-		// Combining marks belong to the word they follow: a decomposed "café" is one
-		// word, not "caf" and a stray accent.
-		if unicode.IsLetter(r) || unicode.IsDigit(r) || (start >= 0 && unicode.Is(unicode.M, r)) {
-			if start < 0 {
-				start = i
-			}
-			continue
-		}
-		if !flush(i) {
-			return words
-		}
-	}
-	flush(len(text))
-	return words
 }

@@ -25,8 +25,8 @@ func TestTokenize(t *testing.T) {
 		{"drops duplicates in any case", "Go go GO gopher", []string{"go", "gopher"}},
 		{"splits on punctuation", "e-mail, x.y;z", []string{"e", "mail", "x", "y", "z"}},
 		{"keeps digits", "route 66 and r2d2", []string{"route", "66", "and", "r2d2"}},
-		{"unicode letters", "Ünïcode straße Ωmega 東京", []string{"ünïcode", "straße", "ωmega", "東京"}},
-		{"combining marks stay in the word", "cafe\u0301 au lait", []string{"cafe\u0301", "au", "lait"}},
+		{"unicode letters", "Ünïcode straße Ωmega 東京", []string{"ünïcode", "strasse", "ωmega", "東京"}},
+		{"combining marks stay in the word", "cafe\u0301 au lait", []string{"caf\u00e9", "au", "lait"}},
 		{"a leading mark is no word", "\u0301x", []string{"x"}},
 		{"markup is split to words", "<img src=x onerror=alert(1)>", []string{"img", "src", "x", "onerror", "alert", "1"}},
 		{"at most 64 words", strings.Join(many, " "), many[:MaxWordsPerRecord]},
@@ -86,4 +86,52 @@ func TestValidatorCheck(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestTokenizeFindsEqualWords: words that people read as equal index as one word, so
+// a search for either finds both: composed and decomposed accents (NFC and NFD), case
+// in any script (Greek final sigma, German sharp s), full-width and ligature forms.
+func TestTokenizeFindsEqualWords(t *testing.T) {
+	for _, tt := range []struct{ a, b string }{
+		{"caf\u00e9", "cafe\u0301"},
+		{"CAF\u00c9", "cafe\u0301"},
+		{"ΟΔΟΣ", "οδος"},
+		{"ΟΔΟΣ", "οδοσ"},
+		{"straße", "STRASSE"},
+		{"Straße", "strasse"},
+		{"ＫＮＡＴＩＶＥ", "knative"},
+		{"１２３", "123"},
+		{"ﬁle", "FILE"},
+		{"Ǆ", "ǆ"},
+		{"ǅ", "DŽ"},
+	} {
+		a, b := Tokenize(tt.a), Tokenize(tt.b)
+		if !reflect.DeepEqual(a, b) || len(a) != 1 {
+			t.Errorf("Tokenize(%q) = %q, Tokenize(%q) = %q; want the same one word", tt.a, a, tt.b, b)
+		}
+	}
+}
+
+// FuzzTokenize: the search form is a fixed point, so what the write side indexed and
+// what a query asks for meet however often either is normalized: tokenizing the words
+// of a text again gives the same words, and each word is its own search form.
+func FuzzTokenize(f *testing.F) {
+	for _, s := range []string{"", "Hello WORLD", "cafe\u0301 CAF\u00c9", "ΟΔΟΣ straße ＫＮ", "ﬁ ǅ İstanbul ẞ",
+		"\u0345\u0399\u0308\u0301", "a\u0301\u0302\u0303", "\u1e9b\u0323", "ᾈ ᾳ ΐ"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, text string) {
+		words := Tokenize(text)
+		for _, w := range words {
+			if n := Normalize(w); n != w {
+				t.Fatalf("Tokenize(%q) holds %q, whose search form is %q", text, w, n)
+			}
+		}
+		if again := Tokenize(strings.Join(words, " ")); len(words) < MaxWordsPerRecord && !reflect.DeepEqual(again, words) {
+			t.Fatalf("Tokenize(%q) = %q, but its words tokenize to %q", text, words, again)
+		}
+		if n := Normalize(text); Normalize(n) != n {
+			t.Fatalf("Normalize(%q) = %q, whose search form is %q", text, n, Normalize(n))
+		}
+	})
 }
