@@ -25,6 +25,11 @@ const (
 	ETIMEOUT     = "timeout"                // the request did not arrive in time
 	ETOOLARGE    = "too_large"              // the request is over its size limit
 	EUNSUPPORTED = "unsupported_media_type" // a content type other than the one accepted
+	ERESET       = "store_reset"            // a token or cursor of a store history that is gone
+	EFULL        = "store_full"             // the store's memory is full: retry later
+	ELIMIT       = "store_limit"            // a part of the store at a size limit of its layout
+	EEVICTING    = "eviction_policy"        // the store may evict what it must keep: writes refused
+	EOUTBOX      = "outbox_full"            // too many events not yet published: retry later
 )
 
 // Error is an error a client is told about. Message is safe to show; Field names the

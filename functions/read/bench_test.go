@@ -37,15 +37,15 @@ func benchPreload(b *testing.B, pair *testenv.Pair, n int) (lastID string) {
 		wg.Go(func() {
 			for i := w; i < n; i += 8 {
 				created, err := m.Create(context.Background(), store.NewRecord{
-					ID: "bench" + strconv.Itoa(i), Type: []string{"bp", "cmt", "rvw"}[i%3],
-					Text: benchTexts[i%len(benchTexts)], CreatedAt: time.Now(),
+					Tag: "bench" + strconv.Itoa(i), Type: []string{"bp", "cmt", "rvw"}[i%3],
+					Text: benchTexts[i%len(benchTexts)],
 				}, 0, 0)
 				if err != nil {
 					errs <- err
 					return
 				}
-				if seq := created.Record.Seq; seq <= int64(n) {
-					ids[seq] = created.Record.ID
+				if seq := created.Seq; seq <= int64(n) {
+					ids[seq] = created.ID
 				}
 			}
 		})
@@ -57,7 +57,7 @@ func benchPreload(b *testing.B, pair *testenv.Pair, n int) (lastID string) {
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		seq, err := pair.Replica.Do("GET", "cqrs:seq")
+		seq, err := pair.Replica.Do("GET", "cqrs:{p0}:seq")
 		if err == nil && seq == strconv.Itoa(n) {
 			return ids[n]
 		}

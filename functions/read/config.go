@@ -23,6 +23,7 @@ type Config struct {
 	RecordTypes     []string      `envconfig:"RECORD_TYPES"`
 	ReadMaxWait     time.Duration `envconfig:"READ_MAX_WAIT"`
 	ReadFallback    string        `envconfig:"READ_FALLBACK"`
+	ReadSearchSlots int           `envconfig:"READ_SEARCH_SLOTS"`
 }
 
 // DefaultConfig is the configuration with every variable unset.
@@ -33,6 +34,7 @@ func DefaultConfig() Config {
 		RecordTypes:     append([]string(nil), record.DefaultTypes...),
 		ReadMaxWait:     500 * time.Millisecond,
 		ReadFallback:    FallbackMaster,
+		ReadSearchSlots: 2,
 	}
 }
 
@@ -46,6 +48,8 @@ func (c Config) Check() error {
 		return fmt.Errorf("READ_MAX_WAIT=%s: must be between 0 and 30s", c.ReadMaxWait)
 	case c.ReadFallback != FallbackMaster && c.ReadFallback != FallbackNone:
 		return fmt.Errorf("READ_FALLBACK=%q: must be %q or %q", c.ReadFallback, FallbackMaster, FallbackNone)
+	case c.ReadSearchSlots < 1 || c.ReadSearchSlots > 64:
+		return fmt.Errorf("READ_SEARCH_SLOTS=%d: must be between 1 and 64", c.ReadSearchSlots)
 	case c.ReadFallback == FallbackMaster && c.RedisMasterAddr == "" && len(c.RedisSentinelAddrs) == 0:
 		return fmt.Errorf("REDIS_MASTER_ADDR: must be set when READ_FALLBACK=master")
 	}

@@ -3,8 +3,8 @@ package read
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"net/http"
-	"net/url"
 	"strconv"
 	"time"
 
@@ -26,16 +26,6 @@ const (
 	ExtReplicaSeq = "replicaseq"
 )
 
-// queryData is the data of a dev.cqrs.records.query event; the fields mean what the
-// query parameters of GET /records mean.
-type queryData struct {
-	Type   string `json:"type"`
-	Q      string `json:"q"`
-	Limit  *int   `json:"limit"`
-	Cursor string `json:"cursor"`
-	MinSeq *int64 `json:"minSeq"`
-}
-
 // handleQueryEvent answers a dev.cqrs.records.query event with a
 // dev.cqrs.records.result event whose data is the page GET /records would return.
 func (f *Function) handleQueryEvent(ctx context.Context, h http.Header, ev *cloudevent.Event) (*event.Event, string, error) {
@@ -47,45 +37,36 @@ func (f *Function) handleQueryEvent(ctx context.Context, h http.Header, ev *clou
 	if err != nil {
 		return nil, "", cloudevent.DataError(err)
 	}
-	out, err := cloudevent.NewReply(f.source, record.EventResult, time.Now(), res)
+	out, err := cloudevent.NewReply(f.source, record.EventResult, time.Now(), json.RawMessage(res.JSON()))
 	if err != nil {
 		return nil, "", err
 	}
 	out.SetExtension(ExtServedBy, served.By)
-	out.SetExtension(ExtReplicaSeq, strconv.FormatInt(served.Seq, 10))
+	if served.HasSeq {
+		out.SetExtension(ExtReplicaSeq, strconv.FormatInt(served.Seq, 10))
+	}
+	if len(served.Token) > 0 {
+		out.SetExtension(record.TokenExtension, served.Token.String())
+	}
 	setServed(h, served)
 	return out, "answered", nil
 }
 
 // queryObject is the data of a query event, for the messages of its errors.
 var queryObject = serve.Object{What: "event data", Field: "data", Prefix: "data.",
-	Example: `{"type":"bp","q":"words","limit":25}`, Holds: "a query has type, q, limit, cursor and minSeq"}
+	Example: `{"type":"bp","q":"words","limit":25}`, Holds: "a query has type, q, limit, cursor, token and minSeq"}
 
 // parseQueryData decodes the event's data strictly (no unknown or repeated fields,
-// numbers as numbers) and validates it with ParseQuery, so events and GET /records
-// accept exactly the same queries. No data at all is the newest page of every type.
+// numbers as numbers) into the input GET /records fills from its parameters, so
+// events and GET /records accept exactly the same queries. No data at all is the
+// newest page of every type.
 func (f *Function) parseQueryData(data []byte) (Query, error) {
-	var d queryData
+	in := input{tokenField: "token", minSeqField: "minSeq"}
 	if len(bytes.TrimSpace(data)) > 0 {
-		if err := queryObject.Decode(data, &d); err != nil {
+		if err := queryObject.Decode(data, &in); err != nil {
 			return Query{}, err
 		}
 	}
-	v := url.Values{}
-	set := func(k, s string) {
-		if s != "" {
-			v.Set(k, s)
-		}
-	}
-	set("type", d.Type)
-	set("q", d.Q)
-	set("cursor", d.Cursor)
-	if d.Limit != nil {
-		v.Set("limit", strconv.Itoa(*d.Limit))
-	}
-	if d.MinSeq != nil {
-		v.Set("minSeq", strconv.FormatInt(*d.MinSeq, 10))
-	}
-	q, err := f.ParseQuery(v, "")
+	q, err := f.query(in)
 	return q, cloudevent.DataError(err)
 }

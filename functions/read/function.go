@@ -27,8 +27,9 @@ type Function struct {
 	replica *store.Store
 	master  *store.Store // nil unless READ_FALLBACK=master
 	types   map[string]bool
-	// searches holds a slot for each search running in Redis; see searchSlots.
+	// searches holds a slot for each search running in Redis; see searchSlot.
 	searches chan struct{}
+	parts    int // partitions of the store
 	metrics  metrics
 	events   *cloudevent.Endpoint
 	source   string // of reply events
@@ -75,7 +76,7 @@ func (f *Function) Start(ctx context.Context, _ map[string]string) error {
 	store.SetLogger(f.log)
 	f.source = cloudevent.Source(DefaultEventSource)
 	f.events = cloudevent.NewEndpoint(record.EventQuery, "plain queries go to GET /records", f.log, f.metrics.events, f.handleQueryEvent)
-	f.searches = make(chan struct{}, searchSlots)
+	f.searches = make(chan struct{}, f.cfg.ReadSearchSlots)
 	f.types = make(map[string]bool)
 	for _, t := range f.cfg.RecordTypes {
 		f.types[t] = true
@@ -83,6 +84,7 @@ func (f *Function) Start(ctx context.Context, _ map[string]string) error {
 	rc := store.NewClient(f.cfg.replica())
 	f.clients = append(f.clients, rc)
 	f.replica = store.New(rc)
+	f.parts = f.replica.Partitions()
 	if f.cfg.ReadFallback == FallbackMaster {
 		mc := store.NewClient(f.cfg.master())
 		f.clients = append(f.clients, mc)

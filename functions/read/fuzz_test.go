@@ -2,9 +2,9 @@ package read
 
 import (
 	"context"
+	"net/http"
 	"net/http/httptest"
-	"net/url"
-	"strconv"
+	"slices"
 	"testing"
 
 	"github.com/cqrs-knative/cqrs-knative/functions/cloudevent"
@@ -44,8 +44,15 @@ func checkQuery(t *testing.T, f *Function, q Query) {
 		t.Fatalf("unknown type %q accepted", q.Type)
 	case len(q.Words) > maxQueryWords:
 		t.Fatalf("%d words accepted, at most %d", len(q.Words), maxQueryWords)
-	case q.Before < 0 || q.MinSeq < 0:
-		t.Fatalf("negative cursor %d or minSeq %d accepted", q.Before, q.MinSeq)
+	case q.Need.MinSeq < 0:
+		t.Fatalf("negative minSeq %d accepted", q.Need.MinSeq)
+	case q.Cursor != nil && len(q.Cursor) != f.parts:
+		t.Fatalf("cursor %v of %d partitions accepted for %d", q.Cursor, len(q.Cursor), f.parts)
+	}
+	for _, c := range q.Cursor {
+		if c.Seq < 1 {
+			t.Fatalf("cursor %v accepted with a position below 1", q.Cursor)
+		}
 	}
 	for _, w := range q.Words {
 		if w == "" {
@@ -54,9 +61,9 @@ func checkQuery(t *testing.T, f *Function, q Query) {
 	}
 }
 
-// FuzzParseQuery feeds raw query strings, as they arrive on GET /records, through
-// the same parsing the handler does: the answer is a query within its limits or an
-// invalid error, never a panic.
+// FuzzParseQuery feeds raw query strings and an X-Min-Seq header, as they arrive on
+// GET /records, through the same parsing the handler does: the answer is a query
+// within its limits or an invalid error, never a panic.
 func FuzzParseQuery(f *testing.F) {
 	for _, s := range []string{
 		"", "limit=10", "type=bp&q=hello+world&limit=100&cursor=42&minSeq=7",
@@ -64,6 +71,7 @@ func FuzzParseQuery(f *testing.F) {
 		"cursor=9223372036854775807", "cursor=9223372036854775808", "minSeq=18446744073709551616",
 		"limit=5&limit=6", "%zz", "a=%", "limit=5;cursor=3", "q=%ff%fe", "q=%00", "type=BP",
 		"q=a1+b2+c3+d4+e5+f6+g7+h8+i9+j10+k11+l12+m13+n14+o15+p16+q17",
+		"token=0:abc.4", "token=0:abc.4&cursor=0:abd.2", "token=1:abc.4", "cursor=0:e.5", "token=x&token=y",
 	} {
 		f.Add(s, "")
 	}
@@ -72,33 +80,37 @@ func FuzzParseQuery(f *testing.F) {
 	f.Add("minSeq=", "x")
 	fn := parser(f)
 	f.Fuzz(func(t *testing.T, raw, header string) {
-		v, err := queryValues(raw)
+		r := httptest.NewRequest(http.MethodGet, "/records", nil)
+		r.URL.RawQuery = raw
+		if header != "" {
+			r.Header.Set("X-Min-Seq", header)
+		}
+		in, err := httpInput(r)
 		if err == nil {
 			var q Query
-			q, err = fn.ParseQuery(v, header)
+			q, err = fn.query(in)
 			if err == nil {
 				checkQuery(t, fn, q)
-				if c := v.Get("cursor"); c != "" && q.Before < 1 {
-					t.Fatalf("cursor %q accepted as %d", c, q.Before)
-				}
 				return
 			}
 		}
-		if code := codeOf(err); code != fail.EINVALID {
+		if code := codeOf(err); code != fail.EINVALID && code != fail.ERESET {
 			t.Fatalf("query %q: error %v with code %q, want %q", raw, err, code, fail.EINVALID)
 		}
 	})
 }
 
-// FuzzCursor checks that any accepted cursor means a positive seq and that the
-// cursor this function hands out for that seq is accepted as the same seq.
+// FuzzCursor checks that any accepted cursor names a position from 1 in the store's
+// one partition, and that the cursor this function hands out for that position is
+// accepted as the same position.
 func FuzzCursor(f *testing.F) {
-	for _, s := range []string{"1", "42", "0", "-1", "+7", "007", "9223372036854775807", "9223372036854775808", "1e3", " 1", "0x10", "٣"} {
+	for _, s := range []string{"1", "42", "0", "-1", "+7", "007", "9223372036854775807", "9223372036854775808", "1e3", " 1", "0x10", "٣",
+		"0:abc.5", "0:.1", "0:ABC.5", "1:a.5", "0:a.5,1:b.6", "0:a.0"} {
 		f.Add(s)
 	}
 	fn := parser(f)
 	f.Fuzz(func(t *testing.T, cursor string) {
-		q, err := fn.ParseQuery(url.Values{"cursor": {cursor}}, "")
+		q, err := fn.query(input{Cursor: cursor})
 		if err != nil {
 			if codeOf(err) != fail.EINVALID {
 				t.Fatalf("cursor %q: %v, want an invalid error", cursor, err)
@@ -107,18 +119,16 @@ func FuzzCursor(f *testing.F) {
 		}
 		if cursor == "" {
 			// No cursor: the first page.
-			if q.Before != 0 {
-				t.Fatalf("no cursor read as %d, want 0", q.Before)
+			if q.Cursor != nil {
+				t.Fatalf("no cursor read as %v, want none", q.Cursor)
 			}
 			return
 		}
-		if q.Before < 1 {
-			t.Fatalf("cursor %q accepted as %d", cursor, q.Before)
-		}
-		next := strconv.FormatInt(q.Before, 10)
-		q2, err := fn.ParseQuery(url.Values{"cursor": {next}}, "")
-		if err != nil || q2.Before != q.Before {
-			t.Fatalf("cursor %q handed out for seq %d reads back as %d, %v", next, q.Before, q2.Before, err)
+		checkQuery(t, fn, q)
+		next := q.Cursor.String()
+		q2, err := fn.query(input{Cursor: next})
+		if err != nil || !slices.Equal(q2.Cursor, q.Cursor) {
+			t.Fatalf("cursor %q handed out for %v reads back as %v, %v", next, q.Cursor, q2.Cursor, err)
 		}
 	})
 }

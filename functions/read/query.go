@@ -2,8 +2,6 @@ package read
 
 import (
 	"context"
-	"net/url"
-	"strconv"
 	"strings"
 
 	"github.com/cqrs-knative/cqrs-knative/functions/fail"
@@ -11,10 +9,11 @@ import (
 	"github.com/cqrs-knative/cqrs-knative/functions/store"
 )
 
-// Query is a validated read request.
+// Query is a validated read of a page: what it selects, where it starts, and what
+// the Redis that answers must have applied.
 type Query struct {
 	store.Query
-	MinSeq int64
+	Need store.Need
 }
 
 // Limits of a query.
@@ -25,33 +24,31 @@ const (
 	maxQueryWords = 16
 )
 
-// queryValues parses a raw query string strictly. A malformed escape or a parameter
-// given twice is refused: dropping or picking one would answer a query the client did
-// not send.
-func queryValues(raw string) (url.Values, error) {
-	v, err := url.ParseQuery(raw)
-	if err != nil {
-		return nil, fail.Invalidf("query", "malformed query string: %v", err)
-	}
-	for _, k := range []string{"type", "q", "limit", "cursor", "minSeq"} {
-		if n := len(v[k]); n > 1 {
-			return nil, fail.Invalidf(k, "%s is given %d times; give it once", k, n)
-		}
-	}
-	return v, nil
+// input is a read as either door received it, before validation: GET /records
+// (query parameters and headers) or a dev.cqrs.records.query event (its data). Each
+// value names where it came from, so errors name what the client sent.
+type input struct {
+	Type   string `json:"type"`
+	Q      string `json:"q"`
+	Limit  *int   `json:"limit"`
+	Cursor string `json:"cursor"`
+	Token  string `json:"token"`
+	MinSeq *int64 `json:"minSeq"`
+
+	tokenField, minSeqField string // the parameter or header each came from
 }
 
-// ParseQuery validates the query parameters of GET /records; header is X-Min-Seq.
-func (f *Function) ParseQuery(v url.Values, header string) (Query, error) {
-	q := Query{Query: store.Query{Limit: DefaultLimit, Type: v.Get("type")}}
+// query validates in as a read of a page.
+func (f *Function) query(in input) (Query, error) {
+	q := Query{Query: store.Query{Limit: DefaultLimit, Type: in.Type}}
 	if q.Type != "" && !f.types[q.Type] {
 		return q, fail.Invalidf("type", "unknown type %q; known: %s", q.Type, strings.Join(f.cfg.RecordTypes, ", "))
 	}
-	if s := v.Get("q"); s != "" {
-		if len(s) > maxQueryBytes {
+	if in.Q != "" {
+		if len(in.Q) > maxQueryBytes {
 			return q, fail.Invalidf("q", "q is over %d bytes", maxQueryBytes)
 		}
-		q.Words = record.Tokenize(s)
+		q.Words = record.Tokenize(in.Q)
 		if len(q.Words) == 0 {
 			return q, fail.Invalid("q", "q holds no words (letters or digits)")
 		}
@@ -59,48 +56,58 @@ func (f *Function) ParseQuery(v url.Values, header string) (Query, error) {
 			return q, fail.Invalidf("q", "q holds more than %d words", maxQueryWords)
 		}
 	}
-	if s := v.Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > MaxLimit {
+	if in.Limit != nil {
+		if *in.Limit < 1 || *in.Limit > MaxLimit {
 			return q, fail.Invalidf("limit", "limit must be a whole number from 1 to %d", MaxLimit)
 		}
-		q.Limit = n
-	}
-	if s := v.Get("cursor"); s != "" {
-		n, err := strconv.ParseInt(s, 10, 64)
-		if err != nil || n < 1 {
-			return q, fail.Invalid("cursor", "cursor is not one this function returned as nextCursor")
-		}
-		q.Before = n
+		q.Limit = *in.Limit
 	}
 	var err error
-	q.MinSeq, err = parseMinSeq(v.Get("minSeq"), header)
-	return q, err
+	if q.Need, err = f.need(in); err != nil {
+		return q, err
+	}
+	if in.Cursor != "" {
+		if q.Cursor, err = store.ParseCursor(in.Cursor, f.parts); err != nil {
+			return q, fail.Invalidf("cursor", "cursor is not one this function returned as nextCursor (%v)", err)
+		}
+		for _, c := range q.Cursor {
+			if t, ok := q.Need.Token.At(c.Part); ok && c.Epoch != "" && c.Epoch != t.Epoch {
+				return q, &fail.Error{Code: fail.ERESET, Field: "cursor",
+					Message: "the cursor and the token come from different histories of the store; start again from the first page"}
+			}
+		}
+	}
+	return q, nil
 }
 
-func parseMinSeq(param, header string) (int64, error) {
-	s, field := param, "minSeq"
-	if s == "" {
-		s, field = header, "X-Min-Seq"
+// need validates what the answering Redis must have applied: the token, and the
+// numeric minSeq of clients that predate tokens (a store of one partition only).
+func (f *Function) need(in input) (store.Need, error) {
+	var n store.Need
+	if in.Token != "" {
+		t, err := store.ParseToken(in.Token, f.parts)
+		if err != nil {
+			return n, fail.Invalidf(in.tokenField, "%s: %v; send a token an answer carried, or none", in.tokenField, err)
+		}
+		n.Token = t
 	}
-	if s == "" {
-		return 0, nil
-	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n < 0 {
-		return 0, fail.Invalidf(field, "%s must be a whole number, the seq of a record", field)
+	if in.MinSeq != nil {
+		switch {
+		case f.parts > 1:
+			return n, fail.Invalidf(in.minSeqField, "%s names a seq of a store of one partition; this one has %d: send the token instead", in.minSeqField, f.parts)
+		case *in.MinSeq < 0:
+			return n, fail.Invalidf(in.minSeqField, "%s must be a whole number, the seq of a record", in.minSeqField)
+		}
+		n.MinSeq = *in.MinSeq
 	}
 	return n, nil
 }
 
-// searchSlots bounds the searches one instance runs in Redis at once. A search page
-// costs Redis up to a few milliseconds (store's scan budget) where a plain page costs
-// tens of microseconds; Redis runs one script at a time, so with this bound a plain
-// read waits behind at most this many searches of this instance, however many
-// clients search at once. The others wait here, within their request's deadline.
-const searchSlots = 2
-
-// searchSlot waits for a search slot until ctx ends; release gives it back.
+// searchSlot waits for a search slot until ctx ends; release gives it back. A
+// search page holds Redis up to store.SearchTime where a plain page costs tens of
+// microseconds, and Redis runs one script at a time, so a plain read waits behind at
+// most READ_SEARCH_SLOTS searches of each instance, however many clients search at
+// once. The others wait here, within their request's deadline.
 func (f *Function) searchSlot(ctx context.Context) (release func(), err error) {
 	select {
 	case f.searches <- struct{}{}:
@@ -113,27 +120,25 @@ func (f *Function) searchSlot(ctx context.Context) (release func(), err error) {
 // Query answers q, newest first.
 func (f *Function) Query(ctx context.Context, q Query) (Result, Served, error) {
 	var page store.DocPage
-	sq := q.Query
-	sq.MinSeq = q.MinSeq
 	search := len(q.Words) > 0
-	served, err := f.consistent(ctx, q.MinSeq, search, func(ctx context.Context, s *store.Store) (int64, error) {
+	served, err := f.consistent(ctx, q.Need, search, func(ctx context.Context, s *store.Store) (outcome, error) {
 		if search {
 			release, err := f.searchSlot(ctx)
 			if err != nil {
-				return 0, err
+				return outcome{}, err
 			}
 			defer release()
 		}
 		var err error
-		page, err = s.PageDocs(ctx, sq)
-		return page.Seq, err
+		page, err = s.PageDocs(ctx, q.Query, q.Need)
+		return pageOutcome(page), err
 	})
 	if err != nil {
 		return Result{}, served, err
 	}
-	res := Result{Records: page.Docs, Partial: page.Cut}
-	if page.Next > 0 {
-		res.NextCursor = strconv.FormatInt(page.Next, 10)
+	res := Result{Records: page.Docs, Partial: page.Cut, Token: served.Token}
+	if page.Next != nil {
+		res.NextCursor = page.Next.String()
 	}
 	return res, served, nil
 }

@@ -47,6 +47,14 @@ const (
 	EventResult  = "dev.cqrs.records.result"
 )
 
+// The consistency token (see docs/api.md): answers carry it in TokenHeader (events in
+// the extension TokenExtension) and clients send the newest they hold back the same
+// way, or, on GET /records, as the query parameter "token".
+const (
+	TokenHeader    = "X-Consistency-Token"
+	TokenExtension = "consistencytoken"
+)
+
 // CheckTypes reports whether types can serve as the configured record types: at
 // least one, each a short lower-case name that fits a Redis key and a URL as is.
 func CheckTypes(types []string) error {

@@ -23,6 +23,11 @@ var statuses = map[string]int{
 	fail.EINTERNAL:    http.StatusInternalServerError,
 	fail.EUNAVAILABLE: http.StatusServiceUnavailable,
 	fail.EUNKNOWN:     http.StatusServiceUnavailable,
+	fail.ERESET:       http.StatusConflict,
+	fail.EFULL:        http.StatusServiceUnavailable,
+	fail.ELIMIT:       http.StatusInsufficientStorage,
+	fail.EEVICTING:    http.StatusServiceUnavailable,
+	fail.EOUTBOX:      http.StatusServiceUnavailable,
 }
 
 // Status is the HTTP status of an answer with code.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"syscall"
 
 	"github.com/redis/go-redis/v9"
@@ -32,6 +33,9 @@ func Down(err error) bool { return errors.Is(err, errDown) }
 func classify(err error) error {
 	if err == nil {
 		return nil
+	}
+	if r := refusal(err); r != nil {
+		return r
 	}
 	if kind := kindOf(err); kind != nil {
 		return fail.Unavailable("redis is unavailable", fmt.Errorf("%w: %w", kind, err))
@@ -83,4 +87,26 @@ func sentUnanswered(err error) bool {
 func outcomeUnknown(err error) error {
 	return &fail.Error{Code: fail.EUNKNOWN, Err: err,
 		Message: "outcome unknown: the command reached Redis but no answer came back; retry with the same Idempotency-Key"}
+}
+
+// refusal turns what Redis or the create script refused before writing anything
+// into an error of its own code: a full Redis (maxmemory with noeviction), a
+// partition at one of its limits, a full outbox. Each message names the setting or
+// limit at fault.
+func refusal(err error) error {
+	msg := err.Error()
+	switch {
+	case redis.HasErrorPrefix(err, "OOM"):
+		return &fail.Error{Code: fail.EFULL, Err: err,
+			Message: "the store is full: Redis has reached its maxmemory; nothing was stored; retry later, and give Redis more memory"}
+	case redis.HasErrorPrefix(err, "CQRSLIMIT"):
+		return &fail.Error{Code: fail.ELIMIT, Err: err,
+			Message: "the store cannot take this record: " + strings.TrimPrefix(msg, "CQRSLIMIT ") + "; nothing was stored"}
+	case redis.HasErrorPrefix(err, "CQRSOUTBOX"):
+		return &fail.Error{Code: fail.EOUTBOX, Err: err,
+			Message: strings.TrimPrefix(msg, "CQRSOUTBOX ") + " (its sink is down or refusing); nothing was stored; retry later"}
+	case redis.HasErrorPrefix(err, "CQRSPARTS"):
+		return fmt.Errorf("the store and REDIS_PARTITIONS disagree: %s", strings.TrimPrefix(msg, "CQRSPARTS "))
+	}
+	return nil
 }

@@ -2,11 +2,14 @@ package store
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	_ "embed"
+	"encoding/base32"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -17,14 +20,15 @@ import (
 )
 
 // createLua stores one record atomically; see create.lua. The record is stored once,
-// as its JSON document: the read model, precomputed at write time, so a page is one
-// MGET and no decoding. The caller sends the document's tail (all after the seq), and
-// the script puts the id and seq, which only it knows, in front. The claim holds the
-// record id and a fingerprint of the command, so the same claim with a different
-// command is refused instead of answered with the wrong record.
+// as its JSON document: the read model, built at write time, so a page is one HMGET
+// and no decoding. The caller sends the document's type and text members, and the
+// script puts the id, seq and create time, which only it knows, around them. The
+// claim holds the record id and a fingerprint of the command, so the same claim with
+// a different command is refused instead of answered with the wrong record.
 //
-// It returns {1, seq} for a new record, {0, document} for a claim already held by the
-// same command, or {2, id} when the claim is held by a different command.
+// It returns {1, seq, epoch, createdAt} for a new record, {0, document, epoch} for a
+// claim already held by the same command, or {2, id} when the claim is held by a
+// different command; a limit it refuses is an error reply (see classify.go).
 //
 //go:embed create.lua
 var createLua string
@@ -33,55 +37,65 @@ var createScript = redis.NewScript(createLua)
 
 // NewRecord is a validated create command ready to be stored.
 type NewRecord struct {
-	// ID is the random part of the record's id; the stored record's id is
-	// "<seq>-<ID>". It must not be empty.
-	ID        string
-	Type      string
-	Text      string
-	CreatedAt time.Time
-	// Claim is the idempotency claim ("" for none); build it with HTTPClaim or EventClaim.
-	Claim    string
+	// Tag is the random part of the record's id ("<seq>-<Tag>"); 1 to 64 letters,
+	// digits, '-', '_', '.' or '~'.
+	Tag  string
+	Type string
+	Text string
+	// Claim makes the create idempotent ("" for none); see HTTPClaim and EventClaim.
+	Claim    Claim
 	ClaimTTL time.Duration
 }
 
-// HTTPClaim returns the claim for an Idempotency-Key header value.
-func HTTPClaim(key string) string { return httpIdemKey(key) }
-
-// EventClaim returns the claim for the CloudEvent identified by source and id.
-func EventClaim(source, id string) string { return eventIdemKey(source, id) }
-
 // Created is the outcome of Create.
 type Created struct {
-	Record record.Record
-	// New is false when the claim was already held: Record is the first one stored.
+	ID  string
+	Seq int64
+	// Doc is the record's JSON document as stored and as the read side serves it.
+	Doc []byte
+	// New is false when the claim was already held: Doc is the record stored then.
 	New bool
+	// At is the record's partition, the partition's epoch and the record's seq: a
+	// token holding it reads the record.
+	At Position
 	// Acked is the number of replicas that confirmed the write (only when asked to wait).
 	Acked int
 }
 
-// Create stores r atomically and, when replicas > 0, waits up to wait for that many
-// replicas to acknowledge it. The wait runs on the same connection as the write, as
-// WAIT requires, in the same round trip.
+// Create stores r atomically in one partition (the claim's, or any) and, when
+// replicas > 0, waits up to wait for that many replicas to acknowledge it. The wait
+// runs on the same connection as the write, as WAIT requires, in the same round trip.
 func (s *Store) Create(ctx context.Context, r NewRecord, replicas int, wait time.Duration) (Created, error) {
-	if !plainTag(r.ID) {
-		return Created{}, fmt.Errorf("create: record id tag %q is not 1 to 64 letters, digits, '-', '_', '.' or '~'", r.ID)
+	if !plainTag(r.Tag) {
+		return Created{}, fmt.Errorf("create: record id tag %q is not 1 to 64 letters, digits, '-', '_', '.' or '~'", r.Tag)
+	}
+	p := s.anyPartition()
+	claimKey := p.key(noClaimName)
+	if r.Claim != "" {
+		p, claimKey = r.Claim.partition(s.parts), r.Claim.Key(s.parts)
 	}
 	words := record.Tokenize(r.Text)
-	keys := make([]string, 0, 4+len(words))
-	keys = append(keys, seqKey, r.Claim, allKey, typeKey(r.Type))
+	keys := make([]string, 0, 10+len(words))
+	keys = append(keys, p.key(seqName), p.key(epochName), p.key(partsName), p.key(docsName),
+		claimKey, p.key(aliasName), p.key(outboxName), p.key(allName), p.typeKey(r.Type))
 	for _, w := range words {
-		keys = append(keys, wordKey(w))
+		keys = append(keys, p.wordKey(w))
 	}
 	ttl := r.ClaimTTL.Milliseconds()
 	if ttl <= 0 {
 		ttl = (24 * time.Hour).Milliseconds()
 	}
-	createdAt := r.CreatedAt.UTC()
-	tail, err := docTail(r.Type, r.Text, createdAt)
+	fields, err := docFields(r.Type, r.Text)
 	if err != nil {
 		return Created{}, err
 	}
-	args := []any{r.ID, tail, ttl, docPrefix, aliasKey, fingerprint(r.Type, r.Text)}
+	hasClaim := "0"
+	if r.Claim != "" {
+		hasClaim = "1"
+	}
+	idPrefix := recordIDPrefix(p, s.parts)
+	args := []any{r.Tag, fields, ttl, fingerprint(r.Type, r.Text), newEpoch(), s.parts, s.maxBulk.Load(),
+		s.outboxCap, idPrefix, hasClaim}
 
 	res, waitCmd := s.runCreate(ctx, keys, args, replicas, wait)
 	if redis.HasErrorPrefix(res.Err(), "NOSCRIPT") {
@@ -98,19 +112,33 @@ func (s *Store) Create(ctx context.Context, r NewRecord, replicas int, wait time
 		return Created{}, classify(err)
 	}
 	vals, err := res.Slice()
-	if err != nil || len(vals) != 2 {
+	if err != nil || len(vals) < 2 {
 		return Created{}, fmt.Errorf("create script: unexpected reply %v: %w", res.Val(), err)
 	}
 	var out Created
 	switch toInt(vals[0]) {
 	case 1:
-		seq := toInt(vals[1])
-		out = Created{New: true, Record: record.Record{ID: recordID(seq, r.ID), Seq: seq, Type: r.Type, Text: r.Text, CreatedAt: createdAt}}
-	case 0:
-		doc, _ := vals[1].(string)
-		if err := json.Unmarshal([]byte(doc), &out.Record); err != nil {
-			return Created{}, fmt.Errorf("create script: stored document %q: %w", doc, err)
+		if len(vals) != 4 {
+			return Created{}, fmt.Errorf("create script: unexpected reply %v", vals)
 		}
+		out.New, out.Seq = true, toInt(vals[1])
+		out.ID = idPrefix + strconv.FormatInt(out.Seq, 10) + "-" + r.Tag
+		out.Doc = buildDoc(out.ID, out.Seq, fields, asString(vals[3]))
+		out.At = Position{Part: int(p), Epoch: asString(vals[2]), Seq: out.Seq}
+	case 0:
+		if len(vals) != 3 {
+			return Created{}, fmt.Errorf("create script: unexpected reply %v", vals)
+		}
+		out.Doc = []byte(asString(vals[1]))
+		var head struct {
+			ID  string `json:"id"`
+			Seq int64  `json:"seq"`
+		}
+		if err := json.Unmarshal(out.Doc, &head); err != nil {
+			return Created{}, fmt.Errorf("create script: stored document %q: %w", out.Doc, err)
+		}
+		out.ID, out.Seq = head.ID, head.Seq
+		out.At = Position{Part: int(p), Epoch: asString(vals[2]), Seq: out.Seq}
 	default:
 		return Created{}, &fail.Error{Code: fail.ECONFLICT, Field: "claim",
 			Message: fmt.Sprintf("already used for a different record (%v)", vals[1])}
@@ -148,22 +176,49 @@ func fingerprint(typ, text string) string {
 	return hex.EncodeToString(h.Sum(nil)[:12])
 }
 
-// docHead is how every record document starts, up to the seq's digits; docTail is
-// the rest. Together they are the record as encoding/json writes it.
-const docHead = `{"id":"","seq":0`
-
-// docTail returns the part of a record's JSON document after its seq, as
-// encoding/json writes it.
-func docTail(typ, text string, createdAt time.Time) (string, error) {
-	b, err := json.Marshal(record.Record{Type: typ, Text: text, CreatedAt: createdAt})
+// docFields returns the type and text members of a record's JSON document,
+// `"type":...,"text":...`, encoded as encoding/json encodes strings.
+func docFields(typ, text string) (string, error) {
+	t, err := json.Marshal(typ)
 	if err != nil {
-		return "", fmt.Errorf("encode record: %w", err)
+		return "", fmt.Errorf("encode record type: %w", err)
 	}
-	tail, ok := strings.CutPrefix(string(b), docHead)
-	if !ok {
-		return "", fmt.Errorf("encode record: %s does not start with %s", b, docHead)
+	x, err := json.Marshal(text)
+	if err != nil {
+		return "", fmt.Errorf("encode record text: %w", err)
 	}
-	return tail, nil
+	var b strings.Builder
+	b.Grow(len(t) + len(x) + 16)
+	b.WriteString(`"type":`)
+	b.Write(t)
+	b.WriteString(`,"text":`)
+	b.Write(x)
+	return b.String(), nil
+}
+
+// buildDoc is the document create.lua stores, built the same way from its parts.
+func buildDoc(id string, seq int64, fields, createdAt string) []byte {
+	b := make([]byte, 0, len(id)+len(fields)+len(createdAt)+48)
+	b = append(b, `{"id":"`...)
+	b = append(b, id...)
+	b = append(b, `","seq":`...)
+	b = strconv.AppendInt(b, seq, 10)
+	b = append(b, ',')
+	b = append(b, fields...)
+	b = append(b, `,"createdAt":"`...)
+	b = append(b, createdAt...)
+	return append(b, `"}`...)
+}
+
+var epochEncoding = base32.NewEncoding("0123456789abcdefghjkmnpqrstvwxyz").WithPadding(base32.NoPadding)
+
+// newEpoch returns a fresh random epoch (60 bits, 12 characters). Each create sends
+// one and the script keeps the partition's first, so a store that is emptied and
+// written again gets a new one, whichever function instance writes first.
+func newEpoch() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return epochEncoding.EncodeToString(b[:])[:12]
 }
 
 // plainTag reports whether tag can go into an id as is: in a URL path, a JSON string

@@ -14,21 +14,24 @@ import (
 // Page is one page of a Query, decoded.
 type Page struct {
 	Records []record.Record
-	// Next is the cursor of the following page; 0 when there is none.
-	Next int64
-	// Seq is the last seq this Redis has applied when it answered.
-	Seq int64
-	// Cut says the search spent its budget before the page was full.
-	Cut bool
+	Next    Cursor
+	At      Token
+	Cut     bool
+	Status  []Status
 }
 
-// Page runs q and decodes the records.
+// Page runs q with no consistency need and decodes the records.
 func (s *Store) Page(ctx context.Context, q Query) (Page, error) {
-	dp, err := s.PageDocs(ctx, q)
+	return s.PageNeed(ctx, q, Need{})
+}
+
+// PageNeed runs q for need and decodes the records.
+func (s *Store) PageNeed(ctx context.Context, q Query, need Need) (Page, error) {
+	dp, err := s.PageDocs(ctx, q, need)
 	if err != nil {
 		return Page{}, err
 	}
-	p := Page{Next: dp.Next, Seq: dp.Seq, Cut: dp.Cut, Records: make([]record.Record, len(dp.Docs))}
+	p := Page{Next: dp.Next, At: dp.At, Cut: dp.Cut, Status: dp.Status, Records: make([]record.Record, len(dp.Docs))}
 	for i, d := range dp.Docs {
 		if err := json.Unmarshal(d, &p.Records[i]); err != nil {
 			return Page{}, fmt.Errorf("record document %q: %w", d, err)
@@ -37,15 +40,30 @@ func (s *Store) Page(ctx context.Context, q Query) (Page, error) {
 	return p, nil
 }
 
-// Get returns the record with id and the seq this Redis has applied.
-func (s *Store) Get(ctx context.Context, id string) (record.Record, int64, error) {
-	doc, seq, err := s.GetDoc(ctx, id)
-	if err != nil || doc == nil {
-		return record.Record{}, seq, err
+// Get returns the record with id (the zero record when there is none) as s holds it.
+func (s *Store) Get(ctx context.Context, id string) (record.Record, error) {
+	g, err := s.GetDoc(ctx, id, Need{})
+	if err != nil || g.Doc == nil {
+		return record.Record{}, err
 	}
 	var r record.Record
-	if err := json.Unmarshal(doc, &r); err != nil {
-		return record.Record{}, seq, fmt.Errorf("record document %q: %w", doc, err)
+	if err := json.Unmarshal(g.Doc, &r); err != nil {
+		return record.Record{}, fmt.Errorf("record document %q: %w", g.Doc, err)
 	}
-	return r, seq, nil
+	return r, nil
 }
+
+// Seq returns the last seq partition 0 of s has applied.
+func (s *Store) Seq(ctx context.Context) (int64, error) {
+	ps, err := s.Positions(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return ps[0].Seq, nil
+}
+
+// withParts makes s a store of n partitions, as cluster mode will.
+func (s *Store) withParts(n int) *Store { s.parts = n; return s }
+
+// Served reports whether every partition could serve the page.
+func (p Page) Served() bool { return DocPage{Status: p.Status}.Served() }

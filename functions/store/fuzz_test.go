@@ -8,7 +8,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/cqrs-knative/cqrs-knative/functions/internal/redisproc"
 	"github.com/cqrs-knative/cqrs-knative/functions/internal/testenv"
@@ -50,8 +49,8 @@ func searchStore(t *testing.T) *Store {
 				}
 			}
 			words = append(words, "all")
-			if _, err := fuzzStore.Create(ctx, NewRecord{ID: fmt.Sprintf("f%d", i), Type: searchTypes[i%2],
-				Text: strings.Join(words, " "), CreatedAt: time.Now()}, 0, 0); err != nil {
+			if _, err := fuzzStore.Create(ctx, NewRecord{Tag: fmt.Sprintf("f%d", i), Type: searchTypes[i%2],
+				Text: strings.Join(words, " ")}, 0, 0); err != nil {
 				fuzzErr = err
 				return
 			}
@@ -74,7 +73,11 @@ func FuzzSearch(f *testing.F) {
 	f.Add(uint8(0), uint8(0), uint8(3), uint16(50), uint16(399))
 	f.Fuzz(func(t *testing.T, typ, mask, limit uint8, budget, before uint16) {
 		s := searchStore(t)
-		q := Query{Limit: int(limit%100) + 1, Before: int64(before % (searchRecords + 2))}
+		q := Query{Limit: int(limit%100) + 1}
+		start := int64(before % (searchRecords + 2))
+		if start > 0 {
+			q.Cursor = Cursor{{Seq: start}}
+		}
 		if int(typ)%3 < len(searchTypes) {
 			q.Type = searchTypes[int(typ)%3]
 		}
@@ -88,7 +91,7 @@ func FuzzSearch(f *testing.F) {
 		}
 		var want []int64
 		for i := searchRecords; i >= 1; i-- {
-			if (q.Before == 0 || int64(i) < q.Before) && wordsOf(i)&mask&0b11111 == mask&0b11111 &&
+			if (start == 0 || int64(i) < start) && wordsOf(i)&mask&0b11111 == mask&0b11111 &&
 				(q.Type == "" || searchTypes[i%2] == q.Type) {
 				want = append(want, int64(i))
 			}
@@ -109,13 +112,13 @@ func FuzzSearch(f *testing.F) {
 			for _, r := range p.Records {
 				got = append(got, r.Seq)
 			}
-			if p.Next == 0 {
+			if p.Next == nil {
 				break
 			}
-			if q.Before != 0 && p.Next >= q.Before {
-				t.Fatalf("%+v budget %d: cursor %d does not move below %d", q, s.budget, p.Next, q.Before)
+			if q.Cursor != nil && q.Cursor[0].Seq != 0 && p.Next[0].Seq >= q.Cursor[0].Seq {
+				t.Fatalf("%+v budget %d: cursor %v does not move below %v", q, s.budget, p.Next, q.Cursor)
 			}
-			q.Before = p.Next
+			q.Cursor = p.Next
 		}
 		if !slices.Equal(got, want) {
 			t.Fatalf("%+v budget %d: seqs %v, want %v", q, s.budget, got, want)

@@ -2,56 +2,101 @@ package store
 
 import (
 	"context"
+	_ "embed"
 	"encoding/json"
-	"errors"
+	"fmt"
 	"strconv"
-	"strings"
 
 	"github.com/redis/go-redis/v9"
 )
 
-// GetDoc returns the stored JSON document of the record with id (nil when there is
-// none), and the seq this Redis has applied, in one round trip: one MGET of the seq
-// and the document (for an id of a record stored by layout 1, the alias hash gives
-// its seq first).
-func (s *Store) GetDoc(ctx context.Context, id string) (json.RawMessage, int64, error) {
-	n, ok := seqOfID(id)
-	if !ok {
-		var applied, alias *redis.StringCmd
-		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			applied = p.Get(ctx, seqKey)
-			alias = p.HGet(ctx, aliasKey, id)
-			return nil
-		})
-		if err != nil && !errors.Is(err, redis.Nil) {
-			return nil, 0, classify(err)
-		}
-		if n, err = alias.Int64(); err != nil {
-			seq, _ := applied.Int64()
-			return nil, seq, nil
-		}
-	}
-	vals, err := s.rdb.MGet(ctx, seqKey, docKey(n)).Result()
-	if err != nil {
-		return nil, 0, classify(err)
-	}
-	seq, doc := toInt(vals[0]), asString(vals[1])
-	// The document must be this id's: after a failover that rolled seq back, the seq
-	// may hold another record, whose id has another tag.
-	if !strings.HasPrefix(doc, `{"id":`+strconv.Quote(id)+`,`) {
-		return nil, seq, nil
-	}
-	return json.RawMessage(doc), seq, nil
+// getLua returns a record's document and its partition's position in one read-only
+// step; see get.lua. It returns {seq, epoch, status, document or ""}.
+//
+//go:embed get.lua
+var getLua string
+
+var getScript = redis.NewScript(getLua)
+
+// Got is the outcome of GetDoc.
+type Got struct {
+	// Doc is the record's stored JSON document; nil when there is no such record.
+	Doc json.RawMessage
+	// At is where the record's partition had got on the Redis that answered.
+	At Position
+	// Status says whether that Redis could serve the read; Doc means something only
+	// when it is Served.
+	Status Status
 }
 
-// Seq returns the last seq this Redis has applied (0 for an empty store).
-func (s *Store) Seq(ctx context.Context) (int64, error) {
-	n, err := s.rdb.Get(ctx, seqKey).Int64()
-	if errors.Is(err, redis.Nil) {
-		return 0, nil
+// GetDoc returns the record with id, answered only by a Redis that has what need
+// asks of the record's partition. An id of no shape this store hands out is no
+// record (for a store of one partition, the alias hash of layout-1 ids is asked).
+func (s *Store) GetDoc(ctx context.Context, id string, need Need) (Got, error) {
+	p, seq, ok := parseID(id, s.parts)
+	field := ""
+	if ok {
+		field = docField(seq)
+	} else if s.parts > 1 || len(id) > 64 {
+		return s.position(ctx, 0, need)
 	}
+	epoch, minSeq := need.Want(int(p))
+	keys := []string{p.key(seqName), p.key(epochName), p.key(docsName), p.key(aliasName)}
+	vals, err := getScript.RunRO(ctx, s.rdb, keys, id, field, minSeq, epoch).StringSlice()
 	if err != nil {
-		return 0, classify(err)
+		return Got{}, classify(err)
 	}
-	return n, nil
+	if len(vals) != 4 {
+		return Got{}, fmt.Errorf("get script: unexpected reply %q", vals)
+	}
+	status, known := statusNames[vals[2]]
+	if !known {
+		return Got{}, fmt.Errorf("get script: unknown status %q", vals[2])
+	}
+	g := Got{Status: status, At: Position{Part: int(p), Epoch: vals[1]}}
+	g.At.Seq, _ = strconv.ParseInt(vals[0], 10, 64)
+	if vals[3] != "" {
+		g.Doc = json.RawMessage(vals[3])
+	}
+	return g, nil
+}
+
+// position answers a read of no record with where partition p has got, as far as
+// need asks, so that even a 404 says which Redis answered and how far it was.
+func (s *Store) position(ctx context.Context, p part, need Need) (Got, error) {
+	ps, err := s.Positions(ctx)
+	if err != nil {
+		return Got{}, err
+	}
+	g := Got{At: ps[p]}
+	epoch, minSeq := need.Want(int(p))
+	switch {
+	case epoch != "" && g.At.Epoch != epoch:
+		g.Status = OtherHistory
+	case g.At.Seq < minSeq:
+		g.Status = Behind
+	}
+	return g, nil
+}
+
+// Positions returns where every partition of this Redis has got: its epoch ("" when
+// no create has written one yet) and its last seq. It is how a read waits for a
+// replica: cheap, one round trip.
+func (s *Store) Positions(ctx context.Context) ([]Position, error) {
+	cmds := make([]*redis.SliceCmd, s.parts)
+	_, err := s.rdb.Pipelined(ctx, func(pl redis.Pipeliner) error {
+		for i := range s.parts {
+			cmds[i] = pl.MGet(ctx, part(i).key(seqName), part(i).key(epochName))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, classify(err)
+	}
+	out := make([]Position, s.parts)
+	for i, c := range cmds {
+		v := c.Val()
+		out[i] = Position{Part: i, Seq: toInt(v[0]), Epoch: asString(v[1])}
+	}
+	return out, nil
 }

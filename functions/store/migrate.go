@@ -7,131 +7,341 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/cqrs-knative/cqrs-knative/functions/record"
 )
 
+// Keys of the layouts before this one, which Migrate reads and then deletes.
+//
+// Layout 1: a hash per record under its random id (fields id, seq, type, text,
+// createdAt and doc), and sorted sets of ids scored by seq ("all", "type:<type>",
+// "word:<word>").
+//
+// Layout 2: the document per record under its seq as 4 bytes, packed lists of seqs
+// ("ix:all", "ix:t:<type>", "ix:w:<word>"), the alias hash of layout-1 ids.
+//
+// Both kept idempotency claims under "idem:http:<key>" and "idem:ce:<len>:<source>:<id>".
+const (
+	v1RecordPrefix = prefix + "rec:"
+	v1IndexPrefix  = prefix + "idx:"
+	v1AllKey       = v1IndexPrefix + "all"
+	v2SeqKey       = prefix + "seq"
+	v2DocPrefix    = prefix + "r:"
+	v2IndexPrefix  = prefix + "ix:"
+	v2AllKey       = v2IndexPrefix + "all"
+	v2AliasKey     = prefix + "alias"
+	oldClaimPrefix = prefix + "idem:"
+)
+
 // Migrated is what Migrate did.
 type Migrated struct {
+	From    int // the layout it copied from (0 when there was nothing to copy)
 	Records int // records copied into the current layout by this run
-	Skipped int // records of layout 1 already copied by an earlier run
-	Deleted int // keys of layout 1 deleted
+	Skipped int // records copied by an earlier run
+	Claims  int // idempotency claims copied
+	Deleted int // keys of the old layout deleted
 }
 
-// Migrate copies the records of layout 1 (a hash per record under its random id,
-// sorted sets of ids) into the current layout, in seq order, a batch at a time, each
-// batch in one MULTI/EXEC: the document under its seq, the seq appended to every
-// index, and the old id in the alias hash, so GET /records/{old id} and idempotency
-// claims that name old ids keep working. It resumes where an earlier run stopped.
-// Then, unless keepOld, it deletes the keys of layout 1.
+// oldRecord is a record as an old layout stored it.
+type oldRecord struct {
+	seq   int64
+	id    string
+	typ   string
+	text  string
+	doc   string
+	alias bool // the id is random (layout 1): GET /records/{id} finds it through the alias hash
+}
+
+// Migrate copies the records of layout 1 or 2 into the current layout (a store of one
+// partition), in seq order, a batch at a time, each batch in one MULTI/EXEC: the
+// document under its seq, an entry in every index (words as record.Tokenize finds
+// them now, so the copy is also the reindex), the old id in the alias hash. Then it
+// copies the idempotency claims with the time they have left, so a retry of a
+// command stored before the migration still gets its record. It resumes where an
+// earlier run stopped. Then, unless keepOld, it deletes the old layout's keys.
 //
-// Run it with writes stopped: the current layout's indexes must grow in seq order,
-// so no create may run before every old record is copied.
+// Run it with writes stopped: the indexes must grow in seq order, so no create may
+// run before every old record is copied.
 func (s *Store) Migrate(ctx context.Context, batch int, keepOld bool, progress func(Migrated)) (Migrated, error) {
 	var m Migrated
 	if batch < 1 {
 		batch = 500
 	}
-	last, err := s.lastEntry(ctx, allKey)
+	if s.parts != 1 {
+		return m, errors.New("migrate: the old layouts are copied into a store of one partition")
+	}
+	n, err := s.rdb.Exists(ctx, v1AllKey, v2AllKey).Result()
 	if err != nil {
-		return m, err
+		return m, classify(err)
 	}
-	lower := "(" + strconv.FormatInt(last, 10)
+	v2, err := s.rdb.Exists(ctx, v2AllKey).Result()
+	if err != nil {
+		return m, classify(err)
+	}
+	var read func(after int64, n int) ([]oldRecord, error)
+	switch {
+	case n == 2:
+		return m, fmt.Errorf("migrate: keys of layouts 1 (%s) and 2 (%s) are both present: a migration from 1 to 2 did not finish", v1AllKey, v2AllKey)
+	case v2 == 1:
+		m.From, read = 2, func(after int64, n int) ([]oldRecord, error) { return s.readV2(ctx, after, n) }
+	case n == 1:
+		m.From, read = 1, func(after int64, n int) ([]oldRecord, error) { return s.readV1(ctx, after, n) }
+	default:
+		return m, nil
+	}
+	last, err := s.rdb.Get(ctx, part(0).key(seqName)).Int64()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return m, classify(err)
+	}
 	if last > 0 {
-		n, err := s.rdb.ZCount(ctx, legacyAllKey, "-inf", strconv.FormatInt(last, 10)).Result()
-		if err != nil {
-			return m, classify(err)
-		}
-		m.Skipped = int(n)
-	}
-	for {
-		zs, err := s.rdb.ZRangeArgsWithScores(ctx, redis.ZRangeArgs{Key: legacyAllKey, Start: lower, Stop: "+inf",
-			ByScore: true, Count: int64(batch)}).Result()
-		if err != nil {
-			return m, classify(err)
-		}
-		if len(zs) == 0 {
-			break
-		}
-		if err := s.migrateBatch(ctx, zs); err != nil {
+		if m.Skipped, err = s.countUpTo(ctx, m.From, last); err != nil {
 			return m, err
 		}
-		m.Records += len(zs)
-		lower = "(" + strconv.FormatInt(int64(zs[len(zs)-1].Score), 10)
+	}
+	for {
+		recs, err := read(last, batch)
+		if err != nil {
+			return m, err
+		}
+		if len(recs) == 0 {
+			break
+		}
+		if err := s.writeBatch(ctx, recs); err != nil {
+			return m, err
+		}
+		m.Records += len(recs)
+		last = recs[len(recs)-1].seq
 		if progress != nil {
 			progress(m)
 		}
 	}
+	if m.From == 2 {
+		if err := s.copyAliases(ctx); err != nil {
+			return m, err
+		}
+	}
+	if m.Claims, err = s.copyClaims(ctx); err != nil {
+		return m, err
+	}
 	if keepOld {
 		return m, nil
 	}
-	for _, pattern := range []string{legacyRecordPrefix + "*", legacyIndexPrefix + "*"} {
+	patterns := []string{v1RecordPrefix + "*", v1IndexPrefix + "*", v2DocPrefix + "*", v2IndexPrefix + "*", oldClaimPrefix + "*"}
+	for _, pattern := range patterns {
 		n, err := s.unlinkAll(ctx, pattern)
 		m.Deleted += n
 		if err != nil {
 			return m, err
 		}
 	}
-	return m, nil
+	k, err := s.rdb.Unlink(ctx, v2SeqKey, v2AliasKey).Result()
+	m.Deleted += int(k)
+	return m, classify(err)
 }
 
-// migrateBatch copies the records of zs (ids scored by seq, ascending).
-func (s *Store) migrateBatch(ctx context.Context, zs []redis.Z) error {
+// countUpTo counts the old layout's records with seq up to last: those copied before.
+func (s *Store) countUpTo(ctx context.Context, from int, last int64) (int, error) {
+	if from == 1 {
+		n, err := s.rdb.ZCount(ctx, v1AllKey, "-inf", strconv.FormatInt(last, 10)).Result()
+		return int(n), classify(err)
+	}
+	pos, err := s.v2Position(ctx, last)
+	return int(pos), err
+}
+
+// readV1 returns up to n records of layout 1 with seq above after, in seq order.
+func (s *Store) readV1(ctx context.Context, after int64, n int) ([]oldRecord, error) {
+	if n == 0 {
+		return nil, nil
+	}
+	zs, err := s.rdb.ZRangeArgsWithScores(ctx, redis.ZRangeArgs{Key: v1AllKey,
+		Start: "(" + strconv.FormatInt(after, 10), Stop: "+inf", ByScore: true, Count: int64(n)}).Result()
+	if err != nil || len(zs) == 0 {
+		return nil, classify(err)
+	}
 	pipe := s.rdb.Pipeline()
 	fields := make([]*redis.SliceCmd, len(zs))
 	for i, z := range zs {
-		fields[i] = pipe.HMGet(ctx, legacyRecordPrefix+z.Member.(string), "doc", "type", "text", "createdAt")
+		fields[i] = pipe.HMGet(ctx, v1RecordPrefix+z.Member.(string), "doc", "type", "text", "createdAt")
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return classify(err)
+		return nil, classify(err)
 	}
-	tx := s.rdb.TxPipeline()
+	out := make([]oldRecord, len(zs))
 	for i, z := range zs {
 		id, seq := z.Member.(string), int64(z.Score)
-		if seq < 1 || seq > maxSeq {
-			return fmt.Errorf("migrate: record %s has seq %d, outside 1..%d", id, seq, int64(maxSeq))
-		}
 		v := fields[i].Val()
-		doc, typ, text := asString(v[0]), asString(v[1]), asString(v[2])
-		if typ == "" {
-			return fmt.Errorf("migrate: record %s (seq %d) is in %s but has no hash %s", id, seq, legacyAllKey, legacyRecordPrefix+id)
+		r := oldRecord{seq: seq, id: id, doc: asString(v[0]), typ: asString(v[1]), text: asString(v[2]), alias: true}
+		if r.typ == "" {
+			return nil, fmt.Errorf("migrate: record %s (seq %d) is in %s but has no hash %s", id, seq, v1AllKey, v1RecordPrefix+id)
 		}
-		if doc == "" {
+		if r.doc == "" {
 			// Stored before documents were: build it as the write side would have.
-			r := record.Record{ID: id, Seq: seq, Type: typ, Text: text}
-			if err := r.CreatedAt.UnmarshalText([]byte(asString(v[3]))); err != nil {
-				return fmt.Errorf("migrate: record %s: createdAt: %w", id, err)
+			rec := record.Record{ID: id, Seq: seq, Type: r.typ, Text: r.text}
+			if err := rec.CreatedAt.UnmarshalText([]byte(asString(v[3]))); err != nil {
+				return nil, fmt.Errorf("migrate: record %s: createdAt: %w", id, err)
 			}
-			b, _ := json.Marshal(r)
-			doc = string(b)
+			b, _ := json.Marshal(rec)
+			r.doc = string(b)
 		}
-		entry := indexEntry(seq)
-		tx.Set(ctx, docKey(seq), doc, 0)
-		tx.Append(ctx, allKey, entry)
-		tx.Append(ctx, typeKey(typ), entry)
-		for _, w := range record.Tokenize(text) {
-			tx.Append(ctx, wordKey(w), entry)
-		}
-		tx.HSet(ctx, aliasKey, id, seq)
+		out[i] = r
 	}
+	return out, nil
+}
+
+// readV2 returns up to n records of layout 2 with seq above after, in seq order.
+func (s *Store) readV2(ctx context.Context, after int64, n int) ([]oldRecord, error) {
+	if n == 0 {
+		return nil, nil
+	}
+	pos, err := s.v2Position(ctx, after)
+	if err != nil {
+		return nil, err
+	}
+	b, err := s.rdb.GetRange(ctx, v2AllKey, pos*entryBytes, (pos+int64(n))*entryBytes-1).Bytes()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, classify(err)
+	}
+	if len(b) == 0 {
+		return nil, nil
+	}
+	keys := make([]string, 0, len(b)/entryBytes)
+	for i := 0; i+entryBytes <= len(b); i += entryBytes {
+		keys = append(keys, v2DocPrefix+string(b[i:i+entryBytes]))
+	}
+	docs, err := s.rdb.MGet(ctx, keys...).Result()
+	if err != nil {
+		return nil, classify(err)
+	}
+	out := make([]oldRecord, len(docs))
+	for i, d := range docs {
+		seq := int64(binary.BigEndian.Uint32(b[i*entryBytes:]))
+		doc := asString(d)
+		var rec record.Record
+		if err := json.Unmarshal([]byte(doc), &rec); err != nil || rec.Seq != seq {
+			return nil, fmt.Errorf("migrate: the document of seq %d (%q) is not a record of that seq: %v", seq, doc, err)
+		}
+		out[i] = oldRecord{seq: seq, id: rec.ID, typ: rec.Type, text: rec.Text, doc: doc}
+	}
+	return out, nil
+}
+
+// v2Position is the number of entries of layout 2's all index with seq up to last: a
+// binary search over the packed list, one GETRANGE a step.
+func (s *Store) v2Position(ctx context.Context, last int64) (int64, error) {
+	size, err := s.rdb.StrLen(ctx, v2AllKey).Result()
+	if err != nil {
+		return 0, classify(err)
+	}
+	lo, hi := int64(0), size/entryBytes // the answer is in [lo, hi]
+	for lo < hi {
+		mid := (lo + hi) / 2
+		b, err := s.rdb.GetRange(ctx, v2AllKey, mid*entryBytes, mid*entryBytes+entryBytes-1).Bytes()
+		if err != nil {
+			return 0, classify(err)
+		}
+		if len(b) == entryBytes && int64(binary.BigEndian.Uint32(b)) <= last {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	return lo, nil
+}
+
+// writeBatch stores recs (ascending seqs) in the current layout in one MULTI/EXEC.
+func (s *Store) writeBatch(ctx context.Context, recs []oldRecord) error {
+	p := part(0)
+	tx := s.rdb.TxPipeline()
+	for _, r := range recs {
+		if r.seq < 1 || r.seq > maxSeq {
+			return fmt.Errorf("migrate: record %s has seq %d, outside 1..%d", r.id, r.seq, int64(maxSeq))
+		}
+		entry := docField(r.seq)
+		tx.HSet(ctx, p.key(docsName), entry, r.doc)
+		tx.Append(ctx, p.key(allName), entry)
+		tx.Append(ctx, p.typeKey(r.typ), entry)
+		for _, w := range record.Tokenize(r.text) {
+			tx.Append(ctx, p.wordKey(w), entry)
+		}
+		if r.alias {
+			tx.HSet(ctx, p.key(aliasName), r.id, r.seq)
+		}
+	}
+	tx.Set(ctx, p.key(seqName), recs[len(recs)-1].seq, 0)
+	tx.SetNX(ctx, p.key(epochName), newEpoch(), 0)
+	tx.SetNX(ctx, p.key(partsName), 1, 0)
 	if _, err := tx.Exec(ctx); err != nil {
 		return classify(err)
 	}
 	return nil
 }
 
-// lastEntry is the last seq in a packed index, 0 when it is empty.
-func (s *Store) lastEntry(ctx context.Context, key string) (int64, error) {
-	b, err := s.rdb.GetRange(ctx, key, -entryBytes, -1).Bytes()
-	if err != nil && !errors.Is(err, redis.Nil) {
-		return 0, classify(err)
+// copyAliases copies layout 2's alias hash (ids of layout 1) into the partition's.
+func (s *Store) copyAliases(ctx context.Context) error {
+	var cursor uint64
+	for {
+		kv, next, err := s.rdb.HScan(ctx, v2AliasKey, cursor, "*", 1000).Result()
+		if err != nil {
+			return classify(err)
+		}
+		if len(kv) > 0 {
+			if err := s.rdb.HSet(ctx, part(0).key(aliasName), kv).Err(); err != nil {
+				return classify(err)
+			}
+		}
+		if cursor = next; cursor == 0 {
+			return nil
+		}
 	}
-	if len(b) != entryBytes {
-		return 0, nil
+}
+
+// copyClaims copies the old layouts' idempotency claims into the partition, each with
+// the time it has left.
+func (s *Store) copyClaims(ctx context.Context) (int, error) {
+	n := 0
+	var cursor uint64
+	for {
+		keys, next, err := s.rdb.Scan(ctx, cursor, oldClaimPrefix+"*", 1000).Result()
+		if err != nil {
+			return n, classify(err)
+		}
+		for _, k := range keys {
+			var c Claim
+			switch rest := strings.TrimPrefix(k, oldClaimPrefix); {
+			case strings.HasPrefix(rest, "http:"):
+				c = HTTPClaim(strings.TrimPrefix(rest, "http:"))
+			case strings.HasPrefix(rest, "ce:"):
+				c = Claim("e:" + strings.TrimPrefix(rest, "ce:"))
+			default:
+				continue
+			}
+			v, err := s.rdb.Get(ctx, k).Result()
+			if errors.Is(err, redis.Nil) {
+				continue // expired meanwhile
+			}
+			ttl, terr := s.rdb.PTTL(ctx, k).Result()
+			if err = errors.Join(err, terr); err != nil {
+				return n, classify(err)
+			}
+			switch {
+			case ttl == -1: // no expiry (go-redis passes Redis' -1 on as is): set none
+				ttl = 0
+			case ttl <= 0: // expired meanwhile
+				continue
+			}
+			if err := s.rdb.Set(ctx, c.partition(1).key(claimPrefix+string(c)), v, ttl).Err(); err != nil {
+				return n, classify(err)
+			}
+			n++
+		}
+		if cursor = next; cursor == 0 {
+			return n, nil
+		}
 	}
-	return int64(binary.BigEndian.Uint32(b)), nil
 }
 
 func (s *Store) unlinkAll(ctx context.Context, pattern string) (int, error) {

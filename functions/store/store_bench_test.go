@@ -120,10 +120,9 @@ var benchText = []string{
 
 func newRecord(i int64) store.NewRecord {
 	return store.NewRecord{
-		ID:        "b" + strconv.FormatInt(i, 36) + strconv.FormatInt(time.Now().UnixNano(), 36),
-		Type:      []string{"bp", "cmt", "rvw"}[i%3],
-		Text:      benchText[i%int64(len(benchText))],
-		CreatedAt: time.Now(),
+		Tag:  "b" + strconv.FormatInt(i, 36) + strconv.FormatInt(time.Now().UnixNano(), 36),
+		Type: []string{"bp", "cmt", "rvw"}[i%3],
+		Text: benchText[i%int64(len(benchText))],
 	}
 }
 
@@ -143,7 +142,7 @@ func TestRoundTrips(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Create: %v", err)
 		}
-		last = c.Record.Seq
+		last = c.Seq
 	}
 	if got := mrt.n.Load() - rtBefore; got != n {
 		t.Errorf("%d creates took %d round trips, want %d", n, got, n)
@@ -153,13 +152,15 @@ func TestRoundTrips(t *testing.T) {
 	}
 
 	deadline := time.Now().Add(5 * time.Second)
+	var epoch string
 	for {
-		seq, err := r.Seq(ctx)
-		if err == nil && seq >= last {
+		ps, err := r.Positions(ctx)
+		if err == nil && ps[0].Seq >= last {
+			epoch = ps[0].Epoch
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("replica at seq %d (err %v), want %d", seq, err, last)
+			t.Fatalf("replica at %v (err %v), want seq %d", ps, err, last)
 		}
 		time.Sleep(time.Millisecond)
 	}
@@ -172,15 +173,15 @@ func TestRoundTrips(t *testing.T) {
 		{"newest", store.Query{Limit: 25}},
 		{"type", store.Query{Type: "bp", Limit: 5}},
 		{"words", store.Query{Words: []string{"redis", "replicas"}, Limit: 5}},
-		{"next page", store.Query{Limit: 5, Before: last - 5}},
+		{"next page", store.Query{Limit: 5, Cursor: store.Cursor{{Epoch: epoch, Seq: last - 5}}}},
 	}
 	for _, tc := range queries {
 		before, rtBefore := commandStats(t, pair.Replica), rrt.n.Load()
-		p, err := r.Page(ctx, tc.q)
+		p, err := r.PageDocs(ctx, tc.q, store.Need{})
 		if err != nil {
 			t.Fatalf("%s: Page: %v", tc.name, err)
 		}
-		if len(p.Records) == 0 {
+		if len(p.Docs) == 0 {
 			t.Fatalf("%s: Page returned no records", tc.name)
 		}
 		if got := rrt.n.Load() - rtBefore; got != 1 {
@@ -253,7 +254,7 @@ func preload(b *testing.B, pair *testenv.Pair, n int) {
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		seq, err := pair.Replica.Do("GET", "cqrs:seq")
+		seq, err := pair.Replica.Do("GET", "cqrs:{p0}:seq")
 		if err == nil && seq == strconv.Itoa(n) {
 			return
 		}
@@ -285,7 +286,7 @@ func BenchmarkPage(b *testing.B) {
 			var ops int64
 			for b.Loop() {
 				ops++
-				if _, err := r.Page(ctx, tc.q); err != nil {
+				if _, err := r.PageDocs(ctx, tc.q, store.Need{}); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -2,6 +2,7 @@ package write
 
 import (
 	"context"
+	"strconv"
 
 	"github.com/cqrs-knative/cqrs-knative/functions/record"
 	"github.com/cqrs-knative/cqrs-knative/functions/store"
@@ -9,16 +10,40 @@ import (
 
 // Answer is a stored record as the write side returns it.
 type Answer struct {
-	record.Record
+	ID  string
+	Seq int64
+	// Doc is the record's JSON document as stored, as the read side serves it.
+	Doc []byte
 	// Replicated is set only when WRITE_REPLICAS > 0.
-	Replicated *bool `json:"replicated,omitempty"`
+	Replicated *bool
+	// Token reads the record (joined with the token the client sent, if any).
+	Token store.Token
 }
 
-// Create validates in and stores it under claim ("" for none). created is false when
-// the claim was already held; the answer then carries the first record.
-func (f *Function) Create(ctx context.Context, in record.Create, claim string) (ans Answer, created bool, err error) {
+// JSON is the answer's body: the record's document with "replicated" (when set) and
+// "token" added at its end.
+func (a Answer) JSON() []byte {
+	d := a.Doc
+	b := make([]byte, 0, len(d)+64)
+	b = append(b, d[:len(d)-1]...) // the document without its closing brace
+	if a.Replicated != nil {
+		b = append(b, `,"replicated":`...)
+		b = strconv.AppendBool(b, *a.Replicated)
+	}
+	b = append(b, `,"token":"`...)
+	b = append(b, a.Token.String()...) // digits, letters, ':', '.' and ',': no escaping
+	return append(b, `"}`...)
+}
+
+// Create validates in and stores it under claim ("" for none); seen is the newest
+// token the client holds (nil for none), which the answer's token joins. created is
+// false when the claim was already held; the answer then carries the first record.
+func (f *Function) Create(ctx context.Context, in record.Create, claim store.Claim, seen store.Token) (ans Answer, created bool, err error) {
 	in, err = f.validator.Check(in)
 	if err != nil {
+		return Answer{}, false, err
+	}
+	if err := f.guard.check(); err != nil {
 		return Answer{}, false, err
 	}
 	// The whole create, WAIT included, has a deadline: no request holds a Redis
@@ -28,20 +53,20 @@ func (f *Function) Create(ctx context.Context, in record.Create, claim string) (
 	ctx, cancel := context.WithTimeout(ctx, 2*f.cfg.WriteWaitTimeout+store.CallSlack)
 	defer cancel()
 	res, err := f.store.Create(ctx, store.NewRecord{
-		ID: newID(), Type: in.Type, Text: in.Text, CreatedAt: f.now(),
-		Claim: claim, ClaimTTL: f.cfg.IdempotencyTTL,
+		Tag: newID(), Type: in.Type, Text: in.Text, Claim: claim, ClaimTTL: f.cfg.IdempotencyTTL,
 	}, f.cfg.WriteReplicas, f.cfg.WriteWaitTimeout)
+	f.guard.note(err)
 	if err != nil {
 		return Answer{}, false, err
 	}
-	ans = Answer{Record: res.Record}
+	ans = Answer{ID: res.ID, Seq: res.Seq, Doc: res.Doc, Token: seen.Join(store.Token{res.At})}
 	if !res.New {
 		f.metrics.replays.Inc()
-		f.log.Info("create replayed", "id", res.Record.ID, "seq", res.Record.Seq)
+		f.log.Info("create replayed", "id", res.ID, "seq", res.Seq)
 		return ans, false, nil
 	}
-	f.metrics.created.WithLabelValues(res.Record.Type).Inc()
-	attrs := []any{"id", res.Record.ID, "seq", res.Record.Seq, "type", res.Record.Type, "bytes", len(res.Record.Text)}
+	f.metrics.created.WithLabelValues(in.Type).Inc()
+	attrs := []any{"id", res.ID, "seq", res.Seq, "type", in.Type, "bytes", len(in.Text)}
 	if f.cfg.WriteReplicas > 0 {
 		ok := res.Acked >= f.cfg.WriteReplicas
 		ans.Replicated = &ok

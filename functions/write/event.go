@@ -2,6 +2,7 @@ package write
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 
 	"github.com/cloudevents/sdk-go/v2/event"
@@ -35,7 +36,7 @@ func (f *Function) handleCreateEvent(ctx context.Context, _ http.Header, ev *clo
 	if err != nil {
 		return nil, "", cloudevent.DataError(err)
 	}
-	ans, created, err := f.Create(ctx, in, store.EventClaim(ev.SentSource, ev.SentID))
+	ans, created, err := f.Create(ctx, in, store.EventClaim(ev.SentSource, ev.SentID), nil)
 	if fail.Code(err) == fail.ECONFLICT {
 		// A redelivery carries the same data; different data under the same source
 		// and id is a sender's bug, and retrying it cannot help.
@@ -45,11 +46,15 @@ func (f *Function) handleCreateEvent(ctx context.Context, _ http.Header, ev *clo
 	if err != nil {
 		return nil, "", cloudevent.DataError(err)
 	}
-	out, err := cloudevent.NewReply(f.source, record.EventCreated, f.now(), ans)
+	out, err := cloudevent.NewReply(f.source, record.EventCreated, f.now(), json.RawMessage(ans.JSON()))
 	if err != nil {
 		return nil, "", err
 	}
+	// The id names the record, so a consumer that drops events it has seen sees each
+	// record once, however often its create was delivered.
+	out.SetID(ans.ID)
 	out.SetSubject(ans.ID)
+	out.SetExtension(record.TokenExtension, ans.Token.String())
 	out.SetExtension(ExtReplayed, !created)
 	if ans.Replicated != nil {
 		out.SetExtension(ExtReplicated, *ans.Replicated)

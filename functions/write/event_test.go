@@ -79,7 +79,7 @@ type storedPage struct{ Records []record.Record }
 func (fx *evFixture) stored(t *testing.T) (storedPage, int64) {
 	t.Helper()
 	ctx := context.Background()
-	dp, err := fx.store.PageDocs(ctx, store.Query{Limit: 100})
+	dp, err := fx.store.PageDocs(ctx, store.Query{Limit: 100}, store.Need{})
 	if err != nil {
 		t.Fatalf("page: %v", err)
 	}
@@ -91,11 +91,11 @@ func (fx *evFixture) stored(t *testing.T) (storedPage, int64) {
 		}
 		p.Records = append(p.Records, r)
 	}
-	seq, err := fx.store.Seq(ctx)
+	ps, err := fx.store.Positions(ctx)
 	if err != nil {
 		t.Fatalf("seq: %v", err)
 	}
-	return p, seq
+	return p, ps[0].Seq
 }
 
 func TestCreateEvent(t *testing.T) {
@@ -250,7 +250,7 @@ func TestCreateEventRedelivered(t *testing.T) {
 	}
 
 	// The claim expires after IDEMPOTENCY_TTL (24h by default), not before.
-	ttl, err := fx.master.Do("PTTL", store.EventClaim(in.Source(), in.ID()))
+	ttl, err := fx.master.Do("PTTL", store.EventClaim(in.Source(), in.ID()).Key(1))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -289,7 +289,7 @@ func TestCreateEventIdempotencyTTL(t *testing.T) {
 	fx := evStart(t, func(c *write.Config) { c.IdempotencyTTL = time.Second })
 	in := testenv.Event(record.EventCreate, "/test", "short-lived", record.Create{Type: "bp", Text: "ttl"})
 	first, _ := fx.send(t, binding.WithForceBinary, in)
-	ms, err := fx.master.Do("PTTL", store.EventClaim("/test", "short-lived"))
+	ms, err := fx.master.Do("PTTL", store.EventClaim("/test", "short-lived").Key(1))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -301,7 +301,7 @@ func TestCreateEventIdempotencyTTL(t *testing.T) {
 	// Once the claim has expired the event is new again: the window is the TTL.
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
-		if v, _ := fx.master.Do("EXISTS", store.EventClaim("/test", "short-lived")); v == "0" {
+		if v, _ := fx.master.Do("EXISTS", store.EventClaim("/test", "short-lived").Key(1)); v == "0" {
 			break
 		}
 		time.Sleep(50 * time.Millisecond)

@@ -29,6 +29,8 @@ type Function struct {
 	now       func() time.Time
 	events    *cloudevent.Endpoint
 	source    string // of reply events
+	guard     *guard
+	stop      context.CancelFunc // ends what Start started beside the requests
 }
 
 type metrics struct {
@@ -37,6 +39,8 @@ type metrics struct {
 	unreplicated prometheus.Counter
 	failures     *prometheus.CounterVec
 	events       *prometheus.CounterVec
+	refusing     *prometheus.GaugeVec
+	memory       prometheus.Gauge
 }
 
 // New returns a function that reads its configuration from the environment in Start.
@@ -57,6 +61,7 @@ func New() *Function {
 		}, []string{"code"}),
 		events: cloudevent.NewCounter(),
 	}
+	f.metrics.refusing, f.metrics.memory = newGuardMetrics()
 	return f
 }
 
@@ -78,11 +83,19 @@ func (f *Function) Start(ctx context.Context, _ map[string]string) error {
 	if err := f.store.Load(ctx); err != nil {
 		f.log.Warn("redis not reachable at start; will retry on each request", "err", err)
 	}
+	f.guard = &guard{log: f.log, store: f.store, refusing: f.metrics.refusing, memory: f.metrics.memory}
+	f.guard.update(ctx)
+	bg, stop := context.WithCancel(context.Background())
+	f.stop = stop
+	go f.guard.watch(bg)
 	return nil
 }
 
-// Stop closes the Redis client.
+// Stop ends the limits watch and closes the Redis client.
 func (f *Function) Stop(context.Context) error {
+	if f.stop != nil {
+		f.stop()
+	}
 	if f.rdb == nil {
 		return nil
 	}
@@ -105,7 +118,8 @@ func (f *Function) Alive(context.Context) (bool, error) { return true, nil }
 
 // Collectors returns the function's Prometheus metrics.
 func (f *Function) Collectors() []prometheus.Collector {
-	return []prometheus.Collector{f.metrics.created, f.metrics.replays, f.metrics.unreplicated, f.metrics.failures, f.metrics.events}
+	return []prometheus.Collector{f.metrics.created, f.metrics.replays, f.metrics.unreplicated, f.metrics.failures,
+		f.metrics.events, f.metrics.refusing, f.metrics.memory}
 }
 
 // Handle serves POST /records and CloudEvents on POST /.

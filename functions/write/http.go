@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	"github.com/cqrs-knative/cqrs-knative/functions/fail"
+	"github.com/cqrs-knative/cqrs-knative/functions/record"
 	"github.com/cqrs-knative/cqrs-knative/functions/serve"
 	"github.com/cqrs-knative/cqrs-knative/functions/store"
 )
@@ -15,7 +16,12 @@ func (f *Function) create(w http.ResponseWriter, r *http.Request) {
 		f.fail(w, r, err)
 		return
 	}
-	claim := ""
+	seen, err := f.seenToken(r.Header)
+	if err != nil {
+		f.fail(w, r, err)
+		return
+	}
+	var claim store.Claim
 	if ks := r.Header.Values("Idempotency-Key"); len(ks) > 0 {
 		k := ks[0]
 		if len(ks) > 1 {
@@ -28,7 +34,7 @@ func (f *Function) create(w http.ResponseWriter, r *http.Request) {
 		}
 		claim = store.HTTPClaim(k)
 	}
-	ans, created, err := f.Create(r.Context(), in, claim)
+	ans, created, err := f.Create(r.Context(), in, claim, seen)
 	if fail.Code(err) == fail.ECONFLICT {
 		err = &fail.Error{Code: fail.ECONFLICT, Field: "Idempotency-Key", Err: err,
 			Message: "this Idempotency-Key was already used for a different record; send new content with a new key"}
@@ -38,6 +44,7 @@ func (f *Function) create(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Location", "/records/"+ans.ID)
+	w.Header().Set(record.TokenHeader, ans.Token.String())
 	if ans.Replicated != nil {
 		w.Header().Set("X-Replicated", strconv.FormatBool(*ans.Replicated))
 	}
@@ -51,7 +58,25 @@ func (f *Function) create(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusOK
 		w.Header().Set("Idempotent-Replayed", "true")
 	}
-	serve.JSON(w, status, ans)
+	serve.RawJSON(w, status, append(ans.JSON(), '\n'))
+}
+
+// seenToken reads the token the client holds, if it sends one, so that the answer's
+// token also covers what the client read or wrote before.
+func (f *Function) seenToken(h http.Header) (store.Token, error) {
+	vs := h.Values(record.TokenHeader)
+	switch len(vs) {
+	case 0:
+		return nil, nil
+	case 1:
+	default:
+		return nil, fail.Invalidf(record.TokenHeader, "%s is given %d times; send the newest token once", record.TokenHeader, len(vs))
+	}
+	t, err := store.ParseToken(vs[0], f.store.Partitions())
+	if err != nil {
+		return nil, fail.Invalidf(record.TokenHeader, "%s: %v; send a token an answer carried, or none", record.TokenHeader, err)
+	}
+	return t, nil
 }
 
 func (f *Function) fail(w http.ResponseWriter, r *http.Request, err error) {

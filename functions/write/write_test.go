@@ -375,7 +375,7 @@ func TestLostAnswerSaysOutcomeUnknown(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || resp.Header.Get("Idempotent-Replayed") != "true" {
 		t.Fatalf("retry: %d %s, want 200 replaying the record stored by the lost create", resp.StatusCode, body)
 	}
-	if n, err := m.Do("GET", "cqrs:seq"); err != nil || n != "1" {
+	if n, err := m.Do("GET", "cqrs:{p0}:seq"); err != nil || n != "1" {
 		t.Errorf("seq on the master = %q (%v), want 1: one record, stored once", n, err)
 	}
 }

@@ -34,25 +34,44 @@ func startStack(t *testing.T) *stack {
 	}
 }
 
-func (s *stack) create(text string) (record.Record, error) {
+// created is the write function's answer to a create.
+type created struct {
+	record.Record
+	Token string `json:"token"`
+}
+
+func (s *stack) create(text string) (created, error) {
 	resp, err := s.client.Post(s.write.URL+"/records", "application/json",
 		strings.NewReader(`{"type":"bp","text":`+strconv.Quote(text)+`}`))
 	if err != nil {
-		return record.Record{}, err
+		return created{}, err
 	}
 	defer resp.Body.Close()
-	var rec record.Record
-	if err := json.NewDecoder(resp.Body).Decode(&rec); err != nil || resp.StatusCode != http.StatusCreated {
-		return rec, fmt.Errorf("create: status %d, %v", resp.StatusCode, err)
+	var c created
+	if err := json.NewDecoder(resp.Body).Decode(&c); err != nil || resp.StatusCode != http.StatusCreated {
+		return c, fmt.Errorf("create: status %d, %v", resp.StatusCode, err)
 	}
-	return rec, nil
+	if h := resp.Header.Get(record.TokenHeader); h == "" || h != c.Token {
+		return c, fmt.Errorf("create: %s %q and body token %q, want both, equal", record.TokenHeader, h, c.Token)
+	}
+	return c, nil
 }
 
-// find reports whether the read side already returns rec, and who served it.
-func (s *stack) find(rec record.Record, minSeq bool) (found bool, servedBy string, err error) {
-	url := s.read.URL + "/records/" + rec.ID
-	if minSeq {
-		url += "?minSeq=" + strconv.FormatInt(rec.Seq, 10)
+// Ways to read one's own write.
+const (
+	withToken  = "token"  // the token the create answered with
+	withMinSeq = "minSeq" // the record's seq, as clients that predate tokens do
+	withNone   = "none"
+)
+
+// find reports whether the read side already returns c, and who served it.
+func (s *stack) find(c created, how string) (found bool, servedBy string, err error) {
+	url := s.read.URL + "/records/" + c.ID
+	switch how {
+	case withToken:
+		url += "?token=" + c.Token
+	case withMinSeq:
+		url += "?minSeq=" + strconv.FormatInt(c.Seq, 10)
 	}
 	resp, err := s.client.Get(url)
 	if err != nil {
@@ -68,25 +87,24 @@ func (s *stack) find(rec record.Record, minSeq bool) (found bool, servedBy strin
 	return false, "", fmt.Errorf("read: status %d", resp.StatusCode)
 }
 
-// TestReadYourWrites writes and at once reads back, 10,000 times with minSeq and
-// 10,000 times without, from 8 clients at a time.
+// TestReadYourWrites writes and at once reads back, from 8 clients at a time: 10,000
+// times with the create's token, 10,000 times with the record's seq as minSeq (as
+// clients that predate tokens do), and 2,000 times with neither.
 func TestReadYourWrites(t *testing.T) {
 	s := startStack(t)
-	const pairs, clients = 10000, 8
-	run := func(minSeq bool) (stale, fromMaster int64) {
+	const clients = 8
+	run := func(how string, pairs int64) (stale, fromMaster int64) {
 		var wg sync.WaitGroup
 		var next, st, fm atomic.Int64
 		for range clients {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
+			wg.Go(func() {
 				for next.Add(1) <= pairs {
 					rec, err := s.create("pair")
 					if err != nil {
 						t.Error(err)
 						return
 					}
-					found, by, err := s.find(rec, minSeq)
+					found, by, err := s.find(rec, how)
 					if err != nil {
 						t.Error(err)
 						return
@@ -98,19 +116,25 @@ func TestReadYourWrites(t *testing.T) {
 						fm.Add(1)
 					}
 				}
-			}()
+			})
 		}
 		wg.Wait()
 		return st.Load(), fm.Load()
 	}
-	stale, fromMaster := run(true)
-	if stale != 0 {
-		t.Errorf("with minSeq: %d of %d reads were stale, want 0", stale, pairs)
+	reads := int64(0)
+	for _, how := range []string{withToken, withMinSeq} {
+		const pairs = 10000
+		stale, fromMaster := run(how, pairs)
+		reads += pairs
+		if stale != 0 {
+			t.Errorf("with %s: %d of %d reads were stale, want 0", how, stale, pairs)
+		}
+		t.Logf("with %s: %d of %d reads stale, %d answered by the master fallback", how, stale, pairs, fromMaster)
 	}
-	t.Logf("with minSeq: %d of %d reads stale, %d answered by the master fallback", stale, pairs, fromMaster)
-	stale, _ = run(false)
-	t.Logf("without minSeq: %d of %d reads stale (replication lag on loopback)", stale, pairs)
-	fmt.Printf("read-your-writes: with minSeq 0 stale expected; without minSeq %d of %d stale\n", stale, pairs)
+	stale, _ := run(withNone, 2000)
+	reads += 2000
+	t.Logf("without token or minSeq: %d of %d reads stale (replication lag on loopback)", stale, 2000)
+	fmt.Printf("read-your-writes: with token or minSeq 0 stale expected; without either %d of %d stale\n", stale, 2000)
 
 	for _, srv := range []struct {
 		name string
@@ -127,8 +151,8 @@ func TestReadYourWrites(t *testing.T) {
 			t.Errorf("KEYS ran %d times on the %s, want never", n, srv.name)
 		}
 	}
-	// The replica did the reading: every found record was fetched from it.
-	if n, _ := testenv.Calls(s.pair.Replica, "mget"); n < pairs {
-		t.Errorf("replica ran MGET (seq and document) %d times, want at least %d", n, pairs)
+	// The replica did the reading: every read ran the get script there.
+	if n, _ := testenv.Calls(s.pair.Replica, "evalsha_ro"); int64(n) < reads {
+		t.Errorf("replica ran the get script %d times, want at least %d", n, reads)
 	}
 }

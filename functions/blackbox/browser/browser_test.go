@@ -409,7 +409,7 @@ func crossSiteWrites(t *testing.T, b *browser, s *testenv.Stack) {
 		fmt.Fprintf(w, evilPage, s.Page.URL(), word)
 	}))
 	t.Cleanup(evil.Close)
-	before, err := s.Pair.Master.Do("GET", "cqrs:seq")
+	before, err := s.Pair.Master.Do("GET", "cqrs:{p0}:seq")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -439,7 +439,7 @@ func crossSiteWrites(t *testing.T, b *browser, s *testenv.Stack) {
 			t.Fatalf("the UI did not refuse the other site's form: %s is false (%v)", answer, err)
 		}
 	}
-	after, err := s.Pair.Master.Do("GET", "cqrs:seq")
+	after, err := s.Pair.Master.Do("GET", "cqrs:{p0}:seq")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -704,7 +704,7 @@ func TestBrowserSaveWithUnknownOutcome(t *testing.T) {
 // many records hold word.
 func countRecords(t *testing.T, s *testenv.Stack, word string) int {
 	t.Helper()
-	seq, err := s.Pair.Master.Do("GET", "cqrs:seq")
+	seq, err := s.Pair.Master.Do("GET", "cqrs:{p0}:seq")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -328,7 +328,7 @@ func TestBehindQueueProxy(t *testing.T) {
 				t.Fatal(err)
 			}
 		}()
-		seq, err := pair.Master.Do("INCR", "cqrs:seq")
+		seq, err := pair.Master.Do("INCR", "cqrs:{p0}:seq")
 		if err != nil {
 			t.Fatal(err)
 		}

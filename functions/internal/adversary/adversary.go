@@ -1,7 +1,10 @@
-// Package adversary builds the store on which one search once blocked Redis, for the
-// test that guards against it (functions/blackbox/faults) and for the bench that
-// measures it (cqrs-bench): group records of type bp hold the words k1..k15, group+1
-// others hold k16, and a query asks for all sixteen words, which no record holds.
+// Package adversary builds the stores on which a search is as expensive as its
+// words can make it, for the tests that guard against them (functions/blackbox/faults)
+// and for the bench that measures them (cqrs-bench). Every record is of type bp and
+// holds some of the sixteen words k1..k16, and the query asks for all sixteen, which
+// no record holds: the page script must walk and cannot return early. The layouts
+// differ in how the missing words are arranged, which decides how far each probe
+// lets the walk skip.
 package adversary
 
 import (
@@ -11,9 +14,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
-
-	"github.com/cqrs-knative/cqrs-knative/functions/store"
 )
 
 // Words are the sixteen words, k1 to k16.
@@ -31,37 +31,79 @@ func Query() string {
 	return url.Values{"type": {"bp"}, "q": {strings.Join(Words(), " ")}, "limit": {"100"}}.Encode()
 }
 
-// Grouped says which records hold k1..k15 when they are the first group: the
-// indexes of the two groups do not overlap, so the walk can skip the other whole.
-func Grouped(group int) func(i int64) bool {
-	return func(i int64) bool { return i <= int64(group) }
+// A Layout says which of the sixteen words record i (from 1) of n lacks: the words it
+// holds are all the others.
+type Layout struct {
+	Name    string
+	Missing func(i, n int) []int // indexes into Words of the words record i lacks
 }
 
-// Interleaved says which records hold k1..k15 when the groups alternate (odd i): no
-// index lets the walk skip ahead, so every page is cut by the scan budget.
-func Interleaved(i int64) bool { return i%2 == 1 }
+// Layouts is the family, from the one that first blocked Redis to the ones that
+// leave the walk the least to skip.
+var Layouts = []Layout{
+	// Blocks: the first half holds k1..k15, the second k16 alone. The indexes of the
+	// two halves do not overlap, so the walk skips the other half whole.
+	{"blocks", func(i, n int) []int {
+		if i <= n/2 {
+			return []int{15}
+		}
+		return seq(0, 15)
+	}},
+	// Interleaved: odd records hold k1..k15, even ones k16. No index lets the walk
+	// skip more than one record.
+	{"interleaved", func(i, _ int) []int {
+		if i%2 == 1 {
+			return []int{15}
+		}
+		return seq(0, 15)
+	}},
+	// Rotating runs: every record lacks one word, and the missing word changes every
+	// three records, so each probe that misses skips one short run.
+	{"rotating", func(i, _ int) []int { return []int{(i / 3) % 16} }},
+	// Scattered: every record lacks one word, chosen by a hash of i, so the index
+	// that missed last (which the walk probes first) is rarely the one that misses
+	// next, and each record costs probes of about half the indexes.
+	{"scattered", func(i, _ int) []int { return []int{int(uint32(i)*2654435761>>16) % 16} }},
+}
 
-// Fill stores 2*group+1 records of type bp through s, from 32 workers: the i-th
-// (from 1) holds k1..k15 when has15(i), else k16. It returns the first error.
-func Fill(ctx context.Context, s *store.Store, group int, has15 func(i int64) bool) error {
-	words := Words()
-	many, one := strings.Join(words[:15], " "), words[15]
+// seq returns from, from+1, ..., to-1.
+func seq(from, to int) []int {
+	out := make([]int, 0, to-from)
+	for i := from; i < to; i++ {
+		out = append(out, i)
+	}
+	return out
+}
+
+// Text is the text of record i of n in layout l: the words it holds.
+func (l Layout) Text(i, n int) string {
+	missing := map[int]bool{}
+	for _, m := range l.Missing(i, n) {
+		missing[m] = true
+	}
+	var held []string
+	for j, w := range Words() {
+		if !missing[j] {
+			held = append(held, w)
+		}
+	}
+	return strings.Join(held, " ")
+}
+
+// Fill stores records 1..n of layout l with create, from 32 workers, in about that
+// order; it returns the first error.
+func (l Layout) Fill(ctx context.Context, n int, create func(ctx context.Context, text string) error) error {
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	var firstErr atomic.Value
 	for range 32 {
 		wg.Go(func() {
 			for ctx.Err() == nil {
-				i := next.Add(1)
-				if i > int64(2*group+1) {
+				i := int(next.Add(1))
+				if i > n || firstErr.Load() != nil {
 					return
 				}
-				text := one
-				if has15(i) {
-					text = many
-				}
-				if _, err := s.Create(ctx, store.NewRecord{ID: fmt.Sprintf("adv%d", i), Type: "bp", Text: text,
-					CreatedAt: time.Now()}, 0, 0); err != nil {
+				if err := create(ctx, l.Text(i, n)); err != nil {
 					firstErr.CompareAndSwap(nil, err)
 					return
 				}

@@ -12,17 +12,20 @@ import (
 	"github.com/cqrs-knative/cqrs-knative/functions/store"
 )
 
-// advResult is the adversarial search phase: the p99 of plain creates and reads
-// without and with 16 connections sending the search.
+// advResult is the adversarial search phase: the p50 and p99 of plain creates and
+// reads alone, and beside 16 connections sending the 16-word search over each
+// layout of the adversary family.
 type advResult struct {
-	quiet, attacked advStats
-	searches        int
-	pageUsec        float64 // Redis time per page script on the replica under attack
-	// The same records interleaved (odd seqs hold k1..k15, even seqs k16): no index
-	// lets the walk skip ahead, so every page is cut by the scan budget.
-	interleaved         advStats
-	interleavedSearches int
-	interleavedUsec     float64
+	quiet  advStats
+	layout []advLayout
+}
+
+// advLayout is one layout's run beside the search.
+type advLayout struct {
+	name     string
+	attacked advStats
+	searches int
+	pageUsec float64 // Redis time per page script on the replica
 }
 
 type advStats struct{ creates, reads stats }
@@ -32,55 +35,54 @@ const (
 	bystander = 4 // connections each for plain creates and plain reads
 )
 
-// adversarial stores the search of TestAdversarialSearchUnderLoad (group records
-// with the words k1..k15, group+1 others with k16, a query for all sixteen), then
-// measures plain creates and reads for one phase alone and one phase beside 16
-// connections sending that search.
+// adversarial measures plain creates and reads alone, then, for each layout of the
+// adversary family stored at advRecords records, beside 16 connections sending the
+// search that no record matches: the Redis time of each page script (bounded by
+// store.SearchTime) and what the bystanders wait.
 func (b *bench) adversarial(ctx context.Context) error {
-	group := b.opts.advGroup
-	progress("adversarial search: storing %d + %d records", group, group+1)
+	n := b.opts.advRecords
+	d := max(b.opts.duration, 2*time.Second)
 	if err := b.flush(ctx); err != nil {
 		return err
 	}
-	if err := b.fillAdversarial(ctx, group, adversary.Grouped(group)); err != nil {
+	progress("adversarial search: plain creates and reads (%d connections each) for %s, alone", bystander, d)
+	var err error
+	if b.res.adv.quiet, _, err = b.advPhase(ctx, d, 0, ""); err != nil {
 		return err
 	}
 	search := b.read.URL() + "/records?" + adversary.Query()
-	d := max(b.opts.duration, 2*time.Second)
-	progress("adversarial search: plain creates and reads (%d connections each) for %s, alone", bystander, d)
-	var err error
-	if b.res.adv.quiet, _, err = b.advPhase(ctx, d, 0, search); err != nil {
-		return err
+	for _, l := range adversary.Layouts {
+		progress("adversarial search, %s: storing %s records", l.Name, count(n))
+		if err := b.flush(ctx); err != nil {
+			return err
+		}
+		if err := b.fillAdversarial(ctx, l, n); err != nil {
+			return err
+		}
+		progress("adversarial search, %s: plain creates and reads beside %d connections searching for %s", l.Name, attackers, d)
+		before := commandStats(ctx, b.rc)
+		r := advLayout{name: l.Name}
+		if r.attacked, r.searches, err = b.advPhase(ctx, d, attackers, search); err != nil {
+			return err
+		}
+		r.pageUsec = commandStats(ctx, b.rc)["evalsha_ro"].perCallSince(before["evalsha_ro"])
+		b.res.adv.layout = append(b.res.adv.layout, r)
 	}
-	progress("adversarial search: the same beside %d connections searching for %s", attackers, d)
-	before := commandStats(ctx, b.rc)
-	if b.res.adv.attacked, b.res.adv.searches, err = b.advPhase(ctx, d, attackers, search); err != nil {
-		return err
-	}
-	b.res.adv.pageUsec = commandStats(ctx, b.rc)["evalsha_ro"].perCallSince(before["evalsha_ro"])
-
-	progress("adversarial search, interleaved: storing the same records with the groups interleaved")
-	if err := b.flush(ctx); err != nil {
-		return err
-	}
-	if err := b.fillAdversarial(ctx, group, adversary.Interleaved); err != nil {
-		return err
-	}
-	progress("adversarial search, interleaved: plain creates and reads beside %d connections searching for %s", attackers, d)
-	before = commandStats(ctx, b.rc)
-	if b.res.adv.interleaved, b.res.adv.interleavedSearches, err = b.advPhase(ctx, d, attackers, search); err != nil {
-		return err
-	}
-	b.res.adv.interleavedUsec = commandStats(ctx, b.rc)["evalsha_ro"].perCallSince(before["evalsha_ro"])
 	return nil
 }
 
-// fillAdversarial stores the adversarial records (see adversary.Fill) and waits for
-// the replica to have them.
-func (b *bench) fillAdversarial(ctx context.Context, group int, has15 func(i int64) bool) error {
+// fillAdversarial stores n records of layout l with the store's create script and
+// waits for the replica to have them.
+func (b *bench) fillAdversarial(ctx context.Context, l adversary.Layout, n int) error {
 	rdb := store.NewClient(store.Options{Addr: b.master.Addr(), PoolSize: 32, ReadTimeout: 10 * time.Second})
 	defer rdb.Close()
-	if err := adversary.Fill(ctx, store.New(rdb), group, has15); err != nil {
+	st := store.New(rdb)
+	var i atomic.Int64
+	err := l.Fill(ctx, n, func(ctx context.Context, text string) error {
+		_, err := st.Create(ctx, store.NewRecord{Tag: fmt.Sprintf("a%d", i.Add(1)), Type: "bp", Text: text}, 0, 0)
+		return err
+	})
+	if err != nil {
 		return err
 	}
 	return b.waitReplica(ctx)

@@ -29,14 +29,14 @@ import (
 )
 
 type options struct {
-	bin      string
-	conns    int
-	duration time.Duration // one round of one side of one workload
-	rounds   int
-	rbCount  int   // requests per redis-benchmark test
-	sizes    []int // store sizes read at, in records
-	coldRuns int
-	advGroup int // records per group of the adversarial store
+	bin        string
+	conns      int
+	duration   time.Duration // one round of one side of one workload
+	rounds     int
+	rbCount    int   // requests per redis-benchmark test
+	sizes      []int // store sizes read at, in records
+	coldRuns   int
+	advRecords int // records of each adversarial layout
 }
 
 func main() {
@@ -48,9 +48,9 @@ func main() {
 	flag.DurationVar(&o.duration, "duration", 3*time.Second, "how long each side of each workload runs per round")
 	flag.IntVar(&o.rounds, "rounds", 3, "rounds per workload, alternating baseline and function")
 	flag.Parse()
-	o.rbCount, o.sizes, o.coldRuns, o.advGroup = 100000, []int{1000, 100000}, 10, 10000
+	o.rbCount, o.sizes, o.coldRuns, o.advRecords = 100000, []int{1000, 100000}, 10, 100000
 	if *short {
-		o.duration, o.rounds, o.rbCount, o.sizes, o.coldRuns = time.Second, 1, 30000, []int{1000, 20000}, 5
+		o.duration, o.rounds, o.rbCount, o.sizes, o.coldRuns, o.advRecords = time.Second, 1, 30000, []int{1000, 20000}, 5, 20000
 	}
 	if *large {
 		o.sizes = append(o.sizes, 1000000)

@@ -17,10 +17,11 @@ func (b *bench) preload(ctx context.Context, n int) error {
 	rdb := store.NewClient(store.Options{Addr: b.master.Addr(), PoolSize: 64, ReadTimeout: 10 * time.Second})
 	defer rdb.Close()
 	st := store.New(rdb)
-	have, err := st.Seq(ctx)
+	ps, err := st.Positions(ctx)
 	if err != nil {
 		return err
 	}
+	have := ps[0].Seq
 	todo := int64(n) - have
 	var next atomic.Int64
 	var firstErr error
@@ -39,8 +40,7 @@ func (b *bench) preload(ctx context.Context, n int) error {
 					progress("  %d of %d", i, todo)
 				}
 				_, err := st.Create(ctx, store.NewRecord{
-					ID: fmt.Sprintf("p%x", c.r.Uint32()), Type: recordTypes[i%3], Text: c.text(),
-					CreatedAt: time.Now(),
+					Tag: fmt.Sprintf("p%x", c.r.Uint32()), Type: recordTypes[i%3], Text: c.text(),
 				}, 0, 0)
 				if err != nil {
 					once.Do(func() { firstErr = err })

@@ -1,8 +1,11 @@
-// Command cqrs-migrate moves a store written by the first Redis layout (a hash per
-// record holding its fields and its document, sorted sets of 16-character ids for
-// every index) to the current one (the document once, under its seq; packed lists of
-// 4-byte seqs for the indexes), keeping every record, seq, id and idempotency claim.
-// It resumes where an earlier run stopped and then deletes the old keys.
+// Command cqrs-migrate moves a store written by an earlier Redis layout to the
+// current one: layout 1 (a hash per record, sorted sets of 16-character ids for every
+// index) or layout 2 (a document per record under its seq, packed lists of seqs
+// without partitions). The current layout keeps a partition's documents in one hash
+// and every key under the partition's hash tag, and indexes words in their search
+// form (compatibility-composed and case-folded), so copying also reindexes. It keeps
+// every record, seq, id and idempotency claim, resumes where an earlier run stopped
+// and then deletes the old keys.
 //
 // Stop writes first (scale cqrs-write to zero), run it against the master, then
 // deploy the new functions:
@@ -39,7 +42,10 @@ func main() {
 			fmt.Fprintf(os.Stderr, "cqrs-migrate: %d records copied\n", m.Records)
 		}
 	})
-	fmt.Printf("cqrs-migrate: %d records copied, %d copied before, %d old keys deleted\n", m.Records, m.Skipped, m.Deleted)
+	if m.From == 0 {
+		fmt.Println("cqrs-migrate: no store of layout 1 or 2 found; nothing to copy")
+	}
+	fmt.Printf("cqrs-migrate: %d records copied, %d copied before, %d claims copied, %d old keys deleted\n", m.Records, m.Skipped, m.Claims, m.Deleted)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "cqrs-migrate:", err)
 		os.Exit(1)

@@ -25,36 +25,80 @@ import (
 // TestMain removes the binaries that the tests built once they have all run.
 func TestMain(m *testing.M) { os.Exit(testenv.Run(m)) }
 
-// createV1 is the create script of the first layout, as it was released: this test
-// writes a store exactly as that version of cqrs-write did.
-//
-//go:embed testdata/create-v1.lua
-var createV1 string
+// createV1 and createV2 are the create scripts of the first two layouts, as they
+// were released: the test writes stores exactly as those versions of cqrs-write did.
+var (
+	//go:embed testdata/create-v1.lua
+	createV1 string
+	//go:embed testdata/create-v2.lua
+	createV2 string
+)
+
+// oldWriter stores record i the way one old layout's store.Create did, with an
+// idempotency claim under claimKey when it is not empty, and returns its id.
+type oldWriter func(t *testing.T, rdb *redis.Client, i int, typ, text, claimKey string, at time.Time) string
+
+func fingerprint(typ, text string) string {
+	h := sha256.Sum256([]byte(typ + "\x00" + text))
+	return hex.EncodeToString(h[:12])
+}
 
 // v1Create stores one record the way the first layout's store.Create did.
-func v1Create(t *testing.T, rdb *redis.Client, id, typ, text, claim string, at time.Time) {
+func v1Create(t *testing.T, rdb *redis.Client, i int, typ, text, claimKey string, at time.Time) string {
 	t.Helper()
-	keys := []string{"cqrs:seq", claim, "cqrs:rec:" + id, "cqrs:idx:all", "cqrs:idx:type:" + typ}
+	id := fmt.Sprintf("v1id%012d", i)
+	keys := []string{"cqrs:seq", claimKey, "cqrs:rec:" + id, "cqrs:idx:all", "cqrs:idx:type:" + typ}
 	for _, w := range record.Tokenize(text) {
 		keys = append(keys, "cqrs:idx:word:"+w)
 	}
 	b, _ := json.Marshal(record.Record{ID: id, Type: typ, Text: text, CreatedAt: at})
-	i := bytes.Index(b, []byte(`"seq":0`))
-	h := sha256.Sum256([]byte(typ + "\x00" + text))
+	j := bytes.Index(b, []byte(`"seq":0`))
 	args := []any{id, typ, text, at.Format(time.RFC3339Nano), 60000, "cqrs:rec:",
-		string(b[:i+len(`"seq":`)]), string(b[i+len(`"seq":0`):]), hex.EncodeToString(h[:12])}
+		string(b[:j+len(`"seq":`)]), string(b[j+len(`"seq":0`):]), fingerprint(typ, text)}
 	if err := rdb.Eval(context.Background(), createV1, keys, args...).Err(); err != nil {
 		t.Fatalf("v1 create %s: %v", id, err)
 	}
+	return id
 }
 
-// TestMigrateStoreOfLayout1 writes 1,234 records with the first layout's script (some
+// v2Create stores one record the way the second layout's store.Create did.
+func v2Create(t *testing.T, rdb *redis.Client, i int, typ, text, claimKey string, at time.Time) string {
+	t.Helper()
+	tag := fmt.Sprintf("v2t%d", i)
+	keys := []string{"cqrs:seq", claimKey, "cqrs:ix:all", "cqrs:ix:t:" + typ}
+	for _, w := range record.Tokenize(text) {
+		keys = append(keys, "cqrs:ix:w:"+w)
+	}
+	b, _ := json.Marshal(record.Record{Type: typ, Text: text, CreatedAt: at})
+	tail := strings.TrimPrefix(string(b), `{"id":"","seq":0`)
+	args := []any{tag, tail, 60000, "cqrs:r:", "cqrs:alias", fingerprint(typ, text)}
+	res, err := rdb.Eval(context.Background(), createV2, keys, args...).Slice()
+	if err != nil || len(res) != 2 {
+		t.Fatalf("v2 create %d: %v %v", i, res, err)
+	}
+	return fmt.Sprintf("%d-%s", res[1], tag)
+}
+
+// TestMigrateOldLayouts writes 1,234 records with each old layout's own script (some
 // with idempotency claims), runs the built cqrs-migrate twice (copying and keeping
 // the old keys, then resuming with nothing left to copy and deleting them), and reads
 // the store with the current code: every page and search as before, every record by
 // its old id, claims replayed with the old record, new creates after the old seqs,
 // and no key of the old layout left.
-func TestMigrateStoreOfLayout1(t *testing.T) {
+func TestMigrateOldLayouts(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		write oldWriter
+		old   []string // key prefixes of the old layout
+	}{
+		{"layout 1", v1Create, []string{"cqrs:rec:", "cqrs:idx:", "cqrs:idem:"}},
+		{"layout 2", v2Create, []string{"cqrs:r:", "cqrs:ix:", "cqrs:idem:", "cqrs:seq", "cqrs:alias"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) { migrate(t, tt.write, tt.old) })
+	}
+}
+
+func migrate(t *testing.T, write oldWriter, oldPrefixes []string) {
 	pair := testenv.Redis(t)
 	ctx := context.Background()
 	mc := redis.NewClient(&redis.Options{Addr: pair.Master.Addr()})
@@ -74,11 +118,10 @@ func TestMigrateStoreOfLayout1(t *testing.T) {
 		text := fmt.Sprintf("record %d %s <b>&</b>", i, strings.Join(ws, " "))
 		claim := ""
 		if i%100 == 0 {
-			claim = store.HTTPClaim(fmt.Sprintf("key-%d", i))
+			claim = fmt.Sprintf("cqrs:idem:http:key-%d", i)
 		}
-		id := fmt.Sprintf("v1id%012d", i)
 		at := start.Add(time.Duration(i) * time.Second)
-		v1Create(t, mc, id, types[i%3], text, claim, at)
+		id := write(t, mc, i, types[i%3], text, claim, at)
 		want[int64(i)] = record.Record{ID: id, Seq: int64(i), Type: types[i%3], Text: text, CreatedAt: at}
 	}
 
@@ -91,8 +134,8 @@ func TestMigrateStoreOfLayout1(t *testing.T) {
 		}
 		return string(out)
 	}
-	if out := run("-keep-old"); !strings.Contains(out, fmt.Sprintf("%d records copied, 0 copied before, 0 old keys deleted", n)) {
-		t.Errorf("first run said %q, want all %d records copied and nothing deleted", out, n)
+	if out := run("-keep-old"); !strings.Contains(out, fmt.Sprintf("%d records copied, 0 copied before, 12 claims copied, 0 old keys deleted", n)) {
+		t.Errorf("first run said %q, want all %d records and 12 claims copied and nothing deleted", out, n)
 	}
 	if out := run(); !strings.Contains(out, fmt.Sprintf("0 records copied, %d copied before", n)) {
 		t.Errorf("second run said %q, want nothing copied again", out)
@@ -100,7 +143,7 @@ func TestMigrateStoreOfLayout1(t *testing.T) {
 	left := 0
 	iter := mc.Scan(ctx, 0, "cqrs:*", 1000).Iterator()
 	for iter.Next(ctx) {
-		if k := iter.Val(); strings.HasPrefix(k, "cqrs:rec:") || strings.HasPrefix(k, "cqrs:idx:") {
+		if k := iter.Val(); slices.ContainsFunc(oldPrefixes, func(p string) bool { return strings.HasPrefix(k, p) }) {
 			left++
 		}
 	}
@@ -145,23 +188,23 @@ func TestMigrateStoreOfLayout1(t *testing.T) {
 				}
 				got = append(got, rec.Seq)
 			}
-			if p.Next == 0 {
+			if p.Next == nil {
 				break
 			}
-			q.Before = p.Next
+			q.Cursor = p.Next
 		}
 		if !slices.Equal(got, wantSeqs) {
 			t.Errorf("query %+v: %d records %v..., want %d", q, len(got), got[:min(5, len(got))], len(wantSeqs))
 		}
 	}
 	// A claim made before the migration replays the old record; new records follow.
-	again, err := m.Create(ctx, store.NewRecord{ID: "new1", Type: want[300].Type, Text: want[300].Text,
-		CreatedAt: time.Now(), Claim: store.HTTPClaim("key-300"), ClaimTTL: time.Minute}, 0, 0)
-	if err != nil || again.New || again.Record.ID != want[300].ID || again.Record.Seq != 300 {
+	again, err := m.Create(ctx, store.NewRecord{Tag: "new1", Type: want[300].Type, Text: want[300].Text,
+		Claim: store.HTTPClaim("key-300"), ClaimTTL: time.Minute}, 0, 0)
+	if err != nil || again.New || again.ID != want[300].ID || again.Seq != 300 {
 		t.Errorf("replayed claim = %+v, %v; want the old record %s", again, err, want[300].ID)
 	}
-	c, err := m.Create(ctx, store.NewRecord{ID: "new2", Type: "bp", Text: "after alpha", CreatedAt: time.Now()}, 0, 0)
-	if err != nil || !c.New || c.Record.Seq != n+1 || c.Record.ID != fmt.Sprintf("%d-new2", n+1) {
+	c, err := m.Create(ctx, store.NewRecord{Tag: "new2", Type: "bp", Text: "after alpha"}, 0, 0)
+	if err != nil || !c.New || c.Seq != n+1 || c.ID != fmt.Sprintf("%d-new2", n+1) {
 		t.Fatalf("create after migration = %+v, %v; want seq %d", c, err, n+1)
 	}
 	waitFor(t, r, n+1)
@@ -175,7 +218,7 @@ func waitFor(t *testing.T, s *store.Store, seq int64) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		if got, err := s.Seq(context.Background()); err == nil && got >= seq {
+		if ps, err := s.Positions(context.Background()); err == nil && ps[0].Seq >= seq {
 			return
 		}
 		if time.Now().After(deadline) {
@@ -187,11 +230,11 @@ func waitFor(t *testing.T, s *store.Store, seq int64) {
 
 type decodedPage struct {
 	Records []record.Record
-	Next    int64
+	Next    store.Cursor
 }
 
 func page(s *store.Store, q store.Query) (decodedPage, error) {
-	dp, err := s.PageDocs(context.Background(), q)
+	dp, err := s.PageDocs(context.Background(), q, store.Need{})
 	if err != nil {
 		return decodedPage{}, err
 	}
@@ -206,12 +249,12 @@ func page(s *store.Store, q store.Query) (decodedPage, error) {
 
 func getRecord(s *store.Store, id string) (record.Record, error) {
 	var r record.Record
-	doc, _, err := s.GetDoc(context.Background(), id)
-	if err == nil && doc == nil {
+	g, err := s.GetDoc(context.Background(), id, store.Need{})
+	if err == nil && g.Doc == nil {
 		err = fmt.Errorf("no record %s", id)
 	}
 	if err == nil {
-		err = json.Unmarshal(doc, &r)
+		err = json.Unmarshal(g.Doc, &r)
 	}
 	return r, err
 }
