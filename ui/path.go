@@ -92,7 +92,7 @@ func badPath(msg string) error {
 }
 
 // queryParams are the read function's parameters; it refuses any of them given twice.
-var queryParams = []string{"type", "q", "limit", "cursor", "minSeq"}
+var queryParams = []string{"type", "q", "limit", "cursor", "token", "minSeq"}
 
 // checkQuery applies the read function's rules to a raw query before the UI passes
 // it on unchanged: it must parse (no bad escape, no semicolon) and give none of the

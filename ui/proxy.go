@@ -22,9 +22,9 @@ import (
 // Headers the page may send to a function and a function may send back. Everything
 // else (cookies, caching, upstream security headers) stays on its side.
 var (
-	requestHeaders = []string{"Accept", "Content-Type", "Idempotency-Key", "X-Min-Seq", "User-Agent", "Traceparent", "Tracestate"}
+	requestHeaders = []string{"Accept", "Content-Type", "Idempotency-Key", "X-Consistency-Token", "X-Min-Seq", "User-Agent", "Traceparent", "Tracestate"}
 	// ResponseHeaders are the function headers the proxy passes to the page.
-	ResponseHeaders = []string{"Content-Type", "Content-Length", "Location", "X-Replica-Seq", "X-Served-By",
+	ResponseHeaders = []string{"Content-Type", "Content-Length", "Location", "X-Consistency-Token", "X-Replica-Seq", "X-Served-By",
 		"X-Replicated", "Retry-After", "Idempotent-Replayed", "Allow"}
 )
 

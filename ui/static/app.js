@@ -6,12 +6,15 @@
   // The record types and their labels, in the order the UI service lists them
   // (GET /api/types, from its RECORD_TYPES and RECORD_TYPE_LABELS).
   const TYPES = new Map();
-  // Where the seq of the last save is kept for read-your-writes, per tab.
+  // Where the newest consistency token the page holds is kept for read-your-writes,
+  // per tab, and the seq of the last save (for people: the token is opaque).
+  const TOKEN_KEY = 'cqrs.token';
   const SEQ_KEY = 'cqrs.lastSeq';
+  const TOKEN_HEADER = 'X-Consistency-Token';
   // Fields the functions name in {"error","field"} answers, and the control each
   // one belongs to on this page.
   const ADD_FIELDS = { type: 'add-type', text: 'add-text', body: 'add-text' };
-  const QUERY_FIELDS = { type: 'q-type', q: 'q-words', limit: 'q-limit', minSeq: 'q-ryw', 'X-Min-Seq': 'q-ryw', cursor: 'more' };
+  const QUERY_FIELDS = { type: 'q-type', q: 'q-words', limit: 'q-limit', token: 'q-ryw', 'X-Consistency-Token': 'q-ryw', cursor: 'more' };
 
   const $ = (id) => document.getElementById(id);
   const el = (tag, cls, text) => {
@@ -21,8 +24,12 @@
     return n;
   };
 
+  let token = '';
   let lastSeq = 0;
-  try { lastSeq = Number(sessionStorage.getItem(SEQ_KEY)) || 0; } catch (e) { /* storage off */ }
+  try {
+    token = sessionStorage.getItem(TOKEN_KEY) || '';
+    lastSeq = Number(sessionStorage.getItem(SEQ_KEY)) || 0;
+  } catch (e) { /* storage off */ }
   // The Idempotency-Key of the save in progress. It is kept until a save gets a
   // definite answer (success), so that pressing Save again after an unknown outcome
   // (no answer, or "outcome unknown") cannot store the record twice; editing the
@@ -148,14 +155,26 @@
     return by === 'master' ? 'served by the master (fallback) at seq ' + seq : 'served by the replica at seq ' + seq;
   }
 
-  function rememberSeq(seq) {
-    lastSeq = seq;
-    try { sessionStorage.setItem(SEQ_KEY, String(seq)); } catch (e) { /* storage off */ }
+  // rememberToken keeps the token of an answer to a request that sent the page's
+  // token: the functions join the two, so it is the newest the page holds.
+  function rememberToken(headers, seq) {
+    const t = headers.get(TOKEN_HEADER);
+    if (!t) return;
+    token = t;
+    if (seq > 0) lastSeq = seq;
+    try {
+      sessionStorage.setItem(TOKEN_KEY, token);
+      sessionStorage.setItem(SEQ_KEY, String(lastSeq));
+    } catch (e) { /* storage off */ }
   }
 
-  function forgetSeq() {
+  function forgetToken() {
+    token = '';
     lastSeq = 0;
-    try { sessionStorage.removeItem(SEQ_KEY); } catch (e) { /* storage off */ }
+    try {
+      sessionStorage.removeItem(TOKEN_KEY);
+      sessionStorage.removeItem(SEQ_KEY);
+    } catch (e) { /* storage off */ }
   }
 
   // outcomeUnknown says whether a failed save may still have been stored: no
@@ -187,13 +206,21 @@
     if (!pendingKey) pendingKey = newKey();
     const key = pendingKey;
     const cmd = { type: $('add-type').value, text: $('add-text').value };
-    let res = await call('POST', '/api/records', cmd, { 'Idempotency-Key': key });
+    const headers = { 'Idempotency-Key': key };
+    if (token) headers[TOKEN_HEADER] = token;
+    let res = await call('POST', '/api/records', cmd, headers);
+    if (!res.ok && staleToken(res)) {
+      // The store was reset since the page's token: save without it.
+      forgetToken();
+      delete headers[TOKEN_HEADER];
+      res = await call('POST', '/api/records', cmd, headers);
+    }
     if (!res.ok && outcomeUnknown(res)) {
       // One automatic retry with the same key: it stores the record or, if the
       // first attempt did store it, answers with that record.
       $('saved').textContent = 'No definite answer; retrying once with the same Idempotency-Key…';
       await sleep(retryDelay(res));
-      res = await call('POST', '/api/records', cmd, { 'Idempotency-Key': key });
+      res = await call('POST', '/api/records', cmd, headers);
     }
     if (!res.ok) {
       busy(form, button, false);
@@ -207,9 +234,7 @@
     }
     if (pendingKey === key) pendingKey = '';
     const rec = res.data;
-    // The last save's seq, not the largest ever seen: after the store was reset,
-    // seqs start again from 1.
-    if (Number(rec.seq) > 0) rememberSeq(Number(rec.seq));
+    rememberToken(res.headers, Number(rec.seq));
     let saved = 'Saved ' + typeLabel(rec.type) + ' as seq ' + rec.seq + ' on the master.';
     if (res.headers.get('Idempotent-Replayed') === 'true') saved += ' (A retry: the first attempt had stored it.)';
     const replicated = res.headers.get('X-Replicated');
@@ -240,15 +265,18 @@
     if (type) p.set('type', type);
     if (words) p.set('q', words);
     p.set('limit', $('q-limit').value);
-    if ($('q-ryw').checked && lastSeq > 0) p.set('minSeq', String(lastSeq));
+    if ($('q-ryw').checked && token) p.set('token', token);
     return p;
   }
 
-  // staleSeq says whether the read side refused the saved seq: after READ_MAX_WAIT it
-  // answers 400 for a minSeq beyond any seq its store has handed out, a seq from
-  // another store.
-  function staleSeq(res) {
-    return res.status === 400 && res.data !== null && (res.data.field === 'minSeq' || res.data.field === 'X-Min-Seq');
+  // staleToken says whether a function refused the page's token: one of a history of
+  // the store that is gone (409 store_reset: the store was emptied), or beyond the
+  // newest record (400 naming the token: writes lost in a failover). Either way the
+  // token means nothing to the store as it is now.
+  function staleToken(res) {
+    const d = res.data;
+    return d !== null && typeof d === 'object' && (d.code === 'store_reset' ||
+      (res.status === 400 && (d.field === 'token' || d.field === TOKEN_HEADER)));
   }
 
   // Search runs a new query; more follows nextCursor with the same query.
@@ -262,16 +290,18 @@
     busy(form, button, true);
     let res = await call('GET', '/api/records?' + params.toString());
     let note = '';
-    const waited = params.get('minSeq');
-    if (waited !== null && staleSeq(res)) {
-      // The store was reset or replaced since that save: the seq means nothing
-      // there. Forget it and ask again without it.
-      forgetSeq();
-      params.delete('minSeq');
-      note = 'read your writes: seq ' + waited + ' is not from this store (it was reset or replaced), so the page forgot it';
+    const sent = params.get('token');
+    if (sent !== null && staleToken(res)) {
+      // The store was reset or lost writes since the page's token: it means
+      // nothing there. Forget it and ask again without it.
+      forgetToken();
+      params.delete('token');
+      if (more) params.delete('cursor');
+      note = 'read your writes: the store was reset since your last save, so the page forgot it';
       res = await call('GET', '/api/records?' + params.toString());
-    } else if (waited !== null) {
-      note = 'read your writes: waited for seq ' + waited;
+    } else if (sent !== null) {
+      rememberToken(res.headers, 0);
+      note = 'read your writes: waited for your last save' + (lastSeq > 0 ? ' (seq ' + lastSeq + ')' : '');
     }
     busy(form, button, false);
     if (!res.ok) {

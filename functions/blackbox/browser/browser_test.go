@@ -283,15 +283,15 @@ func TestBrowser(t *testing.T) {
 		t.Logf("wrote %s", path)
 	}
 
-	// Read your writes: the next search asks for the last saved seq.
+	// Read your writes: the next search sends the token of the last save.
 	b.do("tick read your writes", chromedp.Click(chromedp.ID("q-ryw")))
 	b.search("", "", "25")
 	status := eval[string](b, `document.getElementById('query-status').textContent`)
-	if want := fmt.Sprintf("waited for seq %d", last); !strings.Contains(status, want) {
+	if want := fmt.Sprintf("waited for your last save (seq %d)", last); !strings.Contains(status, want) {
 		t.Errorf("got status %q, want it to contain %q", status, want)
 	}
-	if !b.requested(fmt.Sprintf("minSeq=%d", last)) {
-		t.Errorf("no request carried minSeq=%d; requests: %v", last, b.urls())
+	if tok := eval[string](b, `String(sessionStorage.getItem('cqrs.token'))`); tok == "null" || !b.requested("token="+url.QueryEscape(tok)) {
+		t.Errorf("no request carried the saved token %q; requests: %v", tok, b.urls())
 	}
 	b.do("untick read your writes", chromedp.Click(chromedp.ID("q-ryw")))
 
@@ -718,14 +718,14 @@ func countRecords(t *testing.T, s *testenv.Stack, word string) int {
 	return len(page.Records)
 }
 
-// TestBrowserForgetsStaleSeq: after the store is emptied (as a restart with an
-// empty Redis does), the seq the page kept from an earlier save is waited for once
-// at most: the read side refuses it (400 on minSeq), the page forgets it, searches
-// again without it, and stops sending it, so later searches do not wait.
-func TestBrowserForgetsStaleSeq(t *testing.T) {
+// TestBrowserForgetsTokenOfResetStore: after the store is emptied (as a restart with
+// an empty Redis does), the token the page kept from an earlier save is of a history
+// that is gone: the read side refuses it as a reset (409 store_reset), the page
+// forgets it, searches again without it, and stops sending it. A save into the new
+// store gives a new token, waited for again.
+func TestBrowserForgetsTokenOfResetStore(t *testing.T) {
 	testenv.Chromium(t)
-	const wait = 1500 * time.Millisecond
-	s := startStack(t, testenv.StackOptions{Env: []string{"READ_MAX_WAIT=" + wait.String()}})
+	s := startStack(t, testenv.StackOptions{Env: []string{"READ_MAX_WAIT=1500ms"}})
 	b := newBrowser(t)
 	if err := chromedp.Do(b.ctx, chromedp.Navigate(s.Page.URL()+"/")); err != nil {
 		t.Fatalf("navigate: %v", err)
@@ -733,7 +733,11 @@ func TestBrowserForgetsStaleSeq(t *testing.T) {
 	b.waitFor("the first query on load", `document.getElementById('query-status').textContent.endsWith('.')`)
 	b.save("bp", "one")
 	b.save("bp", "two")
-	stale := b.save("bp", "three")
+	b.save("bp", "three")
+	old := eval[string](b, `String(sessionStorage.getItem('cqrs.token'))`)
+	if old == "null" || old == "" {
+		t.Fatalf("the page kept no token after saving")
+	}
 
 	// Empty the store; the replica follows.
 	if _, err := s.Pair.Master.Do("FLUSHALL"); err != nil {
@@ -749,44 +753,36 @@ func TestBrowserForgetsStaleSeq(t *testing.T) {
 	}
 
 	b.do("tick read your writes", chromedp.Click(chromedp.ID("q-ryw")))
-	start := time.Now()
 	b.search("", "", "25")
-	took := time.Since(start)
 	status := eval[string](b, `document.getElementById('query-status').textContent`)
-	if !strings.Contains(status, fmt.Sprintf("seq %d is not from this store", stale)) || !strings.HasPrefix(status, "No records") {
-		t.Errorf("got status %q, want no records and a note that seq %d is not from this store (page: %s)", status, stale, b.statusLines())
+	if !strings.Contains(status, "the store was reset since your last save") || !strings.HasPrefix(status, "No records") {
+		t.Errorf("got status %q, want no records and a note that the store was reset (page: %s)", status, b.statusLines())
 	}
-	// The read side tells only after one READ_MAX_WAIT (it asks the master after
-	// the wait); the search again without the seq does not wait.
-	if took >= 2*wait {
-		t.Errorf("the search took %s, want at most one READ_MAX_WAIT (%s)", took, wait)
-	}
-	if v := eval[string](b, `String(sessionStorage.getItem('cqrs.lastSeq'))`); v != "null" {
-		t.Errorf("sessionStorage still holds seq %s", v)
+	if v := eval[string](b, `String(sessionStorage.getItem('cqrs.token'))`); v != "null" {
+		t.Errorf("sessionStorage still holds the token %s", v)
 	}
 
-	// It is not sent again, and searches no longer wait.
-	sent := b.count("minSeq=")
-	start = time.Now()
+	// It is not sent again.
+	sent := b.count("token=")
 	b.search("", "", "25")
-	if took := time.Since(start); took >= wait/2 {
-		t.Errorf("a later search took %s, want no READ_MAX_WAIT (%s)", took, wait)
-	}
-	if n := b.count("minSeq="); n != sent {
-		t.Errorf("a later search sent minSeq again (%d requests with minSeq, want %d): %v", n, sent, b.urls())
+	if n := b.count("token="); n != sent {
+		t.Errorf("a later search sent a token again (%d requests with one, want %d): %v", n, sent, b.urls())
 	}
 	if status := eval[string](b, `document.getElementById('query-status').textContent`); strings.Contains(status, "waited") {
 		t.Errorf("got status %q, want no read-your-writes wait", status)
 	}
 
-	// A save into the new store is waited for again, by its own seq.
+	// A save into the new store gives a new token, waited for again.
 	fresh := b.save("bp", "after the reset")
 	if fresh != 1 {
 		t.Errorf("the first save after the reset got seq %d, want 1", fresh)
 	}
+	if tok := eval[string](b, `String(sessionStorage.getItem('cqrs.token'))`); tok == "null" || tok == old {
+		t.Errorf("token after the reset = %q, want a new one (old %q)", tok, old)
+	}
 	b.search("", "", "25")
-	if status := eval[string](b, `document.getElementById('query-status').textContent`); !strings.Contains(status, fmt.Sprintf("waited for seq %d", fresh)) {
-		t.Errorf("got status %q, want read your writes to wait for seq %d", status, fresh)
+	if status := eval[string](b, `document.getElementById('query-status').textContent`); !strings.Contains(status, fmt.Sprintf("waited for your last save (seq %d)", fresh)) {
+		t.Errorf("got status %q, want read your writes to wait for the save of seq %d", status, fresh)
 	}
 }
 
