@@ -18,8 +18,10 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"knative.dev/pkg/apis"
 	"knative.dev/serving/pkg/apis/config"
@@ -31,6 +33,7 @@ import (
 
 	"github.com/cqrs-knative/cqrs-knative/functions/read"
 	"github.com/cqrs-knative/cqrs-knative/functions/serve"
+	"github.com/cqrs-knative/cqrs-knative/functions/store"
 	"github.com/cqrs-knative/cqrs-knative/functions/write"
 	"github.com/cqrs-knative/cqrs-knative/ui"
 )
@@ -688,6 +691,7 @@ func TestRedisValuesMatchServices(t *testing.T) {
 					}
 				}
 			}
+			checkMemory(t, v)
 			// Half of maxclients stays free for replication links, Sentinels and
 			// operators' redis-cli connections.
 			for role, n := range budget {
@@ -740,6 +744,89 @@ func TestServicesAgreeOnRecordTypes(t *testing.T) {
 			} else if got != want {
 				t.Errorf("%s/%s: RECORD_TYPES = %q, want %q as on cqrs-write", dir, name, got, want)
 			}
+		}
+	}
+}
+
+// checkMemory: every Redis node of a values file has a maxmemory below its
+// container's memory limit, with room to spare, and the noeviction policy: a full
+// Redis refuses writes (the functions answer 503 store_full), and nothing the store
+// needs is ever evicted.
+func checkMemory(t *testing.T, v map[string]any) {
+	t.Helper()
+	conf, _ := lookup(v, "commonConfiguration").(string)
+	settings := map[string]string{}
+	for line := range strings.SplitSeq(conf, "\n") {
+		if k, val, ok := strings.Cut(strings.TrimSpace(line), " "); ok && !strings.HasPrefix(k, "#") {
+			settings[k] = strings.TrimSpace(val)
+		}
+	}
+	if got := settings["maxmemory-policy"]; got != "noeviction" {
+		t.Errorf("commonConfiguration: maxmemory-policy %q, want noeviction", got)
+	}
+	if got := settings["appendonly"]; got != "yes" {
+		t.Errorf("commonConfiguration: appendonly %q, want yes (the chart's default, which the value replaces)", got)
+	}
+	maxmemory, err := redisBytes(settings["maxmemory"])
+	if err != nil || maxmemory == 0 {
+		t.Fatalf("commonConfiguration: maxmemory %q (%v), want a limit", settings["maxmemory"], err)
+	}
+	for _, node := range []string{"master", "replica"} {
+		limit, ok := lookup(v, node+".resources.limits.memory").(string)
+		if !ok {
+			continue // the node kind this architecture does not run
+		}
+		q, err := resource.ParseQuantity(limit)
+		if err != nil {
+			t.Fatalf("%s.resources.limits.memory %q: %v", node, limit, err)
+		}
+		if maxmemory*4 > q.Value()*3 {
+			t.Errorf("maxmemory %d bytes is over 75%% of the %s container's limit %s: an AOF rewrite or client buffers would push Redis past it", maxmemory, node, limit)
+		}
+	}
+}
+
+// redisBytes reads a Redis memory size: bytes, or a number with kb, mb or gb (powers
+// of 1024, as Redis reads them).
+func redisBytes(s string) (int64, error) {
+	s = strings.ToLower(s)
+	mult := int64(1)
+	for suffix, m := range map[string]int64{"kb": 1 << 10, "mb": 1 << 20, "gb": 1 << 30} {
+		if n, ok := strings.CutSuffix(s, suffix); ok {
+			s, mult = n, m
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	return n * mult, err
+}
+
+// TestSearchesOneReplicaWaitsBehind: a plain read on a replica waits behind at most
+// the searches running there, each of which holds Redis for at most
+// store.SearchTime. Every read pod runs READ_SEARCH_SLOTS of them at once, and
+// max-scale bounds the pods, so their product bounds the wait; this keeps it within
+// what a plain read may wait at its p99.
+func TestSearchesOneReplicaWaitsBehind(t *testing.T) {
+	const bound = 50 * time.Millisecond
+	for dir, svcs := range services(t) {
+		rs := svcs["cqrs-read"]
+		if rs == nil {
+			continue
+		}
+		slots := read.DefaultConfig().ReadSearchSlots
+		if v := env(rs)["READ_SEARCH_SLOTS"].Value; v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				t.Fatalf("%s: READ_SEARCH_SLOTS = %q", dir, v)
+			}
+			slots = n
+		}
+		maxScale, err := strconv.Atoi(rs.Spec.Template.Annotations["autoscaling.knative.dev/max-scale"])
+		if err != nil {
+			t.Fatalf("%s: cqrs-read has no max-scale: the searches at once would be unbounded", dir)
+		}
+		if wait := time.Duration(slots*maxScale) * store.SearchTime; wait > bound {
+			t.Errorf("%s: %d search slots x max-scale %d x %s = %s of searches a read may wait behind on one replica, want at most %s",
+				dir, slots, maxScale, store.SearchTime, wait, bound)
 		}
 	}
 }
