@@ -9,9 +9,9 @@ import (
 )
 
 // QuietLogs sends the default logger to a discarding JSON handler for the rest of the
-// benchmark: the functions still format every log line, as in production, so that cost
+// test or benchmark: the functions still format every log line, as in production, so that cost
 // stays in the numbers, but nothing reaches the terminal.
-func QuietLogs(b *testing.B) {
+func QuietLogs(b testing.TB) {
 	prev := slog.Default()
 	slog.SetDefault(slog.New(slog.NewJSONHandler(io.Discard, nil)))
 	b.Cleanup(func() { slog.SetDefault(prev) })
