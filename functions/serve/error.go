@@ -23,7 +23,7 @@ var statuses = map[string]int{
 	fail.EINTERNAL:    http.StatusInternalServerError,
 	fail.EUNAVAILABLE: http.StatusServiceUnavailable,
 	fail.EUNKNOWN:     http.StatusServiceUnavailable,
-	fail.ERESET:       http.StatusConflict,
+	fail.ERESET:       http.StatusGone,
 	fail.EFULL:        http.StatusServiceUnavailable,
 	fail.ELIMIT:       http.StatusInsufficientStorage,
 	fail.EEVICTING:    http.StatusServiceUnavailable,

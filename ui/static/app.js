@@ -270,7 +270,7 @@
   }
 
   // staleToken says whether a function refused the page's token: one of a history of
-  // the store that is gone (409 store_reset: the store was emptied), or beyond the
+  // the store that is gone (410 store_reset: the store was emptied), or beyond the
   // newest record (400 naming the token: writes lost in a failover). Either way the
   // token means nothing to the store as it is now.
   function staleToken(res) {

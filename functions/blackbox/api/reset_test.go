@@ -24,7 +24,7 @@ import (
 // word only that record holds; meanwhile the master is killed and started again
 // empty (its replica follows it and empties too), so the store's history starts
 // over. No read with a token is ever answered with a wrong page or a 404 for the
-// client's own record: it is answered with the record, or refused, 409 store_reset
+// client's own record: it is answered with the record, or refused, 410 store_reset
 // naming the token, once the token's history is gone, or 503 while Redis is down.
 // Afterwards a token of the old history gets store_reset, and one of the new history
 // reads its record.
@@ -67,13 +67,13 @@ func TestReadYourWritesThroughAReset(t *testing.T) {
 					switch status, body := get(c, u); {
 					case status == http.StatusOK && strings.Contains(body, `"id":"`+rec.ID+`"`):
 						found.Add(1)
-					case status == http.StatusConflict && strings.Contains(body, fail.ERESET) && strings.Contains(body, `"field":"token"`):
+					case status == http.StatusGone && strings.Contains(body, fail.ERESET) && strings.Contains(body, `"field":"token"`):
 						reset.Add(1)
 					case status == http.StatusServiceUnavailable:
 						unavailable.Add(1)
 					default:
 						wrong.Add(1)
-						report("%s: %d %s, want the record %s, or 409 store_reset, or 503", u, status, body, rec.ID)
+						report("%s: %d %s, want the record %s, or 410 store_reset, or 503", u, status, body, rec.ID)
 					}
 				}
 			}
@@ -111,8 +111,8 @@ func TestReadYourWritesThroughAReset(t *testing.T) {
 	status, body := get(c, readURL+"/records?token="+url.QueryEscape(oldTokens[0]))
 	var e serve.ErrorBody
 	json.Unmarshal([]byte(body), &e)
-	if status != http.StatusConflict || e.Code != fail.ERESET || e.Field != "token" {
-		t.Errorf("read with a token of the old history: %d %s, want 409 %s naming token", status, body, fail.ERESET)
+	if status != http.StatusGone || e.Code != fail.ERESET || e.Field != "token" {
+		t.Errorf("read with a token of the old history: %d %s, want 410 %s naming token", status, body, fail.ERESET)
 	}
 }
 

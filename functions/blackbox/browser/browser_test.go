@@ -720,7 +720,7 @@ func countRecords(t *testing.T, s *testenv.Stack, word string) int {
 
 // TestBrowserForgetsTokenOfResetStore: after the store is emptied (as a restart with
 // an empty Redis does), the token the page kept from an earlier save is of a history
-// that is gone: the read side refuses it as a reset (409 store_reset), the page
+// that is gone: the read side refuses it as a reset (410 store_reset), the page
 // forgets it, searches again without it, and stops sending it. A save into the new
 // store gives a new token, waited for again.
 func TestBrowserForgetsTokenOfResetStore(t *testing.T) {
