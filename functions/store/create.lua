@@ -78,6 +78,7 @@ end
 -- The create time is this Redis' clock: one clock orders a partition's records.
 local t = redis.call('TIME')
 local createdAt = rfc3339(tonumber(t[1]), tonumber(t[2]))
+local createdMs = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
 if not epoch then
   epoch = newEpoch
@@ -95,7 +96,8 @@ if hasClaim then
   redis.call('SET', claimKey, id .. ' ' .. fingerprint, 'PX', claimTTL)
 end
 if outboxCap > 0 then
-  -- The entry's id is the seq, so entries go out in seq order and name their record.
-  redis.call('XADD', outboxKey, seq .. '-0', 'id', id)
+  -- The entry's id is the seq, so entries go out in seq order and find their
+  -- document; it holds the record id and the create time (for the oldest's age).
+  redis.call('XADD', outboxKey, seq .. '-0', 'id', id, 't', createdMs)
 end
 return {1, seq, epoch, createdAt}
