@@ -88,6 +88,120 @@ func (tr trigger) matches(typ string) bool {
 	return f == "" || f == typ
 }
 
+// The sources.knative.dev/v1 fields of SinkBinding and PingSource these manifests
+// use, mirrored likewise.
+const sourcesV1 = "sources.knative.dev/v1"
+
+type sinkBinding struct {
+	APIVersion string            `json:"apiVersion"`
+	Kind       string            `json:"kind"`
+	Metadata   metav1.ObjectMeta `json:"metadata"`
+	Spec       struct {
+		Subject     kref        `json:"subject"`
+		Sink        destination `json:"sink"`
+		CEOverrides *struct {
+			Extensions map[string]string `json:"extensions,omitempty"`
+		} `json:"ceOverrides,omitempty"`
+	} `json:"spec"`
+}
+
+type pingSource struct {
+	APIVersion string            `json:"apiVersion"`
+	Kind       string            `json:"kind"`
+	Metadata   metav1.ObjectMeta `json:"metadata"`
+	Spec       struct {
+		Schedule    string      `json:"schedule"`
+		Timezone    string      `json:"timezone,omitempty"`
+		ContentType string      `json:"contentType,omitempty"`
+		Data        string      `json:"data,omitempty"`
+		DataBase64  string      `json:"dataBase64,omitempty"`
+		Sink        destination `json:"sink"`
+	} `json:"spec"`
+}
+
+func sources(t *testing.T) ([]sinkBinding, []pingSource) {
+	t.Helper()
+	var bindings []sinkBinding
+	var pings []pingSource
+	for _, d := range allDocs(t) {
+		if d.apiVersion != sourcesV1 || filepath.Dir(d.file) != "." {
+			continue
+		}
+		var err error
+		switch d.kind {
+		case "SinkBinding":
+			var b sinkBinding
+			err = yaml.UnmarshalStrict(d.json, &b)
+			bindings = append(bindings, b)
+		case "PingSource":
+			var p pingSource
+			err = yaml.UnmarshalStrict(d.json, &p)
+			pings = append(pings, p)
+		default:
+			err = fmt.Errorf("unexpected kind")
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", d, err)
+		}
+	}
+	return bindings, pings
+}
+
+// TestOutboxWiring: one SinkBinding gives cqrs-write the Broker as K_SINK (its
+// outbox's sink), one PingSource wakes cqrs-write at most every 10 minutes with an
+// event type it takes, and no Trigger sends what the outbox publishes back into a
+// function (TestBrokerAndTriggers' loop check covers dev.cqrs.record.created).
+func TestOutboxWiring(t *testing.T) {
+	brokers, _ := eventing(t)
+	bindings, pings := sources(t)
+	if len(bindings) != 1 || len(pings) != 1 || len(brokers) != 1 {
+		t.Fatalf("got %d SinkBindings, %d PingSources, %d Brokers; want one each", len(bindings), len(pings), len(brokers))
+	}
+	b, p, br := bindings[0], pings[0], brokers[0]
+	ksvc := servingv1.SchemeGroupVersion.String()
+	if s := b.Spec.Subject; s.APIVersion != ksvc || s.Kind != "Service" || s.Name != "cqrs-write" {
+		t.Errorf("SinkBinding subject %+v, want the Knative Service cqrs-write", s)
+	}
+	if r := b.Spec.Sink.Ref; r == nil || r.APIVersion != eventingV1 || r.Kind != "Broker" || r.Name != br.Metadata.Name {
+		t.Errorf("SinkBinding sink %+v, want the Broker %s", b.Spec.Sink, br.Metadata.Name)
+	}
+	if r := p.Spec.Sink.Ref; r == nil || r.APIVersion != ksvc || r.Kind != "Service" || r.Name != "cqrs-write" {
+		t.Errorf("PingSource sink %+v, want the Knative Service cqrs-write", p.Spec.Sink)
+	}
+	every, err := cronEvery(p.Spec.Schedule)
+	if err != nil || every < 10*time.Minute {
+		t.Errorf("PingSource schedule %q (%v): every %s, want at most every 10 minutes", p.Spec.Schedule, err, every)
+	}
+	if p.Spec.ContentType != "" && p.Spec.ContentType != "application/json" {
+		t.Errorf("PingSource contentType %q: cqrs-write takes JSON data or none", p.Spec.ContentType)
+	}
+	for _, m := range []metav1.ObjectMeta{b.Metadata, p.Metadata} {
+		if m.Namespace != br.Metadata.Namespace {
+			t.Errorf("%s is in namespace %q, want the Broker's %q", m.Name, m.Namespace, br.Metadata.Namespace)
+		}
+	}
+}
+
+// cronEvery is the period of a five-field schedule of the forms "M * * * *" (hourly)
+// and "*/N * * * *" (every N minutes), the two these manifests may use.
+func cronEvery(s string) (time.Duration, error) {
+	f := strings.Fields(s)
+	if len(f) != 5 || f[1] != "*" || f[2] != "*" || f[3] != "*" || f[4] != "*" {
+		return 0, fmt.Errorf("not of the form \"*/N * * * *\" or \"M * * * *\"")
+	}
+	if n, ok := strings.CutPrefix(f[0], "*/"); ok {
+		m, err := strconv.Atoi(n)
+		if err != nil || m < 1 || m > 59 {
+			return 0, fmt.Errorf("minute step %q", n)
+		}
+		return time.Duration(m) * time.Minute, nil
+	}
+	if m, err := strconv.Atoi(f[0]); err != nil || m < 0 || m > 59 {
+		return 0, fmt.Errorf("minute %q", f[0])
+	}
+	return time.Hour, nil
+}
+
 func eventing(t *testing.T) ([]broker, []trigger) {
 	t.Helper()
 	var brokers []broker

@@ -22,13 +22,15 @@ import (
 // labels the event in cqrs_events_total. Headers set on h go out with the reply.
 type Handler func(ctx context.Context, h http.Header, ev *Event) (out *event.Event, outcome string, err error)
 
-// Endpoint serves one event type on POST /.
+// Endpoint serves events on POST /: one type of the function's own, and any others
+// added with Also.
 type Endpoint struct {
-	typ    string
-	hint   string
-	log    *slog.Logger
-	total  *prometheus.CounterVec
-	handle Handler
+	typ      string
+	hint     string
+	log      *slog.Logger
+	total    *prometheus.CounterVec
+	handlers map[string]Handler
+	types    []string // handlers' keys, the endpoint's own first
 }
 
 // NewCounter returns the cqrs_events_total counter an Endpoint counts into.
@@ -41,7 +43,15 @@ func NewCounter() *prometheus.CounterVec {
 // NewEndpoint returns an endpoint for events of type typ. hint tells senders of
 // plain requests where those go instead.
 func NewEndpoint(typ, hint string, log *slog.Logger, total *prometheus.CounterVec, handle Handler) *Endpoint {
-	return &Endpoint{typ: typ, hint: hint, log: log, total: total, handle: handle}
+	return &Endpoint{typ: typ, hint: hint, log: log, total: total, handlers: map[string]Handler{typ: handle}, types: []string{typ}}
+}
+
+// Also makes the endpoint take events of type typ too, handled by handle. A handler
+// that returns no event answers 202 Accepted with no body.
+func (e *Endpoint) Also(typ string, handle Handler) *Endpoint {
+	e.handlers[typ] = handle
+	e.types = append(e.types, typ)
+	return e
 }
 
 // otherType is the type label of events of any type but the endpoint's, so that
@@ -59,16 +69,16 @@ func (e *Endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		var out *event.Event
 		var outcome string
-		out, outcome, err = e.handle(r.Context(), w.Header(), ev)
+		out, outcome, err = e.handlers[ev.Type()](r.Context(), w.Header(), ev)
 		if err == nil {
-			e.total.WithLabelValues(e.typ, outcome).Inc()
+			e.total.WithLabelValues(ev.Type(), outcome).Inc()
 			e.write(w, r, out, structured)
 			return
 		}
 	}
 	label := otherType
-	if ev != nil && ev.Type() == e.typ {
-		label = e.typ
+	if ev != nil && e.handlers[ev.Type()] != nil {
+		label = ev.Type()
 	}
 	e.total.WithLabelValues(label, outcome(err)).Inc()
 	if c := fail.Code(err); c != fail.EUNAVAILABLE && c != fail.EINTERNAL {
@@ -84,6 +94,10 @@ func (e *Endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // write sends out as the HTTP 200 answer, in binary mode or, when the request was
 // structured, in structured mode.
 func (e *Endpoint) write(w http.ResponseWriter, r *http.Request, out *event.Event, structured bool) {
+	if out == nil {
+		w.WriteHeader(http.StatusAccepted)
+		return
+	}
 	ctx := binding.WithForceBinary(r.Context())
 	if structured {
 		ctx = binding.WithForceStructured(r.Context())

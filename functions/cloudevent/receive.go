@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"mime"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -36,7 +37,7 @@ const (
 )
 
 func (e *Endpoint) receive(w http.ResponseWriter, r *http.Request) (*Event, bool, error) {
-	ev, structured, err := Receive(w, r, e.typ)
+	ev, structured, err := Receive(w, r, e.types...)
 	var re *fail.Error
 	if e.hint != "" && errors.Is(err, errNotAnEvent) && errors.As(err, &re) {
 		c := *re
@@ -47,11 +48,12 @@ func (e *Endpoint) receive(w http.ResponseWriter, r *http.Request) (*Event, bool
 }
 
 // Receive reads one CloudEvent from r in binary or structured mode, bounded to
-// serve.MaxBodyBytes, and checks that it is a valid CloudEvents 1.0 event of type
-// want, with an id and source of at most MaxIDBytes, and JSON data or none (never
-// both data and data_base64). structured reports the mode, so the reply can use the
-// same one. Every refusal names the attribute at fault.
-func Receive(w http.ResponseWriter, r *http.Request, want string) (ev *Event, structured bool, err error) {
+// serve.MaxBodyBytes, and checks that it is a valid CloudEvents 1.0 event of one of
+// the types want (the first is the function's own, named in refusals), with an id
+// and source of at most MaxIDBytes, and JSON data or none (never both data and
+// data_base64). structured reports the mode, so the reply can use the same one.
+// Every refusal names the attribute at fault.
+func Receive(w http.ResponseWriter, r *http.Request, want ...string) (ev *Event, structured bool, err error) {
 	body, err := serve.ReadBody(w, r)
 	if err != nil {
 		return nil, false, err
@@ -81,9 +83,9 @@ func Receive(w http.ResponseWriter, r *http.Request, want string) (ev *Event, st
 			return ev, structured, fail.Invalidf(at.name, "%s is %d bytes, at most %d allowed", at.name, len(at.value), MaxIDBytes)
 		}
 	}
-	if a.Type != want {
+	if !slices.Contains(want, a.Type) {
 		return ev, structured, &fail.Error{Code: fail.EINVALID, Field: "type", Err: errUnknownType,
-			Message: fmt.Sprintf("event type %q is not handled here; this function accepts %s", a.Type, want)}
+			Message: fmt.Sprintf("event type %q is not handled here; this function accepts %s", a.Type, want[0])}
 	}
 	if ct := a.DataContentType; ct != "" && !serve.IsJSON(ct) {
 		return ev, structured, serve.UnsupportedType("datacontenttype", ct)

@@ -11,7 +11,8 @@ import (
 
 func TestDefaultConfigMatchesEnvDefaults(t *testing.T) {
 	for _, k := range []string{"REDIS_ADDR", "REDIS_PASSWORD", "REDIS_SENTINEL_ADDRS", "REDIS_SENTINEL_MASTER",
-		"REDIS_POOL_SIZE", "RECORD_TYPES", "MAX_TEXT_BYTES", "WRITE_REPLICAS", "WRITE_WAIT_TIMEOUT", "IDEMPOTENCY_TTL"} {
+		"REDIS_POOL_SIZE", "RECORD_TYPES", "MAX_TEXT_BYTES", "WRITE_REPLICAS", "WRITE_WAIT_TIMEOUT", "IDEMPOTENCY_TTL",
+		"K_SINK", "K_CE_OVERRIDES", "OUTBOX_MAX_PENDING", "OUTBOX_ATTEMPTS", "OUTBOX_LEASE", "OUTBOX_POLL", "OUTBOX_SEND_TIMEOUT"} {
 		unsetenv(t, k)
 	}
 	got, err := serve.Load(DefaultConfig())
@@ -40,6 +41,17 @@ func TestLoadConfigErrorsNameTheVariable(t *testing.T) {
 		{"IDEMPOTENCY_TTL", "10ms"},
 		{"RECORD_TYPES", "bp,Blog Post"},
 		{"REDIS_POOL_SIZE", "0"},
+		{"K_SINK", "broker-ingress"},
+		{"K_SINK", "ftp://broker"},
+		{"K_CE_OVERRIDES", "{"},
+		{"K_CE_OVERRIDES", `{"extensions":{"Bad-Name":"x"}}`},
+		{"K_CE_OVERRIDES", `{"extensions":{"id":"x"}}`},
+		{"K_CE_OVERRIDES", `{"extensions":{"a":{"nested":1}}}`},
+		{"OUTBOX_MAX_PENDING", "0"},
+		{"OUTBOX_ATTEMPTS", "0"},
+		{"OUTBOX_LEASE", "100ms"},
+		{"OUTBOX_POLL", "9s"},
+		{"OUTBOX_SEND_TIMEOUT", "1ms"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.key+"="+tt.val, func(t *testing.T) {
@@ -52,5 +64,16 @@ func TestLoadConfigErrorsNameTheVariable(t *testing.T) {
 				t.Errorf("error %q, want one line starting with %s", err, tt.key)
 			}
 		})
+	}
+}
+
+func TestParseOverrides(t *testing.T) {
+	got, err := parseOverrides(`{"extensions":{"region":"eu","tier":2,"beta":true}}`)
+	want := map[string]string{"region": "eu", "tier": "2", "beta": "true"}
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Errorf("parseOverrides = %v, %v; want %v", got, err, want)
+	}
+	if got, err := parseOverrides(""); err != nil || got != nil {
+		t.Errorf("parseOverrides(\"\") = %v, %v; want none", got, err)
 	}
 }

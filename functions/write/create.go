@@ -66,6 +66,9 @@ func (f *Function) Create(ctx context.Context, in record.Create, claim store.Cla
 		return ans, false, nil
 	}
 	f.metrics.created.WithLabelValues(in.Type).Inc()
+	if f.relay != nil {
+		f.relay.notify()
+	}
 	attrs := []any{"id", res.ID, "seq", res.Seq, "type", in.Type, "bytes", len(in.Text)}
 	if f.cfg.WriteReplicas > 0 {
 		ok := res.Acked >= f.cfg.WriteReplicas

@@ -30,7 +30,9 @@ type Function struct {
 	events    *cloudevent.Endpoint
 	source    string // of reply events
 	guard     *guard
+	relay     *relay             // nil without K_SINK
 	stop      context.CancelFunc // ends what Start started beside the requests
+	stopped   chan struct{}      // closed when the relay has given its leases up
 }
 
 type metrics struct {
@@ -41,6 +43,7 @@ type metrics struct {
 	events       *prometheus.CounterVec
 	refusing     *prometheus.GaugeVec
 	memory       prometheus.Gauge
+	relay        relayMetrics
 }
 
 // New returns a function that reads its configuration from the environment in Start.
@@ -62,6 +65,7 @@ func New() *Function {
 		events: cloudevent.NewCounter(),
 	}
 	f.metrics.refusing, f.metrics.memory = newGuardMetrics()
+	f.metrics.relay = newRelayMetrics()
 	return f
 }
 
@@ -77,9 +81,14 @@ func (f *Function) Start(ctx context.Context, _ map[string]string) error {
 	store.SetLogger(f.log)
 	f.validator = record.NewValidator(f.cfg.RecordTypes, f.cfg.MaxTextBytes)
 	f.source = cloudevent.Source(DefaultEventSource)
-	f.events = cloudevent.NewEndpoint(record.EventCreate, "plain JSON goes to POST /records", f.log, f.metrics.events, f.handleCreateEvent)
+	f.events = cloudevent.NewEndpoint(record.EventCreate, "plain JSON goes to POST /records", f.log, f.metrics.events, f.handleCreateEvent).
+		Also(EventPing, f.handlePing)
 	f.rdb = store.NewClient(f.cfg.redis())
 	f.store = store.New(f.rdb)
+	if f.cfg.Sink != "" {
+		f.store.WithOutbox(f.cfg.MaxPending)
+		f.relay = newRelay(f.log, f.store, f.cfg, f.source, f.metrics.relay)
+	}
 	if err := f.store.Load(ctx); err != nil {
 		f.log.Warn("redis not reachable at start; will retry on each request", "err", err)
 	}
@@ -88,13 +97,25 @@ func (f *Function) Start(ctx context.Context, _ map[string]string) error {
 	bg, stop := context.WithCancel(context.Background())
 	f.stop = stop
 	go f.guard.watch(bg)
+	f.stopped = make(chan struct{})
+	go func() {
+		defer close(f.stopped)
+		if f.relay != nil {
+			f.relay.run(bg)
+		}
+	}()
 	return nil
 }
 
-// Stop ends the limits watch and closes the Redis client.
-func (f *Function) Stop(context.Context) error {
+// Stop ends the limits watch and the relay (which gives its leases up, so another
+// instance publishes at once) and closes the Redis client.
+func (f *Function) Stop(ctx context.Context) error {
 	if f.stop != nil {
 		f.stop()
+		select {
+		case <-f.stopped:
+		case <-ctx.Done():
+		}
 	}
 	if f.rdb == nil {
 		return nil
@@ -118,8 +139,8 @@ func (f *Function) Alive(context.Context) (bool, error) { return true, nil }
 
 // Collectors returns the function's Prometheus metrics.
 func (f *Function) Collectors() []prometheus.Collector {
-	return []prometheus.Collector{f.metrics.created, f.metrics.replays, f.metrics.unreplicated, f.metrics.failures,
-		f.metrics.events, f.metrics.refusing, f.metrics.memory}
+	return append([]prometheus.Collector{f.metrics.created, f.metrics.replays, f.metrics.unreplicated, f.metrics.failures,
+		f.metrics.events, f.metrics.refusing, f.metrics.memory}, f.metrics.relay.collectors()...)
 }
 
 // Handle serves POST /records and CloudEvents on POST /.
