@@ -43,7 +43,8 @@ type Function struct {
 func New() *Function { return &Function{Function: write.New()} }
 
 // Start reads the runtime's variables as the ko image does (BODY_TIMEOUT; a
-// DRAIN_TIMEOUT other than func-go's own is refused), then starts the write function
+// DRAIN_TIMEOUT other than func-go's own, and METRICS_PORT, which needs a second
+// listener, are refused), then starts the write function
 // (configuration from the environment, Redis client). func-go runs it beside the
 // listener and stops the process when it fails.
 func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
@@ -53,6 +54,9 @@ func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
 	}
 	if rc.DrainTimeout != DrainTimeout {
 		return fmt.Errorf("configuration: DRAIN_TIMEOUT=%s: knative.dev/func-go drains for a fixed %s; leave it unset for func builds", rc.DrainTimeout, DrainTimeout)
+	}
+	if rc.MetricsPort != 0 {
+		return fmt.Errorf("configuration: METRICS_PORT=%d: knative.dev/func-go serves one port, /metrics on it; leave it unset for func builds", rc.MetricsPort)
 	}
 	slog.SetDefault(serve.Logger("cqrs-write"))
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)

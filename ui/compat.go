@@ -55,7 +55,7 @@ var (
 // function's 202) is a success too: it is stored, and a retry would store it again.
 // The answer then says "replicated":false, in its body and in X-Replicated.
 func (s *UI) add(w http.ResponseWriter, r *http.Request) {
-	if err := writeGuard(r); err != nil {
+	if err := s.writeGuard(r); err != nil {
 		serve.Error(w, r, s.log, err)
 		return
 	}

@@ -27,6 +27,12 @@ type Config struct {
 	// without a label here keeps its default label (DefaultTypeLabels) or, failing
 	// that, shows its name.
 	RecordTypeLabels string `envconfig:"RECORD_TYPE_LABELS"`
+	// AllowedHosts are the host names (any port) the UI answers to; "*" is any. Unset,
+	// they are localhost, 127.0.0.1 and [::1], or any host on Knative, whose ingress
+	// routes by Host.
+	AllowedHosts []string `envconfig:"UI_ALLOWED_HOSTS"`
+	// KService is set by Knative to the Service's name.
+	KService string `envconfig:"K_SERVICE"`
 }
 
 // DefaultTypeLabels are the labels of the default types, as the original page had
@@ -67,6 +73,11 @@ func (c Config) Check() error {
 	labels, err := parseLabels(c.RecordTypeLabels)
 	if err != nil {
 		return fmt.Errorf("RECORD_TYPE_LABELS=%q: %w", c.RecordTypeLabels, err)
+	}
+	for _, h := range c.AllowedHosts {
+		if h == "" || strings.ContainsAny(h, "/ ") || strings.Contains(strings.Trim(h, "[]"), "]") {
+			return fmt.Errorf("UI_ALLOWED_HOSTS: %q is not a host name such as ui.example.com, [::1] or *", h)
+		}
 	}
 	for name := range labels {
 		if !slices.Contains(c.RecordTypes, name) {
@@ -152,6 +163,24 @@ func (c Config) Types() []Type {
 			label = name
 		}
 		out = append(out, Type{Name: name, Label: label})
+	}
+	return out
+}
+
+// hosts are the host names the UI answers to, lower-cased and IPv6 addresses without
+// brackets, as allowedHost compares them.
+func (c Config) hosts() []string {
+	hosts := c.AllowedHosts
+	switch {
+	case len(hosts) > 0:
+	case c.KService != "":
+		hosts = []string{"*"}
+	default:
+		hosts = []string{"localhost", "127.0.0.1", "::1"}
+	}
+	out := make([]string, len(hosts))
+	for i, h := range hosts {
+		out[i] = strings.ToLower(strings.Trim(h, "[]"))
 	}
 	return out
 }

@@ -64,7 +64,7 @@ func (s *UI) proxy(function string, target *url.URL) http.Handler {
 				// the page expects JSON and must never render foreign markup.
 				replaceBody(resp, resp.StatusCode, serve.ErrorBody{Error: fmt.Sprintf("the %s function answered %s", function, resp.Status)})
 			}
-			if loc := resp.Header.Get("Location"); strings.HasPrefix(loc, "/records") {
+			if loc := resp.Header.Get("Location"); loc == "/records" || strings.HasPrefix(loc, "/records/") {
 				resp.Header.Set("Location", "/api"+loc)
 			}
 			return nil
@@ -83,7 +83,7 @@ func (s *UI) proxy(function string, target *url.URL) http.Handler {
 			perr = checkQuery(r.URL.RawQuery)
 		}
 		if perr == nil && r.Method == http.MethodPost {
-			perr = writeGuard(r)
+			perr = s.writeGuard(r)
 		}
 		if perr != nil {
 			serve.Error(w, r, s.log, perr)

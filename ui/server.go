@@ -34,15 +34,17 @@ const ContentSecurityPolicy = "default-src 'self'; base-uri 'none'; form-action 
 // UI is the UI service as an instanced function: the runtime (serve) starts it,
 // serves Handle, answers the health probes and exports its metrics.
 type UI struct {
-	preset    *Config // instead of the environment (NewWithConfig)
-	cfg       Config
-	log       *slog.Logger
-	writeURL  *url.URL
-	readURL   *url.URL
-	transport *http.Transport
-	client    *http.Client
-	mux       *http.ServeMux
-	metrics   metrics
+	preset      *Config // instead of the environment (NewWithConfig)
+	cfg         Config
+	log         *slog.Logger
+	writeURL    *url.URL
+	readURL     *url.URL
+	hosts       []string // allowedHost's
+	crossOrigin *http.CrossOriginProtection
+	transport   *http.Transport
+	client      *http.Client
+	mux         *http.ServeMux
+	metrics     metrics
 }
 
 type metrics struct {
@@ -69,6 +71,8 @@ func (s *UI) Start(context.Context, map[string]string) error {
 		return err
 	}
 	s.cfg = cfg
+	s.hosts = cfg.hosts()
+	s.crossOrigin = http.NewCrossOriginProtection()
 	s.log = slog.Default() // serve.Main's logger already names the service
 	s.writeURL, _ = baseURL("WRITE_URL", cfg.WriteURL)
 	s.readURL, _ = baseURL("READ_URL", cfg.ReadURL)
@@ -172,6 +176,10 @@ func (s *UI) Collectors() []prometheus.Collector {
 	return []prometheus.Collector{s.metrics.requests, s.metrics.upstream}
 }
 
+// PrivateMetrics keeps the UI's /metrics (Go version, process and traffic figures)
+// off its public route: the runtime serves them on METRICS_PORT only, when set.
+func (s *UI) PrivateMetrics() {}
+
 // SetHeaders sets the security headers that every answer carries.
 func (s *UI) SetHeaders(h http.Header) {
 	h.Set("Content-Security-Policy", ContentSecurityPolicy)
@@ -180,10 +188,15 @@ func (s *UI) SetHeaders(h http.Header) {
 	h.Set("X-Frame-Options", "DENY")
 }
 
-// Handle serves the page, the proxy and the original sample's endpoints. A path
-// that another program could read as another path is refused before any route.
+// Handle serves the page, the proxy and the original sample's endpoints. A Host the
+// UI does not serve, and a path that another program could read as another path, are
+// refused before any route.
 func (s *UI) Handle(w http.ResponseWriter, r *http.Request) {
-	if err := checkPath(r.URL.EscapedPath()); err != nil {
+	err := s.allowedHost(r)
+	if err == nil {
+		err = checkPath(r.URL.EscapedPath())
+	}
+	if err != nil {
 		serve.Error(w, r, s.log, err)
 		return
 	}

@@ -390,7 +390,6 @@ func TestPage(t *testing.T) {
 		{"/static/style.css", "text/css; charset=utf-8", "@media"},
 		{"/health/readiness", "text/plain; charset=utf-8", "ok"},
 		{"/health/liveness", "text/plain; charset=utf-8", "ok"},
-		{"/metrics", "", `ui_http_requests_total{code="200",method="get",route="page"} 1`},
 	}
 	for _, tt := range tests {
 		resp, body := do(t, http.MethodGet, ui.URL+tt.path, "", "", nil)

@@ -32,6 +32,7 @@ type Function struct {
 	parts    int // partitions of the store
 	metrics  metrics
 	events   *cloudevent.Endpoint
+	ready    serve.Readiness
 	source   string // of reply events
 }
 
@@ -112,15 +113,10 @@ func (f *Function) Ready(ctx context.Context) (bool, error) {
 		return false, errors.New("not started")
 	}
 	err := f.replica.Ping(ctx)
-	if err != nil && f.master != nil {
-		if merr := f.master.Ping(ctx); merr == nil {
-			return true, nil
-		}
+	if err != nil && f.master != nil && f.master.Ping(ctx) == nil {
+		err = nil
 	}
-	if err != nil {
-		return false, err
-	}
-	return true, nil
+	return f.ready.Report(f.log, err)
 }
 
 // Alive reports that the process can serve.

@@ -3,6 +3,7 @@ package serve
 import (
 	"errors"
 	"fmt"
+	"net"
 	"strconv"
 	"time"
 
@@ -19,6 +20,9 @@ type Config struct {
 	DrainTimeout time.Duration `envconfig:"DRAIN_TIMEOUT"`
 	// BodyTimeout bounds how long a client may take to send a request body.
 	BodyTimeout time.Duration `envconfig:"BODY_TIMEOUT"`
+	// MetricsPort, when set, is where /metrics is served instead of on Port: a port
+	// Knative does not route, that Prometheus reaches by the pod's address.
+	MetricsPort int `envconfig:"METRICS_PORT"`
 }
 
 // DefaultConfig is the runtime's configuration with every variable unset.
@@ -43,8 +47,17 @@ func (c Config) Check() error {
 		return fmt.Errorf("DRAIN_TIMEOUT=%s: must be positive", c.DrainTimeout)
 	case c.BodyTimeout < time.Millisecond || c.BodyTimeout > 10*time.Minute:
 		return fmt.Errorf("BODY_TIMEOUT=%s: must be between 1ms and 10m", c.BodyTimeout)
+	case c.MetricsPort < 0 || c.MetricsPort > 65535 || c.MetricsPort != 0 && c.MetricsPort == c.Port && c.ListenAddress == "":
+		return fmt.Errorf("METRICS_PORT=%d: must be between 1 and 65535 and not PORT", c.MetricsPort)
 	}
 	return nil
+}
+
+// MetricsAddr is the address to serve /metrics on when MetricsPort is set: the host
+// of Addr (all interfaces, unless LISTEN_ADDRESS names one) and MetricsPort.
+func (c Config) MetricsAddr() string {
+	host, _, _ := net.SplitHostPort(c.Addr())
+	return net.JoinHostPort(host, strconv.Itoa(c.MetricsPort))
 }
 
 // Checker is a configuration that can tell whether its values can work.

@@ -12,6 +12,8 @@ func TestLoadRefusesValuesThatCannotWork(t *testing.T) {
 		{"DRAIN_TIMEOUT", "0s", "DRAIN_TIMEOUT=0s: must be positive"},
 		{"BODY_TIMEOUT", "500us", "BODY_TIMEOUT=500µs: must be between 1ms and 10m"},
 		{"BODY_TIMEOUT", "11m", "BODY_TIMEOUT=11m0s: must be between 1ms and 10m"},
+		{"METRICS_PORT", "-1", "METRICS_PORT=-1: must be between 1 and 65535 and not PORT"},
+		{"METRICS_PORT", "8080", "METRICS_PORT=8080: must be between 1 and 65535 and not PORT"},
 	} {
 		t.Run(tt.key+"="+tt.val, func(t *testing.T) {
 			t.Setenv(tt.key, tt.val)

@@ -44,6 +44,12 @@ type MetricsReporter interface {
 	Collectors() []prometheus.Collector
 }
 
+// PrivateMetrics is a function whose /metrics stay off its public route: they are
+// served only on METRICS_PORT, when that is set.
+type PrivateMetrics interface {
+	PrivateMetrics()
+}
+
 // HeaderSetter sets headers on every answer, the runtime's (probes, metrics) too,
 // such as a service's security headers.
 type HeaderSetter interface {

@@ -2,8 +2,10 @@ package serve
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -18,6 +20,8 @@ import (
 
 // Mux routes the health and metrics endpoints to the runtime and everything else to
 // f, counting every request by method and status, under the request bounds of cfg.
+// With METRICS_PORT set, /metrics is served on that port alone, and nothing else
+// is; without it, on every port unless f's metrics are private.
 func Mux(f Handler, cfg Config) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -40,12 +44,23 @@ func Mux(f Handler, cfg Config) http.Handler {
 	mux.HandleFunc("/health/liveness", func(w http.ResponseWriter, r *http.Request) {
 		probe(w, r, f, false)
 	})
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	if _, private := f.(PrivateMetrics); cfg.MetricsPort == 0 && !private {
+		mux.Handle("/metrics", metrics)
+	}
 	mux.Handle("/", instrument(requests, duration, f))
 	hs, _ := f.(HeaderSetter)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if hs != nil {
 			hs.SetHeaders(w.Header())
+		}
+		if cfg.MetricsPort > 0 && localPort(r) == cfg.MetricsPort {
+			if r.URL.Path != "/metrics" {
+				Error(w, r, slog.Default(), NotFound(r.URL.Path))
+				return
+			}
+			metrics.ServeHTTP(w, r)
+			return
 		}
 		if !cleanPath(r.URL.Path) {
 			// Go's ServeMux would answer with a redirect to the cleaned path, in HTML.
@@ -115,6 +130,18 @@ func (s *StatusWriter) Write(b []byte) (int, error) {
 // Unwrap lets http.ResponseController reach the server's writer.
 func (s *StatusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
+// localPort is the port the request came in on, 0 when unknown.
+func localPort(r *http.Request) int {
+	a, _ := r.Context().Value(http.LocalAddrContextKey).(*net.TCPAddr)
+	if a == nil {
+		return 0
+	}
+	return a.Port
+}
+
+// probe answers a health probe. The reason of a failed one is the message of its
+// fail.Error (such as "redis is unavailable"), never its cause: probes may be public,
+// and a cause can name addresses.
 func probe(w http.ResponseWriter, r *http.Request, f Handler, readiness bool) {
 	ok, err := true, error(nil)
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
@@ -128,8 +155,9 @@ func probe(w http.ResponseWriter, r *http.Request, f Handler, readiness bool) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	if !ok || err != nil {
 		w.WriteHeader(http.StatusServiceUnavailable)
-		if err != nil {
-			fmt.Fprintln(w, "not ready:", err)
+		var e *fail.Error
+		if errors.As(err, &e) {
+			fmt.Fprintln(w, "not ready:", e.Message)
 		} else {
 			fmt.Fprintln(w, "not ready")
 		}

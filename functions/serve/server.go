@@ -20,8 +20,18 @@ func Serve(ctx context.Context, f Handler, ln net.Listener, cfg Config, log *slo
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	listeners := []net.Listener{ln}
+	if cfg.MetricsPort > 0 {
+		mln, err := net.Listen("tcp", cfg.MetricsAddr())
+		if err != nil {
+			return fmt.Errorf("metrics: %w", err)
+		}
+		listeners = append(listeners, mln)
+	}
+	errc := make(chan error, len(listeners))
+	for _, l := range listeners {
+		go func() { errc <- srv.Serve(l) }()
+	}
 	var serveErr error
 	select {
 	case <-ctx.Done():

@@ -28,6 +28,7 @@ type Function struct {
 	metrics   metrics
 	now       func() time.Time
 	events    *cloudevent.Endpoint
+	ready     serve.Readiness
 	source    string // of reply events
 	guard     *guard
 	relay     *relay             // nil without K_SINK
@@ -128,10 +129,7 @@ func (f *Function) Ready(ctx context.Context) (bool, error) {
 	if f.store == nil {
 		return false, errors.New("not started")
 	}
-	if err := f.store.Ping(ctx); err != nil {
-		return false, err
-	}
-	return true, nil
+	return f.ready.Report(f.log, f.store.Ping(ctx))
 }
 
 // Alive reports that the process can serve; Redis trouble is readiness, not liveness.

@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -167,6 +168,53 @@ func TestBinariesBodyTimeout(t *testing.T) {
 			p := testenv.Start(t, testenv.Build(t, tt.pkg), append(tt.env, "BODY_TIMEOUT=50ms")...)
 			testenv.Ready(t, p, 10*time.Second)
 			testenv.WantBodyTimeout(t, "127.0.0.1:"+strconv.Itoa(p.Port), tt.path, "50ms")
+		})
+	}
+}
+
+// TestBinariesReadinessNamesNoAddress: a function whose Redis is down says so on its
+// readiness probe in a few words, without the address or the dial error, which go
+// to its log instead.
+func TestBinariesReadinessNamesNoAddress(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := ln.Addr().String() // nothing listens there once closed
+	ln.Close()
+	for _, tt := range []struct {
+		pkg string
+		env []string
+	}{
+		{testenv.WriteMain, []string{"REDIS_ADDR=" + closed}},
+		{testenv.ReadMain, []string{"REDIS_ADDR=" + closed, "REDIS_MASTER_ADDR=" + closed}},
+	} {
+		t.Run(tt.pkg, func(t *testing.T) {
+			p := testenv.Start(t, testenv.Build(t, tt.pkg), tt.env...)
+			var resp *http.Response
+			var body string
+			for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+				if c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(p.Port)); err == nil {
+					c.Close()
+					resp, body = do(t, http.MethodGet, p.URL()+"/health/readiness", "")
+					break
+				}
+			}
+			if resp == nil {
+				t.Fatalf("%s does not listen", tt.pkg)
+			}
+			if want := "not ready: redis is unavailable"; resp.StatusCode != http.StatusServiceUnavailable || strings.TrimSpace(body) != want {
+				t.Errorf("readiness: %d %q, want 503 %q", resp.StatusCode, body, want)
+			}
+			logged := func() bool {
+				return strings.Contains(p.Output(), `"msg":"not ready"`) && strings.Contains(p.Output(), closed)
+			}
+			for deadline := time.Now().Add(5 * time.Second); !logged() && time.Now().Before(deadline); {
+				time.Sleep(50 * time.Millisecond) // the log line may still be on its way through the pipe
+			}
+			if !logged() {
+				t.Errorf("the log lacks the cause with the address %s:\n%s", closed, p.Output())
+			}
 		})
 	}
 }

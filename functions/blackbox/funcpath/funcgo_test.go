@@ -122,8 +122,12 @@ func TestFuncGoWrite(t *testing.T) {
 	// reason), liveness stays; back on the same port is ready again.
 	pair.Master.Kill()
 	var ready *http.Response
-	if !eventually(3*time.Second, func() bool { ready, _ = get(t, w.URL()+"/health/readiness"); return ready.StatusCode >= 300 }) {
+	var reason string
+	if !eventually(3*time.Second, func() bool { ready, reason = get(t, w.URL()+"/health/readiness"); return ready.StatusCode >= 300 }) {
 		t.Errorf("readiness with the master down: %d, want a failure within 3s", ready.StatusCode)
+	}
+	if !strings.Contains(reason, "redis is unavailable") || strings.Contains(reason, pair.Master.Addr()) {
+		t.Errorf("readiness with the master down says %q, want the short reason without the address", reason)
 	}
 	if resp, body := get(t, w.URL()+"/health/liveness"); resp.StatusCode != http.StatusOK {
 		t.Errorf("liveness with the master down: %d %s, want 200", resp.StatusCode, body)
@@ -171,6 +175,7 @@ func TestFuncGoStartErrors(t *testing.T) {
 		{"WRITE_REPLICAS", "two"},
 		{"DRAIN_TIMEOUT", "10s"},
 		{"DRAIN_TIMEOUT", "soon"},
+		{"METRICS_PORT", "9090"},
 	} {
 		t.Run(tt.key+"="+tt.val, func(t *testing.T) {
 			p := testenv.Start(t, bin, "REDIS_ADDR=127.0.0.1:1", tt.key+"="+tt.val)
