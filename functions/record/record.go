@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/cqrs-knative/cqrs-knative/functions/fail"
@@ -85,9 +86,6 @@ func NewValidator(types []string, maxTextBytes int) *Validator {
 	return v
 }
 
-// KnownType reports whether t is one of the configured record types.
-func (v *Validator) KnownType(t string) bool { return v.types[t] }
-
 // Check validates c and returns it normalised (text trimmed), or an invalid error
 // that names the offending field.
 func (v *Validator) Check(c Create) (Create, error) {
@@ -104,6 +102,9 @@ func (v *Validator) Check(c Create) (Create, error) {
 	if c.Text == "" {
 		return c, fail.Invalid("text", "text is required")
 	}
+	if strings.TrimFunc(c.Text, invisible) == "" {
+		return c, fail.Invalid("text", "text is required: it holds only invisible characters")
+	}
 	if len(c.Text) > v.maxTextBytes {
 		return c, fail.Invalidf("text", "text is %d bytes, at most %d allowed", len(c.Text), v.maxTextBytes)
 	}
@@ -112,6 +113,11 @@ func (v *Validator) Check(c Create) (Create, error) {
 	}
 	return c, nil
 }
+
+// invisible reports the characters that show nothing: white space and the format
+// characters (category Cf), such as the zero-width space U+200B, the byte order mark
+// U+FEFF and the word joiner U+2060. A text of nothing else looks blank.
+func invisible(r rune) bool { return unicode.IsSpace(r) || unicode.Is(unicode.Cf, r) }
 
 // isControl reports the characters a record text may not hold: C0 controls other
 // than tab and line breaks, DEL, and the C1 controls U+0080 to U+009F (such as CSI

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"mime"
 	"net/http"
 	"os"
@@ -23,14 +24,24 @@ const MaxBodyBytes = 64 << 10
 // starts then), so a handler that waits afterwards is not cut short. Requests without
 // a body get no deadline at all. The server has no overall read timeout, because that
 // would also cut short handlers that wait on purpose (a read waiting for minSeq).
-func boundBody(w http.ResponseWriter, r *http.Request, timeout time.Duration) {
+//
+// A body declared larger than MaxBodyBytes is refused at once, before a byte of it
+// is read: waiting for more than the limit only to refuse it would hold the
+// connection until BODY_TIMEOUT. It reports whether the request may go on.
+func boundBody(w http.ResponseWriter, r *http.Request, timeout time.Duration) bool {
+	if r.ContentLength > MaxBodyBytes {
+		w.Header().Set("Connection", "close")
+		Error(w, r, slog.Default(), tooLarge())
+		return false
+	}
 	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
-		return
+		return true
 	}
 	// Not every ResponseWriter supports deadlines (httptest's recorder does not);
 	// there the body is already in memory.
 	http.NewResponseController(w).SetReadDeadline(time.Now().Add(timeout))
 	r.Body = deadlineBody{r.Body, timeout}
+	return true
 }
 
 // deadlineBody is a request body under boundBody's deadline; a read that runs into it
@@ -61,13 +72,17 @@ func ReadBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	var timeout *fail.Error
 	switch {
 	case errors.As(err, &tooBig):
-		return nil, &fail.Error{Code: fail.ETOOLARGE, Field: "body", Message: fmt.Sprintf("body is over %d bytes", MaxBodyBytes)}
+		return nil, tooLarge()
 	case errors.As(err, &timeout):
 		return nil, timeout
 	case err != nil:
 		return nil, fail.Invalidf("body", "cannot read body: %v", err)
 	}
 	return body, nil
+}
+
+func tooLarge() error {
+	return &fail.Error{Code: fail.ETOOLARGE, Field: "body", Message: fmt.Sprintf("body is over %d bytes", MaxBodyBytes)}
 }
 
 // IsJSON reports whether a content type is JSON: application/json or a +json type.

@@ -117,6 +117,25 @@ func TestStalledBodyIsRefusedWith408(t *testing.T) {
 	}
 }
 
+// TestDeclaredOversizedBodyIsRefusedAtOnce: a Content-Length over the limit is
+// answered with 413 before any of the body arrives, not after BODY_TIMEOUT (ten
+// minutes here, far beyond the 5 s raw waits for an answer).
+func TestDeclaredOversizedBodyIsRefusedAtOnce(t *testing.T) {
+	srv := httptest.NewServer(Mux(waiter{}, bodyTimeout(10*time.Minute)))
+	defer srv.Close()
+	for _, path := range []string{"/read", "/x", "/health/readiness"} {
+		resp := raw(t, srv, "POST "+path+" HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000000\r\n\r\n{")
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(string(b), `"code":"too_large"`) || !resp.Close {
+			t.Errorf("POST %s with Content-Length 100 GB: %d %s (close %v), want 413 too_large and the connection closed", path, resp.StatusCode, b, resp.Close)
+		}
+	}
+	resp := raw(t, srv, "POST /read HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}")
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("a body within the limit: %d, want it read", resp.StatusCode)
+	}
+}
+
 func TestDotSegmentsAreRefusedAsJSON(t *testing.T) {
 	srv := httptest.NewServer(Mux(waiter{}, DefaultConfig()))
 	defer srv.Close()

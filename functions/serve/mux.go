@@ -67,8 +67,9 @@ func Mux(f Handler, cfg Config) http.Handler {
 			Error(w, r, slog.Default(), fail.Invalid("path", "the path holds an empty, . or .. segment; send it without"))
 			return
 		}
-		boundBody(w, r, cfg.BodyTimeout)
-		mux.ServeHTTP(w, r)
+		if boundBody(w, r, cfg.BodyTimeout) {
+			mux.ServeHTTP(w, r)
+		}
 	})
 }
 

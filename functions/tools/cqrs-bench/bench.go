@@ -38,7 +38,7 @@ const pageKey = "bench:page"
 
 func (b *bench) run(ctx context.Context) error {
 	started := time.Now()
-	b.res.loadBefore = loadavg()
+	b.res.machine, b.res.loadBefore = machine(), loadavg()
 	for _, name := range []string{"cqrs-write", "cqrs-read"} {
 		if _, err := os.Stat(filepath.Join(b.opts.bin, name)); err != nil {
 			return fmt.Errorf("%s not found in %s; run make build first (make bench does)", name, b.opts.bin)

@@ -27,13 +27,15 @@ type stats struct {
 }
 
 // summarize is the stats of the latencies l of requests completed in el (errors not
-// counted); it sorts l.
+// counted); it sorts l. Percentiles are nearest-rank: the p-th is the smallest
+// latency that at least p percent of the requests did not exceed.
 func summarize(l []time.Duration, el time.Duration) stats {
 	if len(l) == 0 {
 		return stats{}
 	}
 	slices.Sort(l)
-	return stats{requests: len(l), rps: float64(len(l)) / el.Seconds(), p50: l[len(l)/2], p99: l[min(len(l)-1, len(l)*99/100)]}
+	rank := func(p int) time.Duration { return l[(len(l)*p+99)/100-1] }
+	return stats{requests: len(l), rps: float64(len(l)) / el.Seconds(), p50: rank(50), p99: rank(99)}
 }
 
 // maxRequests bounds a load phase by count as well as by time.

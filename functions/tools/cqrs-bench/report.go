@@ -27,7 +27,7 @@ func (b *bench) report(w io.Writer, took time.Duration) {
 	fmt.Fprintf(w, "Machine: %s; load average %s before, %s after. Load generator (this process, Go, "+
 		"keep-alive, %d connections), functions, baseline and Redis share these CPUs. Each workload: %d rounds "+
 		"of %s per side, baseline and function alternating; the table shows the round with the median rps "+
-		"(min..max over rounds).\n\n", machine(), r.loadBefore, r.loadAfter, b.opts.conns, b.opts.rounds, b.opts.duration)
+		"(min..max over rounds).\n\n", r.machine, r.loadBefore, r.loadAfter, b.opts.conns, b.opts.rounds, b.opts.duration)
 
 	fmt.Fprintln(w, "| workload | function rps (min..max) | baseline rps | ratio | p50 fn / base | p99 fn / base | p99 ratio |")
 	fmt.Fprintln(w, "| --- | ---: | ---: | ---: | ---: | ---: | ---: |")

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -16,6 +17,7 @@ import (
 
 // results is everything a run measured, for the report.
 type results struct {
+	machine               string
 	loadBefore, loadAfter string
 	rbSet, rbGet          stats
 	liveness              stats
@@ -60,7 +62,7 @@ func median(ss []stats) stats {
 		return stats{}
 	}
 	s := slices.Clone(ss)
-	slices.SortFunc(s, func(a, b stats) int { return int(a.rps - b.rps) })
+	slices.SortFunc(s, func(a, b stats) int { return cmp.Compare(a.rps, b.rps) })
 	return s[(len(s)-1)/2]
 }
 
