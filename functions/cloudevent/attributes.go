@@ -74,7 +74,7 @@ func structuredAttributes(body []byte) (attributes, error) {
 // binaryAttributes reads a binary-mode event: each ce-* header is an attribute, given
 // once and valid UTF-8; Content-Type is the datacontenttype; the body is the data.
 func binaryAttributes(h http.Header, body []byte) (attributes, error) {
-	a := attributes{DataContentType: h.Get("Content-Type"), data: body}
+	var a attributes
 	for key, vals := range h {
 		name, ok := strings.CutPrefix(strings.ToLower(key), "ce-")
 		if !ok {
@@ -88,35 +88,13 @@ func binaryAttributes(h http.Header, body []byte) (attributes, error) {
 		case !isAttributeName(name):
 			return a, notAName(name)
 		}
-		if to := a.named(name); to != nil {
-			*to = vals[0]
-		}
 	}
 	if len(h.Values("Content-Type")) > 1 {
 		return a, fail.Invalid("datacontenttype", "Content-Type is given more than once; give it once")
 	}
-	return a, nil
-}
-
-// named is the field of the attribute name, nil for an extension.
-func (a *attributes) named(name string) *string {
-	switch name {
-	case "specversion":
-		return &a.SpecVersion
-	case "id":
-		return &a.ID
-	case "source":
-		return &a.Source
-	case "type":
-		return &a.Type
-	case "subject":
-		return &a.Subject
-	case "time":
-		return &a.Time
-	case "dataschema":
-		return &a.DataSchema
-	}
-	return nil
+	return attributes{SpecVersion: h.Get("Ce-Specversion"), ID: h.Get("Ce-Id"), Source: h.Get("Ce-Source"),
+		Type: h.Get("Ce-Type"), Subject: h.Get("Ce-Subject"), Time: h.Get("Ce-Time"), DataSchema: h.Get("Ce-Dataschema"),
+		DataContentType: h.Get("Content-Type"), data: body}, nil
 }
 
 func notAName(name string) error {
@@ -126,13 +104,5 @@ func notAName(name string) error {
 // isAttributeName reports whether name is a CloudEvents attribute name: lower-case
 // ASCII letters and digits. (Header names come lower-cased.)
 func isAttributeName(name string) bool {
-	if name == "" {
-		return false
-	}
-	for i := 0; i < len(name); i++ {
-		if c := name[i]; !('a' <= c && c <= 'z' || '0' <= c && c <= '9') {
-			return false
-		}
-	}
-	return true
+	return name != "" && strings.Trim(name, "abcdefghijklmnopqrstuvwxyz0123456789") == ""
 }

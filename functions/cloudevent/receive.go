@@ -3,10 +3,10 @@ package cloudevent
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"mime"
 	"net/http"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -165,11 +165,7 @@ func eventError(err error) error {
 	if !errors.As(err, &ve) {
 		return &fail.Error{Code: fail.EINVALID, Message: fmt.Sprintf("invalid event: %v", err), Err: err}
 	}
-	names := make([]string, 0, len(ve))
-	for k := range ve {
-		names = append(names, k)
-	}
-	sort.Strings(names)
+	names := slices.Sorted(maps.Keys(ve))
 	parts := make([]string, len(names))
 	for i, k := range names {
 		parts[i] = fmt.Sprintf("%s %v", k, ve[k])

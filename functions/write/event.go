@@ -37,9 +37,9 @@ const (
 // a claim on the event's source and id, taken in the same atomic step as the write,
 // so a redelivered event stores nothing new and gets the first record back.
 func (f *Function) handleCreateEvent(ctx context.Context, _ http.Header, ev *cloudevent.Event) (*event.Event, string, error) {
-	in, err := decodeEventData(ev.Data())
-	if err != nil {
-		return nil, "", cloudevent.DataError(err)
+	var in record.Create
+	if err := createData.Decode(ev.Data(), &in); err != nil {
+		return nil, "", err
 	}
 	ans, created, err := f.Create(ctx, in, store.EventClaim(ev.SentSource, ev.SentID), nil)
 	if fail.Code(err) == fail.ECONFLICT {
@@ -68,15 +68,6 @@ func (f *Function) handleCreateEvent(ctx context.Context, _ http.Header, ev *clo
 		return out, "replayed", nil
 	}
 	return out, "created", nil
-}
-
-// decodeEventData parses a create command from an event's data.
-func decodeEventData(data []byte) (record.Create, error) {
-	var c record.Create
-	if err := createData.Decode(data, &c); err != nil {
-		return record.Create{}, err
-	}
-	return c, nil
 }
 
 // handlePing answers a PingSource's event at once, so that it keeps no instance from
