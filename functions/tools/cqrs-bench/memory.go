@@ -46,6 +46,12 @@ func (k kindStat) estimate() float64 {
 
 func keyKind(key string) string {
 	rest := strings.TrimPrefix(key, "cqrs:")
+	if strings.HasPrefix(rest, "{") {
+		// A partition's hash tag, {p<n>}: the kind is what follows it.
+		if _, after, ok := strings.Cut(rest, "}:"); ok {
+			rest = after
+		}
+	}
 	parts := strings.SplitN(rest, ":", 3)
 	if len(parts) >= 2 && (parts[0] == "idx" || parts[0] == "ix") {
 		return parts[0] + ":" + parts[1]

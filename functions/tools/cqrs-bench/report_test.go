@@ -95,7 +95,10 @@ func TestKindEstimate(t *testing.T) {
 	if got := (kindStat{keys: 5}).estimate(); got != 0 {
 		t.Errorf("estimate without samples = %v, want 0", got)
 	}
-	for key, want := range map[string]string{"cqrs:r:\x00\x00\x00\x01": "r", "cqrs:ix:w:hello": "ix:w", "cqrs:idem:http:k": "idem", "cqrs:seq": "seq"} {
+	for key, want := range map[string]string{
+		"cqrs:{p0}:docs": "docs", "cqrs:{p12}:ix:w:hello": "ix:w", "cqrs:{p0}:ix:a": "ix:a", "cqrs:{p1}:idem:http:k": "idem",
+		"cqrs:{p0}:seq": "seq", "cqrs:idx:word:x": "idx:word", "cqrs:rec:abc": "rec",
+	} {
 		if got := keyKind(key); got != want {
 			t.Errorf("keyKind(%q) = %q, want %q", key, got, want)
 		}
