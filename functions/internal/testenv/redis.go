@@ -33,11 +33,12 @@ func Master(tb testing.TB, extra ...string) *redisproc.Server {
 	return m
 }
 
-// Redis starts a master and a replica and waits until the replica is in sync.
+// Redis starts a master and a replica, each in a directory of its own, and waits
+// until the replica is in sync.
 func Redis(tb testing.TB) *Pair {
 	tb.Helper()
 	m := Master(tb)
-	r, err := redisproc.StartReplica(m.Dir, 0, m)
+	r, err := redisproc.StartReplica(tb.TempDir(), 0, m)
 	if err != nil {
 		tb.Fatalf("start replica: %v", err)
 	}

@@ -23,10 +23,16 @@ func (b *bench) startRedis() error {
 		return err
 	}
 	b.dir = dir
-	if b.master, err = redisproc.StartMaster(dir, 0); err != nil {
+	// Each Redis in a directory of its own (redisproc refuses one shared).
+	for _, sub := range []string{"master", "replica"} {
+		if err := os.Mkdir(filepath.Join(dir, sub), 0o700); err != nil {
+			return err
+		}
+	}
+	if b.master, err = redisproc.StartMaster(filepath.Join(dir, "master"), 0); err != nil {
 		return fmt.Errorf("start master: %w", err)
 	}
-	if b.replica, err = redisproc.StartReplica(dir, 0, b.master); err != nil {
+	if b.replica, err = redisproc.StartReplica(filepath.Join(dir, "replica"), 0, b.master); err != nil {
 		return fmt.Errorf("start replica: %w", err)
 	}
 	b.mc = redis.NewClient(&redis.Options{Addr: b.master.Addr(), PoolSize: 64, ReadTimeout: 10 * time.Second})
