@@ -1,7 +1,12 @@
 // Command cqrs-local runs the whole CQRS stack on this machine: a Redis master and a
-// replica (real redis-server processes in a temporary directory), the write and read
-// functions and the UI, each as its own process, until Ctrl-C or SIGTERM. Then it
-// stops every process it started and removes the directory.
+// replica (real redis-server processes, each in a directory of its own), the write
+// and read functions and the UI, each as its own process, until Ctrl-C or SIGTERM.
+// Then it stops every process it started and removes the temporary directory.
+//
+// The master keeps an append-only file. A child that dies is reported at once and
+// started again: a Redis from its files, so a master killed with kill -9 comes back
+// with every write it acknowledged. With -redis-dir (REDIS_DIR) the files live in a
+// directory of the user's and outlive the stack, so the data survives the next run.
 //
 // The function and UI binaries are taken from the directory that holds cqrs-local
 // itself, where make build writes them.
@@ -43,6 +48,7 @@ type options struct {
 	host                      string
 	ui, write, read           int
 	redisMaster, redisReplica int
+	redisDir                  string
 	binDir                    string
 }
 
@@ -72,6 +78,7 @@ func parse(args []string, stderr io.Writer) (options, error) {
 		host = "127.0.0.1"
 	}
 	fs.StringVar(&o.host, "listen-host", host, "address the UI and functions listen on (env LISTEN_HOST; 0.0.0.0 for all interfaces)")
+	fs.StringVar(&o.redisDir, "redis-dir", os.Getenv("REDIS_DIR"), "directory for the Redis files, kept after exit so the data survives the next run (env REDIS_DIR; default: a temporary directory, removed on exit)")
 	fs.StringVar(&o.binDir, "bin", "", "directory holding cqrs-write, cqrs-read and cqrs-ui (default: the directory of this program)")
 	if err := errors.Join(errs...); err != nil {
 		return o, err
@@ -93,7 +100,8 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	return o, nil
 }
 
-// run starts the stack, waits for ctx to end (or a process to die) and stops it.
+// run starts the stack, keeps it running (restarting what dies) until ctx ends or a
+// process cannot be kept running, and stops it.
 // unsignal restores default signal handling so that a second Ctrl-C ends cqrs-local
 // at once; its children die with it (Pdeathsig).
 func run(ctx context.Context, unsignal func(), args []string, stdout, stderr io.Writer) int {
@@ -152,13 +160,23 @@ func run(ctx context.Context, unsignal func(), args []string, stdout, stderr io.
 		}
 	}
 
-	dir, err := os.MkdirTemp("", "cqrs-local-")
-	if err != nil {
-		fmt.Fprintf(stderr, "%s: %v\n", name, err)
-		return 1
+	dir, keep := o.redisDir, o.redisDir != ""
+	if keep {
+		unlock, err := lockDir(dir)
+		if err != nil {
+			fmt.Fprintf(stderr, "%s: -redis-dir %s: %v\n", name, dir, err)
+			return 1
+		}
+		defer unlock()
+	} else {
+		var err error
+		if dir, err = os.MkdirTemp("", "cqrs-local-"); err != nil {
+			fmt.Fprintf(stderr, "%s: %v\n", name, err)
+			return 1
+		}
 	}
 	out := &console{w: stdout}
-	s := &stack{dir: dir, out: out}
+	s := &stack{dir: dir, keep: keep, out: out}
 	code := s.start(ctx, o, bins)
 	if code == 0 {
 		code = s.wait(ctx)
@@ -176,4 +194,24 @@ func claimPort(host string, port *int) error {
 	}
 	*port = l.Addr().(*net.TCPAddr).Port
 	return l.Close()
+}
+
+// lockDir makes dir if needed and locks it for this process: two stacks on one
+// directory would write one append-only file from two masters.
+func lockDir(dir string) (unlock func(), err error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(filepath.Join(dir, ".cqrs-local.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, errors.New("another cqrs-local uses it; give this one another directory")
+		}
+		return nil, err
+	}
+	return func() { f.Close() }, nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -14,29 +15,81 @@ import (
 
 // stack is what cqrs-local started, in order.
 type stack struct {
-	dir    string
-	out    *console
-	redis  []*redisproc.Server
-	procs  []*launch.Proc
-	exited chan *launch.Proc
+	dir   string // the Redis files: master/ and replica/
+	keep  bool   // the user named dir: it outlives the stack
+	out   *console
+	redis []*redisproc.Server
+	procs []*service
+	// deaths gets each child that ended while the stack runs; stopping is closed
+	// when the stack stops them itself, and their ends are no news then.
+	deaths   chan death
+	stopping chan struct{}
+	restarts map[string][]time.Time // of each child, within restartWindow
 }
 
+// service is a function or the UI: how to start it again, and the process that runs.
+type service struct {
+	name, bin, addr string
+	port            int
+	env             []string
+	proc            *launch.Proc
+}
+
+// death is a child that ended on its own.
+type death struct {
+	name  string
+	pid   int
+	how   string
+	redis *redisproc.Server // nil for a service
+	svc   *service
+}
+
+// A child that dies is started again, up to restartLimit times within
+// restartWindow; one that keeps dying (a corrupt AOF, a crash at every start) stops
+// the stack instead of looping.
+const (
+	restartLimit  = 5
+	restartWindow = time.Minute
+)
+
+// masterArgs make the master persist: every write is in its append-only file before
+// it is acknowledged, fsynced every second, so a master killed with kill -9 comes
+// back from its files with every write it acknowledged.
+var masterArgs = []string{"--appendonly", "yes", "--appendfsync", "everysec"}
+
 func (s *stack) start(ctx context.Context, o options, bins map[string]string) int {
-	s.exited = make(chan *launch.Proc, 4)
-	s.out.linef("temp dir %s", s.dir)
-	master, err := redisproc.StartMaster(s.dir, o.redisMaster)
+	s.deaths = make(chan death, 8)
+	s.stopping = make(chan struct{})
+	s.restarts = map[string][]time.Time{}
+	if s.keep {
+		s.out.linef("redis dir %s (kept after exit)", s.dir)
+	} else {
+		s.out.linef("temp dir %s", s.dir)
+	}
+	// Each Redis in a directory of its own: a shared one would mix their dump.rdb,
+	// and a restarted master would load the replica's.
+	masterDir, replicaDir := filepath.Join(s.dir, "master"), filepath.Join(s.dir, "replica")
+	for _, d := range []string{masterDir, replicaDir} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			s.out.linef("%v", err)
+			return 1
+		}
+	}
+	master, err := redisproc.StartMaster(masterDir, o.redisMaster, masterArgs...)
 	if err != nil {
 		s.out.linef("redis master: %v", err)
 		return 1
 	}
 	s.redis = append(s.redis, master)
+	s.watchRedis(master)
 	s.out.linef("started redis-master pid=%d addr=%s", master.PID(), master.Addr())
-	replica, err := redisproc.StartReplica(s.dir, o.redisReplica, master)
+	replica, err := redisproc.StartReplica(replicaDir, o.redisReplica, master)
 	if err != nil {
 		s.out.linef("redis replica: %v", err)
 		return 1
 	}
 	s.redis = append(s.redis, replica)
+	s.watchRedis(replica)
 	s.out.linef("started redis-replica pid=%d addr=%s", replica.PID(), replica.Addr())
 	if err := replica.WaitLinkUp(10 * time.Second); err != nil {
 		s.out.linef("%v", err)
@@ -45,28 +98,16 @@ func (s *stack) start(ctx context.Context, o options, bins map[string]string) in
 
 	addr := func(port int) string { return net.JoinHostPort(o.host, strconv.Itoa(port)) }
 	local := func(port int) string { return "http://127.0.0.1:" + strconv.Itoa(port) }
-	steps := []struct {
-		name, bin string
-		port      int
-		env       []string
-	}{
-		{"write", bins["cqrs-write"], o.write, []string{"REDIS_ADDR=" + master.Addr()}},
-		{"read", bins["cqrs-read"], o.read, []string{"REDIS_ADDR=" + replica.Addr(), "REDIS_MASTER_ADDR=" + master.Addr()}},
-		{"ui", bins["cqrs-ui"], o.ui, []string{"WRITE_URL=" + local(o.write), "READ_URL=" + local(o.read)}},
-	}
-	for _, st := range steps {
-		p, err := s.spawn(st.name, st.bin, st.port, append([]string{"LISTEN_ADDRESS=" + addr(st.port)}, st.env...))
-		if err != nil {
-			s.out.linef("%v", err)
-			return 1
-		}
-		s.out.linef("started %s pid=%d addr=%s", st.name, p.PID(), addr(st.port))
-		if err := p.WaitReady(ctx, readyTimeout); err != nil {
-			if ctx.Err() != nil {
-				return 0
-			}
-			s.out.linef("%v", err)
-			return 1
+	for _, svc := range []*service{
+		{name: "write", bin: bins["cqrs-write"], port: o.write, env: []string{"REDIS_ADDR=" + master.Addr()}},
+		{name: "read", bin: bins["cqrs-read"], port: o.read, env: []string{"REDIS_ADDR=" + replica.Addr(), "REDIS_MASTER_ADDR=" + master.Addr()}},
+		{name: "ui", bin: bins["cqrs-ui"], port: o.ui, env: []string{"WRITE_URL=" + local(o.write), "READ_URL=" + local(o.read)}},
+	} {
+		svc.addr = addr(svc.port)
+		svc.env = append([]string{"LISTEN_ADDRESS=" + svc.addr}, svc.env...)
+		s.procs = append(s.procs, svc)
+		if code := s.spawn(ctx, svc, "started"); code != 0 {
+			return code
 		}
 	}
 	host := "localhost"
@@ -87,23 +128,81 @@ Press Ctrl-C to stop everything.
 	return 0
 }
 
-// wait blocks until ctx ends (0) or a process exits on its own (1).
+// wait runs until ctx ends (0), restarting every child that dies as it dies, and
+// stops the stack (1) when one cannot be started again or keeps dying.
 func (s *stack) wait(ctx context.Context) int {
-	select {
-	case <-ctx.Done():
-		s.out.linef("stopping")
-		return 0
-	case p := <-s.exited:
-		s.out.linef("%s exited on its own (%v); stopping the rest", p.Name, p.Err())
-		return 1
+	for {
+		select {
+		case <-ctx.Done():
+			s.out.linef("stopping")
+			return 0
+		case d := <-s.deaths:
+			if code := s.revive(ctx, d); code != 0 || ctx.Err() != nil {
+				return code
+			}
+		}
 	}
 }
 
-// stop ends the processes in reverse order, SIGTERM first so that they drain, then
-// removes the temporary directory.
+// revive reports a child's death at once and starts it again: a Redis from its own
+// files (the master from its append-only file; the replica then syncs from the
+// master), a function or the UI as it was started, as Kubernetes restarts a
+// container that exits. Either way the stack keeps the addresses it printed.
+func (s *stack) revive(ctx context.Context, d death) int {
+	s.out.linef("%s pid=%d died (%s)", d.name, d.pid, d.how)
+	now := time.Now()
+	recent := []time.Time{now}
+	for _, t := range s.restarts[d.name] {
+		if now.Sub(t) < restartWindow {
+			recent = append(recent, t)
+		}
+	}
+	s.restarts[d.name] = recent
+	if len(recent) > restartLimit {
+		s.out.linef("%s died %d times within %s; stopping the rest", d.name, len(recent), restartWindow)
+		return 1
+	}
+	if d.svc != nil {
+		return s.spawn(ctx, d.svc, "restarted")
+	}
+	r := d.redis
+	if err := r.Start(); err != nil {
+		s.out.linef("cannot restart %s: %v; stopping the rest", d.name, err)
+		return 1
+	}
+	s.watchRedis(r)
+	from := "from its append-only file"
+	if r.Role == "replica" {
+		from = "from its files; it syncs from the master"
+	}
+	s.out.linef("restarted %s pid=%d addr=%s %s", d.name, r.PID(), r.Addr(), from)
+	return 0
+}
+
+// watchRedis reports on s.deaths when the process r runs now ends, unless the stack
+// stopped it.
+func (s *stack) watchRedis(r *redisproc.Server) {
+	done, pid := r.Exited(), r.PID()
+	go func() {
+		<-done
+		d := death{name: "redis-" + r.Role, pid: pid, how: exitHow(r.ExitErr()), redis: r}
+		select {
+		case s.deaths <- d:
+		case <-s.stopping:
+		}
+	}()
+}
+
+// stop ends the processes in reverse order, SIGTERM first so that they drain and
+// Redis closes its files, then removes the temporary directory (never one the user
+// named).
 func (s *stack) stop() {
+	close(s.stopping)
 	for i := len(s.procs) - 1; i >= 0; i-- {
-		p := s.procs[i]
+		p := s.procs[i].proc
+		if p == nil {
+			continue
+		}
 		if !p.Stop(stopTimeout) {
 			s.out.linef("%s did not stop in %s; killed it", p.Name, stopTimeout)
 		}
@@ -115,6 +214,10 @@ func (s *stack) stop() {
 		r.Stop()
 		s.out.linef("stopped redis-%s pid=%d", r.Role, pid)
 	}
+	if s.keep {
+		s.out.linef("kept redis dir %s", s.dir)
+		return
+	}
 	if err := os.RemoveAll(s.dir); err != nil {
 		s.out.linef("cannot remove %s: %v", s.dir, err)
 		return
@@ -122,24 +225,49 @@ func (s *stack) stop() {
 	s.out.linef("removed temp dir %s", s.dir)
 }
 
-// spawn starts one function or the UI, its output prefixed with its name, and
-// reports on s.exited when it ends.
-func (s *stack) spawn(procName, bin string, port int, env []string) (*launch.Proc, error) {
-	w := &prefixed{out: s.out, prefix: procName}
+// spawn starts svc, its output prefixed with its name, waits until it is ready and
+// reports on s.deaths when it ends. verb says which start this is.
+func (s *stack) spawn(ctx context.Context, svc *service, verb string) int {
+	w := &prefixed{out: s.out, prefix: svc.name}
 	// Own process group: a Ctrl-C in the terminal reaches cqrs-local only, which
 	// stops the processes in order.
-	p, err := launch.Start(launch.Spec{Name: procName, Path: bin, Env: env, Inherit: true, Port: port, Output: w, OwnGroup: true})
+	p, err := launch.Start(launch.Spec{Name: svc.name, Path: svc.bin, Env: svc.env, Inherit: true, Port: svc.port, Output: w, OwnGroup: true})
 	if err != nil {
-		return nil, err
+		s.out.linef("%v", err)
+		return 1
 	}
-	s.procs = append(s.procs, p)
+	svc.proc = p
+	s.out.linef("%s %s pid=%d addr=%s", verb, svc.name, p.PID(), svc.addr)
 	go func() {
 		<-p.Done()
 		w.flush()
 		select {
-		case s.exited <- p:
-		default:
+		case s.deaths <- death{name: svc.name, pid: p.PID(), how: exitHow(p.Err()), svc: svc}:
+		case <-s.stopping:
 		}
 	}()
-	return p, nil
+	if err := p.WaitReady(ctx, readyTimeout); err != nil {
+		select {
+		case <-p.Done():
+			if verb == "restarted" {
+				// Its death is on s.deaths: counted, and restarted within the limit.
+				return 0
+			}
+		default:
+		}
+		if ctx.Err() != nil {
+			return 0
+		}
+		s.out.linef("%v", err)
+		return 1
+	}
+	return 0
+}
+
+// exitHow says how a process ended: by which signal, or with which exit status.
+func exitHow(err error) string {
+	if err == nil {
+		return "exit status 0"
+	}
+	return err.Error()
 }
