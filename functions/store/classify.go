@@ -34,6 +34,9 @@ func classify(err error) error {
 	if err == nil {
 		return nil
 	}
+	if r := refusedAccess(err); r != nil {
+		return r
+	}
 	if r := refusal(err); r != nil {
 		return r
 	}

@@ -23,6 +23,7 @@ type Store struct {
 	// maxBulk is the Redis' proto-max-bulk-len: the longest string an index may grow
 	// to. The create script checks it before its first write.
 	maxBulk atomic.Int64
+	loaded  atomic.Bool // the scripts were loaded once (Load)
 }
 
 // defaultMaxBulk is Redis' default proto-max-bulk-len (512 MB).
@@ -47,10 +48,15 @@ func (s *Store) anyPartition() part {
 	return part(rand.IntN(s.parts))
 }
 
-// Ping checks that Redis answers.
+// Ping checks that Redis answers and, until the scripts were loaded once, loads
+// them: a Redis that answers but refuses the scripts (an ACL user without them) is
+// not one the store can use.
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.rdb.Ping(ctx).Err(); err != nil {
 		return classify(err)
+	}
+	if !s.loaded.Load() {
+		return s.Load(ctx)
 	}
 	return nil
 }
@@ -62,5 +68,6 @@ func (s *Store) Load(ctx context.Context) error {
 			return classify(err)
 		}
 	}
+	s.loaded.Store(true)
 	return nil
 }

@@ -12,7 +12,10 @@
 //
 //	cqrs-migrate [-addr host:port] [-batch 500] [-keep-old]
 //
-// REDIS_ADDR and REDIS_PASSWORD are read as the functions read them.
+// It reaches Redis as the functions do, through the same variables: REDIS_ADDR
+// (which -addr overrides), REDIS_PASSWORD, an ACL user (REDIS_USERNAME), TLS
+// (REDIS_TLS and its files), or the Sentinels (REDIS_SENTINEL_ADDRS, ...), which
+// name the master. A value that cannot work stops it at start with one line.
 package main
 
 import (
@@ -23,18 +26,26 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/cqrs-knative/cqrs-knative/functions/redisenv"
+	"github.com/cqrs-knative/cqrs-knative/functions/serve"
 	"github.com/cqrs-knative/cqrs-knative/functions/store"
 )
 
 func main() {
-	addr := flag.String("addr", envOr("REDIS_ADDR", "127.0.0.1:6379"), "the Redis master (default $REDIS_ADDR)")
+	cfg, err := serve.Load(redisenv.Redis{RedisAddr: "127.0.0.1:6379", RedisSentinelMaster: "mymaster", RedisPoolSize: 8})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "cqrs-migrate: configuration:", err)
+		os.Exit(2)
+	}
+	addr := flag.String("addr", cfg.RedisAddr, "the Redis master (default $REDIS_ADDR)")
 	batch := flag.Int("batch", 500, "records copied per MULTI/EXEC")
 	keepOld := flag.Bool("keep-old", false, "keep the old layout's keys after copying")
 	flag.Parse()
+	cfg.RedisAddr = *addr
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	rdb := store.NewClient(store.Options{Addr: *addr, Password: os.Getenv("REDIS_PASSWORD")})
+	rdb := store.NewClient(cfg.Options())
 	defer rdb.Close()
 	s := store.New(rdb)
 	m, err := s.Migrate(ctx, *batch, *keepOld, func(m store.Migrated) {
@@ -50,11 +61,4 @@ func main() {
 		fmt.Fprintln(os.Stderr, "cqrs-migrate:", err)
 		os.Exit(1)
 	}
-}
-
-func envOr(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
 }

@@ -1,0 +1,59 @@
+package redisenv
+
+import "strings"
+
+// The least privileges of each function's ACL user: its keys, no Pub/Sub channel,
+// and the commands it sends, those its scripts run included (Redis checks every
+// command a script runs against the caller's ACL). docs/configuration.md and
+// knative/redis/values-tls.yaml hold the same rules, and tests check that they do
+// and that the functions work under them and need every command listed (except
+// those Reserved names).
+const (
+	// ACLKeys are the keys both users may touch: the store's, and no other.
+	ACLKeys = "~cqrs:*"
+	// ACLChannels is no channel at all: neither function subscribes or publishes on
+	// Redis (Sentinels are asked separately, with their own users).
+	ACLChannels = "resetchannels"
+
+	// WriteCommands are cqrs-write's, on the master: readiness (PING), the scripts
+	// loaded and run (SCRIPT LOAD, EVALSHA, and EVAL, go-redis' fallback), WAIT for
+	// WRITE_REPLICAS, INFO memory for the limits check, what the create script runs,
+	// and what the event outbox runs and will run (streams, and a lease held with
+	// SET and PEXPIRE).
+	WriteCommands = "-@all +ping +script|load +evalsha +eval +wait +info" +
+		" +get +set +incr +decr +hget +hset +append +strlen +time" +
+		" +xadd +xlen +xreadgroup +xack +xautoclaim +xpending +xgroup|create +xdel +xtrim +pexpire"
+
+	// ReadCommands are cqrs-read's, on a replica and, for its fallback, the master:
+	// readiness, the read-only scripts (SCRIPT LOAD, EVALSHA_RO, and EVAL_RO,
+	// go-redis' fallback) and what they and a record's lookup read.
+	ReadCommands = "-@all +ping +script|load +evalsha_ro +eval_ro +get +mget +hget +hmget +getrange +strlen +time"
+)
+
+// SentinelRule is the rule of the functions' user on the Sentinels, which keep users
+// of their own: asking for the master and the replicas of a master set, and hearing
+// of a failover on the two channels go-redis listens to.
+const SentinelRule = "resetchannels &+switch-master &+replica-reconf-done" +
+	" -@all +ping +sentinel|get-master-addr-by-name +sentinel|replicas +sentinel|sentinels +subscribe"
+
+// Reserved are the commands of WriteCommands and ReadCommands that the functions'
+// tests cannot make them send: go-redis' fallbacks to a script's text (they load
+// scripts again themselves) and those of the outbox still to come.
+var Reserved = []string{"eval", "eval_ro", "xreadgroup", "xack", "xautoclaim", "xpending", "xgroup|create", "xdel", "xtrim", "pexpire"}
+
+// ACLRule is the ACL SETUSER rule of user with password and commands.
+func ACLRule(user, password, commands string) string {
+	return strings.Join([]string{user, "on", ">" + password, "resetkeys", ACLKeys, ACLChannels, commands}, " ")
+}
+
+// Commands are the command names that commands grants, in order (lower case, as
+// Redis' ACL and commandstats name them).
+func Commands(commands string) []string {
+	var out []string
+	for _, f := range strings.Fields(commands) {
+		if c, ok := strings.CutPrefix(f, "+"); ok && !strings.HasPrefix(c, "@") {
+			out = append(out, c)
+		}
+	}
+	return out
+}
