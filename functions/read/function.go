@@ -91,9 +91,10 @@ func (f *Function) Start(ctx context.Context, _ map[string]string) error {
 		f.clients = append(f.clients, mc)
 		f.master = store.New(mc)
 	}
-	if err := f.replica.Load(ctx); err != nil {
-		f.log.Warn("replica not reachable at start; will retry on each request", "err", err)
-	}
+	// A readiness check loads the scripts and, when neither Redis can be used (not
+	// reachable, or refusing the function), logs why: once, here, and again only
+	// when readiness changes.
+	f.Ready(ctx)
 	return nil
 }
 

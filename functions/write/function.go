@@ -90,9 +90,10 @@ func (f *Function) Start(ctx context.Context, _ map[string]string) error {
 		f.store.WithOutbox(f.cfg.MaxPending)
 		f.relay = newRelay(f.log, f.store, f.cfg, f.source, f.metrics.relay)
 	}
-	if err := f.store.Load(ctx); err != nil {
-		f.log.Warn("redis not reachable at start; will retry on each request", "err", err)
-	}
+	// A readiness check loads the scripts and, when Redis cannot be used (not
+	// reachable, or refusing the function), logs why: once, here, and again only
+	// when readiness changes.
+	f.Ready(ctx)
 	f.guard = &guard{log: f.log, store: f.store, refusing: f.metrics.refusing, memory: f.metrics.memory}
 	f.guard.update(ctx)
 	bg, stop := context.WithCancel(context.Background())
