@@ -8,6 +8,9 @@
 #   make deploy NAMESPACE=cqrs       the same in the namespace cqrs (made if missing)
 #   make deploy REDIS_MODE=sentinel  Redis with Sentinel and the functions of the
 #                                    knative/sentinel overlay
+#   make deploy REDIS_TLS=on         Redis over TLS only, each function an ACL user
+#                                    of its own (values-tls.yaml on top, and the
+#                                    knative/tls or knative/sentinel-tls overlay)
 #   make deploy OVERLAY=knative/cluster-local
 #                                    the functions reachable inside the cluster only
 #   make render                      print the manifests deploy applies (ko:// paths
@@ -30,19 +33,32 @@ KUBECTL ?= kubectl
 # stack, benchmark) live in functions/tools and never become images.
 CQRS_IMAGES := ./functions/cmd/cqrs-write ./functions/cmd/cqrs-read ./functions/cmd/cqrs-ui
 
+REDIS_TLS ?= off
+ifneq ($(filter-out on off,$(REDIS_TLS)),)
+$(error REDIS_TLS=$(REDIS_TLS): must be on or off)
+endif
+
 ifeq ($(REDIS_MODE),sentinel)
 REDIS_VALUES := knative/redis/values-sentinel.yaml
-OVERLAY ?= knative/sentinel
+PLAIN_OVERLAY := knative/sentinel
+TLS_OVERLAY := knative/sentinel-tls
 else
 REDIS_VALUES := knative/redis/values.yaml
-OVERLAY ?= knative/base
+PLAIN_OVERLAY := knative/base
+TLS_OVERLAY := knative/tls
+endif
+ifeq ($(REDIS_TLS),on)
+REDIS_VALUES += knative/redis/values-tls.yaml
+OVERLAY ?= $(TLS_OVERLAY)
+else
+OVERLAY ?= $(PLAIN_OVERLAY)
 endif
 
 # Always through kustomize: the overlay (knative/base: the plain manifests) with
 # every object in $(NAMESPACE).
 KNATIVE_RENDER := KUBECTL=$(KUBECTL) knative/render.sh $(NAMESPACE) $(OVERLAY)
 
-.PHONY: images deploy undeploy render namespace redis-secret check-ko-repo
+.PHONY: images deploy undeploy render namespace redis-secret redis-acl-secret check-ko-repo
 
 check-ko-repo:
 	@test -n "$$KO_DOCKER_REPO" || { echo "set KO_DOCKER_REPO to the image repository ko pushes to (kind.local for kind)" >&2; exit 1; }
@@ -65,10 +81,19 @@ redis-secret: namespace
 	  $(KUBECTL) create secret generic cqrs-redis --namespace $(NAMESPACE) \
 	    --from-literal=redis-password="$$(head -c 24 /dev/urandom | base64 | tr -d '/+=')"
 
+## redis-acl-secret: create the functions' ACL passwords once (REDIS_TLS=on); never replace them
+# The chart reads them at install time (auth.acl.userSecret: keys named after the
+# users), so this comes first: a user whose key it cannot read gets no password.
+redis-acl-secret: namespace
+	@$(KUBECTL) get secret cqrs-redis-acl --namespace $(NAMESPACE) >/dev/null 2>&1 || \
+	  $(KUBECTL) create secret generic cqrs-redis-acl --namespace $(NAMESPACE) \
+	    --from-literal=cqrs-write="$$(head -c 24 /dev/urandom | base64 | tr -d '/+=')" \
+	    --from-literal=cqrs-read="$$(head -c 24 /dev/urandom | base64 | tr -d '/+=')"
+
 ## deploy: Redis from Bitnami's chart, then the Knative Services, Broker and Triggers
-deploy: check-ko-repo redis-secret
+deploy: check-ko-repo redis-secret $(if $(filter on,$(REDIS_TLS)),redis-acl-secret)
 	$(HELM) upgrade --install cqrs-redis $(REDIS_CHART) $(if $(REDIS_CHART_VERSION),--version $(REDIS_CHART_VERSION)) \
-	  --namespace $(NAMESPACE) -f $(REDIS_VALUES) --wait --timeout 10m
+	  --namespace $(NAMESPACE) $(addprefix -f ,$(REDIS_VALUES)) --wait --timeout 10m
 	set -o pipefail; $(KNATIVE_RENDER) | $(KO) apply --base-import-paths -f -
 	$(KUBECTL) wait --namespace $(NAMESPACE) --for=condition=Ready --timeout=5m \
 	  ksvc/cqrs-write ksvc/cqrs-read ksvc/cqrs-ui \

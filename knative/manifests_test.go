@@ -47,7 +47,7 @@ const modulePath = "github.com/cqrs-knative/cqrs-knative"
 // sets the namespace: TestRenderedIntoNamespace).
 var (
 	manifestDirs = []string{"."}
-	overlayDirs  = []string{"base", "sentinel", "cluster-local"}
+	overlayDirs  = []string{"base", "sentinel", "cluster-local", "tls", "sentinel-tls"}
 )
 
 // configTypes lists, per Service, the structs whose envconfig tags are the only
@@ -368,6 +368,8 @@ func TestServicesPassKnativeValidation(t *testing.T) {
 		"base":          {"cqrs-read", "cqrs-ui", "cqrs-write"},
 		"sentinel":      {"cqrs-read", "cqrs-ui", "cqrs-write"},
 		"cluster-local": {"cqrs-read", "cqrs-ui", "cqrs-write"},
+		"tls":           {"cqrs-read", "cqrs-ui", "cqrs-write"},
+		"sentinel-tls":  {"cqrs-read", "cqrs-ui", "cqrs-write"},
 	}
 	for dir, names := range want {
 		if got := slices.Sorted(keys(all[dir])); !slices.Equal(got, names) {
