@@ -4,9 +4,13 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/cqrs-knative/cqrs-knative/functions/internal/adversary"
 	"github.com/cqrs-knative/cqrs-knative/functions/store"
@@ -25,7 +29,46 @@ type advLayout struct {
 	name     string
 	attacked advStats
 	searches int
-	pageUsec float64 // Redis time per page script on the replica
+	// search is the Redis time of each search's page script on the replica, plain
+	// that of the bystanders' page scripts (from SLOWLOG, which logs every command
+	// while the phase runs).
+	search, plain scriptTimes
+}
+
+// scriptTimes summarizes the durations of one kind of script call.
+type scriptTimes struct {
+	calls          int
+	mean, p99, max time.Duration
+}
+
+func newScriptTimes(d []time.Duration) scriptTimes {
+	if len(d) == 0 {
+		return scriptTimes{}
+	}
+	s := summarize(d, time.Second)
+	var sum time.Duration
+	for _, x := range d {
+		sum += x
+	}
+	return scriptTimes{calls: len(d), mean: sum / time.Duration(len(d)), p99: s.p99, max: d[len(d)-1]}
+}
+
+// pageScriptTimes splits the page scripts of a SLOWLOG into searches (more index keys
+// than a plain page's one) and plain pages.
+func pageScriptTimes(log []redis.SlowLog) (search, plain scriptTimes) {
+	var s, p []time.Duration
+	for _, e := range log {
+		if len(e.Args) < 3 || !strings.EqualFold(e.Args[0], "evalsha_ro") {
+			continue
+		}
+		// KEYS: seq, epoch, docs, then the indexes: one for a plain page.
+		if n, err := strconv.Atoi(e.Args[2]); err == nil && n > 4 {
+			s = append(s, e.Duration)
+		} else {
+			p = append(p, e.Duration)
+		}
+	}
+	return newScriptTimes(s), newScriptTimes(p)
 }
 
 type advStats struct{ creates, reads stats }
@@ -60,15 +103,53 @@ func (b *bench) adversarial(ctx context.Context) error {
 			return err
 		}
 		progress("adversarial search, %s: plain creates and reads beside %d connections searching for %s", l.Name, attackers, d)
-		before := commandStats(ctx, b.rc)
 		r := advLayout{name: l.Name}
-		if r.attacked, r.searches, err = b.advPhase(ctx, d, attackers, search); err != nil {
+		restore, err := b.slowlogAll(ctx)
+		if err != nil {
 			return err
 		}
-		r.pageUsec = commandStats(ctx, b.rc)["evalsha_ro"].perCallSince(before["evalsha_ro"])
+		r.attacked, r.searches, err = b.advPhase(ctx, d, attackers, search)
+		if err != nil {
+			restore()
+			return err
+		}
+		log, err := b.rc.SlowLogGet(ctx, -1).Result()
+		restore()
+		if err != nil {
+			return fmt.Errorf("SLOWLOG GET on the replica: %w", err)
+		}
+		r.search, r.plain = pageScriptTimes(log)
+		progress("  %d searches, page script %s mean, %s max in Redis; reads p99 %s", r.search.calls,
+			ms(r.search.mean), ms(r.search.max), ms(r.attacked.reads.p99))
 		b.res.adv.layout = append(b.res.adv.layout, r)
 	}
 	return nil
+}
+
+// slowlogAll makes the replica's SLOWLOG keep every command (up to 200,000) from now
+// on; restore puts its settings back.
+func (b *bench) slowlogAll(ctx context.Context) (restore func(), err error) {
+	old, err := b.rc.ConfigGet(ctx, "slowlog-*").Result()
+	if err != nil {
+		return nil, fmt.Errorf("CONFIG GET slowlog-* on the replica: %w", err)
+	}
+	restore = func() {
+		for _, k := range []string{"slowlog-log-slower-than", "slowlog-max-len"} {
+			b.rc.ConfigSet(context.Background(), k, old[k])
+		}
+		b.rc.SlowLogReset(context.Background())
+	}
+	for k, v := range map[string]string{"slowlog-max-len": "200000", "slowlog-log-slower-than": "0"} {
+		if err := b.rc.ConfigSet(ctx, k, v).Err(); err != nil {
+			restore()
+			return nil, fmt.Errorf("CONFIG SET %s on the replica: %w", k, err)
+		}
+	}
+	if err := b.rc.SlowLogReset(ctx).Err(); err != nil {
+		restore()
+		return nil, err
+	}
+	return restore, nil
 }
 
 // fillAdversarial stores n records of layout l with the store's create script and

@@ -25,6 +25,8 @@ type bench struct {
 	mc, rc          *redis.Client // the bench's own clients, for INFO and preloading
 	write, read     *launch.Proc
 	base            *launch.Proc
+	writeOutbox     *launch.Proc // cqrs-write with K_SINK, for the outbox phase only
+	sink            *launch.Proc // the outbox's sink: the baseline binary answering 202
 	basePath        string
 
 	mu    sync.Mutex
@@ -85,8 +87,15 @@ func (b *bench) run(ctx context.Context) error {
 			return err
 		}
 		if i == 0 {
-			// Creates run on the smallest store; what they add counts toward the next size.
+			// Creates run on the smallest store.
 			if err := b.creates(ctx); err != nil {
+				return err
+			}
+			if err := b.outbox(ctx); err != nil {
+				return err
+			}
+			// The next size is filled from empty, so that it holds exactly its records.
+			if err := b.flush(ctx); err != nil {
 				return err
 			}
 		}
@@ -144,8 +153,17 @@ func (b *bench) readAt(ctx context.Context, n int) error {
 	s := &b.res.sizes[len(b.res.sizes)-1]
 	s.pageBytes = len(page)
 	progress("GET /records?limit=25 at %s records (page of %d bytes): %d rounds of %s per side", count(n), len(page), b.opts.rounds, b.opts.duration)
-	s.read, err = b.rounds(ctx, b.rc, b.getter(b.base.URL()+"/records"), b.getter(url))
-	return err
+	if s.read, err = b.rounds(ctx, b.rc, side{do: b.getter(b.base.URL() + "/records")}, side{do: b.getter(url)}); err != nil {
+		return err
+	}
+	// What a page would cost if it were kept whole: one GET of it, one round.
+	progress("GET /records/stored on the baseline (one GET of a stored page) at %s records: %s", count(n), b.opts.duration)
+	cmdsBefore, cpuBefore := commandStats(ctx, b.rc), b.cpu()
+	if s.stored, err = b.load(ctx, b.opts.conns, b.opts.duration, b.getter(b.base.URL()+"/records/stored")); err != nil {
+		return err
+	}
+	s.storedCPU, s.storedCmds = b.cpu().since(cpuBefore), diff(commandStats(ctx, b.rc), cmdsBefore)
+	return nil
 }
 
 // creates loads POST /records on cqrs-write and on the baseline with the same bodies.
@@ -157,43 +175,49 @@ func (b *bench) creates(ctx context.Context) error {
 	}
 	progress("POST /records: %d rounds of %s per side", b.opts.rounds, b.opts.duration)
 	var err error
-	b.res.create, err = b.rounds(ctx, b.mc, b.poster(b.base.URL()+"/records", bodies), b.poster(b.write.URL()+"/records", bodies))
-	if err != nil {
-		return err
-	}
-	// The baseline's keys are not records: drop them before memory is measured again.
-	return b.dropBaselineKeys(ctx)
+	b.res.create, err = b.rounds(ctx, b.mc, side{do: b.poster(b.base.URL()+"/records", bodies)}, side{do: b.poster(b.write.URL()+"/records", bodies)})
+	return err
+}
+
+// side is what one side of a workload sends, and what it waits for after each of its
+// load phases before its CPU is read (nil: nothing), so that work a phase left
+// behind (an outbox to drain) is counted in it.
+type side struct {
+	do    request
+	after func(ctx context.Context) error
 }
 
 // rounds runs base and fn alternately, b.opts.rounds times each, the baseline first
 // in odd rounds and second in even ones. It keeps the CPU each process used during
-// each side's phases, and the commandstats of rdb during the function's.
-func (b *bench) rounds(ctx context.Context, rdb *redis.Client, base, fn request) (pair, error) {
-	p := pair{fnCPU: cpuTimes{}, baseCPU: cpuTimes{}, fnCmds: map[string]callStat{}}
+// each side's phases, and the commandstats of rdb during each side's.
+func (b *bench) rounds(ctx context.Context, rdb *redis.Client, base, fn side) (pair, error) {
+	p := pair{fnCPU: cpuTimes{}, baseCPU: cpuTimes{}, fnCmds: map[string]callStat{}, baseCmds: map[string]callStat{}}
 	for i := range b.opts.rounds {
 		order := []bool{true, false}
 		if i%2 == 1 {
 			order = []bool{false, true}
 		}
 		for _, isBase := range order {
-			do, cpu := fn, p.fnCPU
+			sd, cpu, cmds := fn, p.fnCPU, p.fnCmds
 			if isBase {
-				do, cpu = base, p.baseCPU
+				sd, cpu, cmds = base, p.baseCPU, p.baseCmds
 			}
 			cmdsBefore, cpuBefore := commandStats(ctx, rdb), b.cpu()
-			s, err := b.load(ctx, b.opts.conns, b.opts.duration, do)
+			s, err := b.load(ctx, b.opts.conns, b.opts.duration, sd.do)
 			if err != nil {
 				return p, err
 			}
+			if sd.after != nil {
+				if err := sd.after(ctx); err != nil {
+					return p, err
+				}
+			}
 			cpu.add(b.cpu().since(cpuBefore))
+			addCalls(cmds, diff(commandStats(ctx, rdb), cmdsBefore))
 			if isBase {
 				p.base = append(p.base, s)
-				continue
-			}
-			p.fn = append(p.fn, s)
-			for k, v := range diff(commandStats(ctx, rdb), cmdsBefore) {
-				c := p.fnCmds[k]
-				p.fnCmds[k] = callStat{calls: c.calls + v.calls, usec: c.usec + v.usec}
+			} else {
+				p.fn = append(p.fn, s)
 			}
 		}
 		progress("  round %d: function %.0f rps (p99 %s), baseline %.0f rps (p99 %s); load %s", i+1,

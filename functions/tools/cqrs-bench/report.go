@@ -13,6 +13,72 @@ func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/float
 
 func mib(kib int) string { return fmt.Sprintf("%.1f MiB", float64(kib)/1024) }
 
+// pct is a as a percentage of b.
+func pct(a, b float64) string {
+	if b == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.0f%%", 100*a/b)
+}
+
+// perCall is a command's time per call in microseconds.
+func perCall(c callStat) float64 {
+	if c.calls == 0 {
+		return 0
+	}
+	return float64(c.usec) / float64(c.calls)
+}
+
+// cmdSummary lists commands by their time, each with its calls and microseconds per
+// request over n requests.
+func cmdSummary(cmds map[string]callStat, n int) string {
+	keys := make([]string, 0, len(cmds))
+	for k := range cmds {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b string) int {
+		if d := cmds[b].usec - cmds[a].usec; d != 0 {
+			return int(d)
+		}
+		return strings.Compare(a, b)
+	})
+	var parts []string
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s %.2f× %.2f µs", strings.ToUpper(k), callsPerRequest(cmds, k, n), usecPerRequest(cmds, k, n)))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// cost is one workload's key figures, function (index 0) and baseline (1).
+type cost struct {
+	name  string
+	cpu   [2]float64 // own CPU per request, µs
+	rps   [2]float64 // the median rounds'
+	p99   [2]time.Duration
+	redis [2]float64 // Redis time per request, µs
+}
+
+func newCost(name string, p pair, fnProc, cmd string) cost {
+	n, nb := requests(p.fn), requests(p.base)
+	f, bs := median(p.fn), median(p.base)
+	return cost{
+		name:  name,
+		cpu:   [2]float64{p.fnCPU.perRequest(fnProc, n), p.baseCPU.perRequest(procBase, nb)},
+		rps:   [2]float64{f.rps, bs.rps},
+		p99:   [2]time.Duration{f.p99, bs.p99},
+		redis: [2]float64{usecPerRequest(p.fnCmds, cmd, n), usecPerRequest(p.baseCmds, cmd, nb)},
+	}
+}
+
+// costs are the key figures of creates and of the 25-newest pages at each size.
+func (r *results) costs() []cost {
+	out := []cost{newCost("create", r.create, procWrite, "evalsha")}
+	for _, s := range r.sizes {
+		out = append(out, newCost(fmt.Sprintf("25 newest at %s records", count(s.records)), s.read, procRead, "evalsha_ro"))
+	}
+	return out
+}
+
 func ratio(a, b float64) string {
 	if b == 0 {
 		return "-"
@@ -46,7 +112,21 @@ func (b *bench) report(w io.Writer, took time.Duration) {
 		r.rbSet.rps, ms(r.rbSet.p50), ms(r.rbSet.p99), r.rbGet.rps, ms(r.rbGet.p50), ms(r.rbGet.p99),
 		b.opts.conns, b.opts.rbCount, r.liveness.rps, ms(r.liveness.p99))
 
-	fmt.Fprintln(w, "\n#### Where the time goes: CPU per request (from /proc) and Redis per request (commandstats)")
+	fmt.Fprintln(w, "\n#### Where the time goes: the functions' own CPU against the baseline's")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Own CPU: the process' user + system time (/proc) over all rounds of its side, per request. "+
+		"Redis: the script's (or command's) time per request in commandstats, which includes the commands it calls. "+
+		"The baseline does the same work in Redis (the same create and page scripts, through the same store package). "+
+		"Aims: CPU at most 1.25x, throughput at least 0.6x (creates) and 0.7x (pages), p99 at most 1.5x.")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| workload | own CPU fn / base | CPU ratio | rps ratio | p99 fn / base | p99 ratio | Redis per request fn / base |")
+	fmt.Fprintln(w, "| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+	for _, c := range r.costs() {
+		fmt.Fprintf(w, "| %s | %.1f / %.1f µs | %s | %s | %s / %s | %s | %.1f / %.1f µs |\n", c.name, c.cpu[0], c.cpu[1],
+			ratio(c.cpu[0], c.cpu[1]), ratio(c.rps[0], c.rps[1]), ms(c.p99[0]), ms(c.p99[1]),
+			ratio(float64(c.p99[0]), float64(c.p99[1])), c.redis[0], c.redis[1])
+	}
+	fmt.Fprintln(w, "\nCPU per request of every process during each side's rounds (Redis' own CPU included):")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "| workload, side | function or baseline | redis master | redis replica | load generator |")
 	fmt.Fprintln(w, "| --- | ---: | ---: | ---: | ---: |")
@@ -55,52 +135,78 @@ func (b *bench) report(w io.Writer, took time.Duration) {
 			if n == 0 {
 				return "-"
 			}
-			return fmt.Sprintf("%.1f µs", float64(c[k].Microseconds())/float64(n))
+			return fmt.Sprintf("%.1f µs", c.perRequest(k, n))
 		}
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %s |\n", name, per(proc), per("redis master"), per("redis replica"), per("load generator (cqrs-bench)"))
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s |\n", name, per(proc), per(procMaster), per(procReplica), per(procLoad))
 	}
-	cpuLine("create, cqrs-write", "cqrs-write", r.create.fnCPU, requests(r.create.fn))
-	cpuLine("create, baseline", "baseline", r.create.baseCPU, requests(r.create.base))
+	cpuLine("create, cqrs-write", procWrite, r.create.fnCPU, requests(r.create.fn))
+	cpuLine("create, baseline", procBase, r.create.baseCPU, requests(r.create.base))
 	for _, s := range r.sizes {
-		cpuLine(fmt.Sprintf("read at %s, cqrs-read", count(s.records)), "cqrs-read", s.read.fnCPU, requests(s.read.fn))
-		cpuLine(fmt.Sprintf("read at %s, baseline", count(s.records)), "baseline", s.read.baseCPU, requests(s.read.base))
+		cpuLine(fmt.Sprintf("read at %s, cqrs-read", count(s.records)), procRead, s.read.fnCPU, requests(s.read.fn))
+		cpuLine(fmt.Sprintf("read at %s, baseline", count(s.records)), procBase, s.read.baseCPU, requests(s.read.base))
+		cpuLine(fmt.Sprintf("read at %s, baseline GET of a stored page", count(s.records)), procBase, s.storedCPU, s.stored.requests)
 	}
 	fmt.Fprintln(w)
 	cmdLine := func(name string, cmds map[string]callStat, n int) {
-		if n == 0 {
+		if n == 0 || len(cmds) == 0 {
 			return
 		}
-		keys := make([]string, 0, len(cmds))
-		for k := range cmds {
-			keys = append(keys, k)
-		}
-		slices.SortFunc(keys, func(a, b string) int { return int(cmds[b].usec - cmds[a].usec) })
-		var parts []string
-		for _, k := range keys {
-			c := cmds[k]
-			parts = append(parts, fmt.Sprintf("%s %.2f× %.2f µs", strings.ToUpper(k), float64(c.calls)/float64(n), float64(c.usec)/float64(n)))
-		}
-		fmt.Fprintf(w, "- %s, per request: %s\n", name, strings.Join(parts, "; "))
+		fmt.Fprintf(w, "- %s, per request: %s\n", name, cmdSummary(cmds, n))
 	}
-	cmdLine("create script on the master (the script's line includes its commands' lines)", r.create.fnCmds, requests(r.create.fn))
+	cmdLine("create, cqrs-write: the master's commands (a script's line includes its commands' lines)", r.create.fnCmds, requests(r.create.fn))
+	cmdLine("create, baseline: the master's commands", r.create.baseCmds, requests(r.create.base))
 	for _, s := range r.sizes {
-		cmdLine(fmt.Sprintf("page script on the replica at %s records", count(s.records)), s.read.fnCmds, requests(s.read.fn))
+		cmdLine(fmt.Sprintf("read at %s, cqrs-read: the replica's commands", count(s.records)), s.read.fnCmds, requests(s.read.fn))
+		cmdLine(fmt.Sprintf("read at %s, baseline: the replica's commands", count(s.records)), s.read.baseCmds, requests(s.read.base))
 	}
 
+	if oc := newOutboxCost(r.outbox); oc.creates[1] > 0 {
+		fmt.Fprintln(w, "\n#### The outbox's cost per create")
+		fmt.Fprintln(w)
+		fmt.Fprintf(w, "The same creates on cqrs-write without a sink (outbox off) and on a second cqrs-write whose K_SINK is a sink "+
+			"on loopback answering 202 (outbox on), %d rounds each, alternating; after each round with the outbox on, the bench "+
+			"waits until the relay has published every entry, and counts that time in the round.\n\n", b.opts.rounds)
+		fmt.Fprintln(w, "| per create | outbox off | outbox on | on / off |")
+		fmt.Fprintln(w, "| --- | ---: | ---: | ---: |")
+		fmt.Fprintf(w, "| creates per second (median round) | %.0f | %.0f | %s |\n", oc.rps[0], oc.rps[1], ratio(oc.rps[1], oc.rps[0]))
+		fmt.Fprintf(w, "| create p99 | %s | %s | %s |\n", ms(oc.p99[0]), ms(oc.p99[1]), ratio(float64(oc.p99[1]), float64(oc.p99[0])))
+		fmt.Fprintf(w, "| cqrs-write CPU | %.1f µs | %.1f µs | %s |\n", oc.writeCPU[0], oc.writeCPU[1], ratio(oc.writeCPU[1], oc.writeCPU[0]))
+		fmt.Fprintf(w, "| redis master CPU | %.1f µs | %.1f µs | %s |\n", oc.master[0], oc.master[1], ratio(oc.master[1], oc.master[0]))
+		fmt.Fprintf(w, "| EVALSHA time on the master (commandstats) | %.1f µs | %.1f µs | %s |\n", oc.scripts[0], oc.scripts[1], ratio(oc.scripts[1], oc.scripts[0]))
+		fmt.Fprintln(w)
+		fmt.Fprintf(w, "- The relay's CPU (cqrs-write's on less off): %.1f µs per create, %s of the create's own %.1f µs; the sink's: %.1f µs.\n",
+			oc.relayCPU, pct(oc.relayCPU, oc.writeCPU[0]), oc.writeCPU[0], oc.sinkCPU)
+		fmt.Fprintf(w, "- The relay's Redis time (EVALSHA on less off, less the create script's extra): %.1f µs per create, "+
+			"in %.3f take and settle script calls per create; %s of the create script's %.1f µs.\n",
+			oc.relayRedis, oc.relayCalls, pct(oc.relayRedis, oc.scripts[0]), oc.scripts[0])
+		fmt.Fprintf(w, "- The create script's extra (its XLEN for the cap and XADD of the entry, their own time): %.1f µs per create, %s of the script.\n",
+			oc.entry, pct(oc.entry, oc.scripts[0]))
+		cmdLine("outbox on: the master's commands", r.outbox.fnCmds, requests(r.outbox.fn))
+		cmdLine("outbox off: the master's commands", r.outbox.baseCmds, requests(r.outbox.base))
+	}
+
+	fmt.Fprintln(w, "\n#### What a page costs in Redis: the page script against a GET of a page kept whole")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| records | page script, µs per call | GET of the stored page, µs per call | ratio | replica CPU per request, page script / GET | baseline rps, page script / GET |")
+	fmt.Fprintln(w, "| ---: | ---: | ---: | ---: | ---: | ---: |")
+	for _, s := range r.sizes {
+		nb := requests(s.read.base)
+		script := perCall(s.read.fnCmds["evalsha_ro"])
+		get := perCall(s.storedCmds["get"])
+		fmt.Fprintf(w, "| %s | %.1f | %.1f | %s | %.1f / %.1f µs | %.0f / %.0f |\n", count(s.records), script, get, ratio(script, get),
+			s.read.baseCPU.perRequest(procReplica, nb), s.storedCPU.perRequest(procReplica, s.stored.requests),
+			median(s.read.base).rps, s.stored.rps)
+	}
 	fmt.Fprintln(w, "\n#### Cost in Redis and growth")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "| records | bytes per record (used_memory delta / records, master) | read p50 | read p99 | Redis µs per page script |")
 	fmt.Fprintln(w, "| ---: | ---: | ---: | ---: | ---: |")
 	for _, s := range r.sizes {
 		f := median(s.read.fn)
-		usec := 0.0
-		if c, ok := s.read.fnCmds["evalsha_ro"]; ok && c.calls > 0 {
-			usec = float64(c.usec) / float64(c.calls)
-		}
-		fmt.Fprintf(w, "| %s | %.0f | %s | %s | %.1f |\n", count(s.records), s.bytesPerRecord, ms(f.p50), ms(f.p99), usec)
+		fmt.Fprintf(w, "| %s | %.0f | %s | %s | %.1f |\n", count(s.records), s.bytesPerRecord, ms(f.p50), ms(f.p99), perCall(s.read.fnCmds["evalsha_ro"]))
 	}
-	if c, ok := r.create.fnCmds["evalsha"]; ok && c.calls > 0 {
-		fmt.Fprintf(w, "\nRedis time per create script (EVALSHA on the master, commandstats): %.1f µs.\n", float64(c.usec)/float64(c.calls))
+	if c := r.create.fnCmds["evalsha"]; c.calls > 0 {
+		fmt.Fprintf(w, "\nRedis time per create script (EVALSHA on the master, commandstats): %.1f µs.\n", perCall(c))
 	}
 	for _, s := range r.sizes {
 		fmt.Fprintf(w, "\nBytes by key kind at %s records (MEMORY USAGE ... SAMPLES 0 on up to 2000 keys of each kind, scaled to all keys of the kind):\n\n", count(s.records))
@@ -122,16 +228,19 @@ func (b *bench) report(w io.Writer, took time.Duration) {
 
 	a := r.adv
 	fmt.Fprintf(w, "\n#### Adversarial search (%d connections, 16 words that no record holds together, %s records per layout): plain traffic beside it\n\n", attackers, count(b.opts.advRecords))
-	fmt.Fprintln(w, "| layout | page script in Redis | searches | creates p50 | creates p99 | reads p50 | reads p99 | reads p99 ratio |")
-	fmt.Fprintln(w, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-	fmt.Fprintf(w, "| (alone, no search) | | | %s | %s | %s | %s | |\n", ms(a.quiet.creates.p50), ms(a.quiet.creates.p99), ms(a.quiet.reads.p50), ms(a.quiet.reads.p99))
+	fmt.Fprintln(w, "| layout | searches | search page script in Redis: mean / p99 / max | plain page script: mean | creates p50 / p99 | reads p50 / p99 | reads p99 ratio |")
+	fmt.Fprintln(w, "| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+	fmt.Fprintf(w, "| (alone, no search) | | | | %s / %s | %s / %s | |\n", ms(a.quiet.creates.p50), ms(a.quiet.creates.p99), ms(a.quiet.reads.p50), ms(a.quiet.reads.p99))
 	for _, l := range a.layout {
-		fmt.Fprintf(w, "| %s | %.0f µs | %d | %s | %s | %s | %s | %s |\n", l.name, l.pageUsec, l.searches,
+		fmt.Fprintf(w, "| %s | %d | %s / %s / %s | %s | %s / %s | %s / %s | %s |\n", l.name, l.search.calls,
+			ms(l.search.mean), ms(l.search.p99), ms(l.search.max), ms(l.plain.mean),
 			ms(l.attacked.creates.p50), ms(l.attacked.creates.p99), ms(l.attacked.reads.p50), ms(l.attacked.reads.p99),
 			ratio(float64(l.attacked.reads.p99), float64(a.quiet.reads.p99)))
 	}
 	fmt.Fprintf(w, "\nEach page script ends itself at %s of Redis time (store.SearchTime), read from Redis' clock; "+
-		"%d bystander connections create and %d read the 25 newest meanwhile. Layouts: functions/internal/adversary.\n", store.SearchTime, bystander, bystander)
+		"%d bystander connections create and %d read the 25 newest meanwhile. Script times are the replica's SLOWLOG "+
+		"durations (every command logged during the phase); searches are the page scripts with more than one index. "+
+		"Aims: a search's page script at most 5 ms, the bystanders' p99 under 50 ms. Layouts: functions/internal/adversary.\n", store.SearchTime, bystander, bystander)
 
 	fmt.Fprintln(w, "\n#### Processes")
 	fmt.Fprintln(w)

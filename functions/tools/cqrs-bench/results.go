@@ -23,6 +23,7 @@ type results struct {
 	liveness              stats
 	usedEmpty             int64
 	create                pair
+	outbox                pair // creates with the outbox off (base) and on (fn)
 	sizes                 []sizeResult
 	adv                   advResult
 	rssWrite, rssRead     memory
@@ -31,11 +32,11 @@ type results struct {
 }
 
 // pair is one workload's rounds, function and baseline, with the CPU every process
-// used during each side's phases and Redis' commandstats during the function's.
+// used during each side's phases and Redis' commandstats during each side's.
 type pair struct {
-	fn, base       []stats
-	fnCPU, baseCPU cpuTimes
-	fnCmds         map[string]callStat
+	fn, base         []stats
+	fnCPU, baseCPU   cpuTimes
+	fnCmds, baseCmds map[string]callStat
 }
 
 // requests is how many requests the rounds of one side completed.
@@ -54,6 +55,10 @@ type sizeResult struct {
 	kinds          []kindStat
 	read           pair
 	pageBytes      int
+	// stored is GET /records/stored on the baseline: one GET of a page kept whole.
+	stored     stats
+	storedCPU  cpuTimes
+	storedCmds map[string]callStat
 }
 
 // median returns the round with the median rps (the lower one of two).
@@ -114,6 +119,14 @@ func commandStats(ctx context.Context, rdb *redis.Client) map[string]callStat {
 	return out
 }
 
+// addCalls adds d to the totals in into.
+func addCalls(into, d map[string]callStat) {
+	for k, v := range d {
+		c := into[k]
+		into[k] = callStat{calls: c.calls + v.calls, usec: c.usec + v.usec}
+	}
+}
+
 func diff(after, before map[string]callStat) map[string]callStat {
 	out := map[string]callStat{}
 	for k, a := range after {
@@ -128,13 +141,58 @@ func diff(after, before map[string]callStat) map[string]callStat {
 // cpuTimes is the CPU time each process of the run has used.
 type cpuTimes map[string]time.Duration
 
+// Process names in cpuTimes.
+const (
+	procWrite       = "cqrs-write"
+	procWriteOutbox = "cqrs-write, outbox on"
+	procRead        = "cqrs-read"
+	procBase        = "baseline"
+	procSink        = "sink"
+	procMaster      = "redis master"
+	procReplica     = "redis replica"
+	procLoad        = "load generator (cqrs-bench)"
+)
+
 func (b *bench) cpu() cpuTimes {
+	pids := map[string]int{procWrite: b.write.PID(), procRead: b.read.PID(), procBase: b.base.PID(),
+		procMaster: b.master.PID(), procReplica: b.replica.PID(), procLoad: os.Getpid()}
+	if b.writeOutbox != nil {
+		pids[procWriteOutbox] = b.writeOutbox.PID()
+	}
+	if b.sink != nil {
+		pids[procSink] = b.sink.PID()
+	}
 	out := cpuTimes{}
-	for name, pid := range map[string]int{"cqrs-write": b.write.PID(), "cqrs-read": b.read.PID(), "baseline": b.base.PID(),
-		"redis master": b.master.PID(), "redis replica": b.replica.PID(), "load generator (cqrs-bench)": os.Getpid()} {
+	for name, pid := range pids {
 		out[name] = procCPU(pid)
 	}
 	return out
+}
+
+// perRequest is process proc's CPU per request over n requests, in microseconds
+// (0 when there were none).
+func (c cpuTimes) perRequest(proc string, n int) float64 {
+	if n <= 0 {
+		return 0
+	}
+	return float64(c[proc].Nanoseconds()) / 1e3 / float64(n)
+}
+
+// usecPerRequest is the Redis time of command name per request over n requests
+// (0 when there were none). A script's line includes the commands it called.
+func usecPerRequest(cmds map[string]callStat, name string, n int) float64 {
+	if n <= 0 {
+		return 0
+	}
+	return float64(cmds[name].usec) / float64(n)
+}
+
+// callsPerRequest is how often command name ran per request over n requests.
+func callsPerRequest(cmds map[string]callStat, name string, n int) float64 {
+	if n <= 0 {
+		return 0
+	}
+	return float64(cmds[name].calls) / float64(n)
 }
 
 func (c cpuTimes) add(d cpuTimes) {
