@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -48,7 +49,7 @@ func Mux(f Handler, cfg Config) http.Handler {
 	if _, private := f.(PrivateMetrics); cfg.MetricsPort == 0 && !private {
 		mux.Handle("/metrics", metrics)
 	}
-	mux.Handle("/", instrument(requests, duration, f))
+	mux.Handle("/", instrument(newRequestMetrics(requests, duration), f))
 	hs, _ := f.(HeaderSetter)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if hs != nil {
@@ -75,15 +76,57 @@ func Mux(f Handler, cfg Config) http.Handler {
 
 // instrument counts and times each request. It wraps the ResponseWriter in a type
 // that unwraps, so handlers can still use http.ResponseController (read deadlines).
-func instrument(requests *prometheus.CounterVec, duration *prometheus.HistogramVec, f Handler) http.Handler {
+func instrument(m *requestMetrics, f Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		sw := NewStatusWriter(w)
-		f.Handle(sw, r)
-		m := methodLabel(r.Method)
-		requests.WithLabelValues(m, strconv.Itoa(sw.Status())).Inc()
-		duration.WithLabelValues(m).Observe(time.Since(start).Seconds())
+		sw := StatusWriter{ResponseWriter: w}
+		f.Handle(&sw, r)
+		mm := m.methods[methodLabel(r.Method)]
+		mm.count(sw.Status()).Inc()
+		mm.observe(time.Since(start).Seconds())
 	})
+}
+
+// requestMetrics are the request counter and duration histogram with their children
+// kept once resolved, by method and status: resolving labels hashes them and takes
+// the vector's lock, on every request. Children are still made on first use, so
+// /metrics shows only the methods and codes that came.
+type requestMetrics struct {
+	methods map[string]*methodMetrics // by methodLabel
+}
+
+type methodMetrics struct {
+	label    string
+	requests *prometheus.CounterVec
+	codes    sync.Map // status code (int) -> prometheus.Counter
+
+	durations *prometheus.HistogramVec
+	once      sync.Once
+	duration  prometheus.Observer
+}
+
+func newRequestMetrics(requests *prometheus.CounterVec, durations *prometheus.HistogramVec) *requestMetrics {
+	m := &requestMetrics{methods: map[string]*methodMetrics{}}
+	for _, label := range []string{"get", "post", "head", "put", "delete", "patch", "options", "other"} {
+		m.methods[label] = &methodMetrics{label: label, requests: requests, durations: durations}
+	}
+	return m
+}
+
+// count is the counter of this method's requests answered with code.
+func (mm *methodMetrics) count(code int) prometheus.Counter {
+	if c, ok := mm.codes.Load(code); ok {
+		return c.(prometheus.Counter)
+	}
+	c := mm.requests.WithLabelValues(mm.label, strconv.Itoa(code))
+	mm.codes.Store(code, c)
+	return c
+}
+
+// observe records one request of this method that took seconds.
+func (mm *methodMetrics) observe(seconds float64) {
+	mm.once.Do(func() { mm.duration = mm.durations.WithLabelValues(mm.label) })
+	mm.duration.Observe(seconds)
 }
 
 // methodLabel keeps the method label to a known set, whatever clients send.
