@@ -7,6 +7,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/cqrs-knative/cqrs-knative/functions/cloudevent"
@@ -37,14 +38,15 @@ type Function struct {
 }
 
 type metrics struct {
-	created      *prometheus.CounterVec
-	replays      prometheus.Counter
-	unreplicated prometheus.Counter
-	failures     *prometheus.CounterVec
-	events       *prometheus.CounterVec
-	refusing     *prometheus.GaugeVec
-	memory       prometheus.Gauge
-	relay        relayMetrics
+	created       *prometheus.CounterVec
+	createdByType *sync.Map // type -> its child of created
+	replays       prometheus.Counter
+	unreplicated  prometheus.Counter
+	failures      *prometheus.CounterVec
+	events        *prometheus.CounterVec
+	refusing      *prometheus.GaugeVec
+	memory        prometheus.Gauge
+	relay         relayMetrics
 }
 
 // New returns a function that reads its configuration from the environment in Start.
@@ -63,7 +65,8 @@ func New() *Function {
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cqrs_create_failures_total", Help: "Creates refused, by error code.",
 		}, []string{"code"}),
-		events: cloudevent.NewCounter(),
+		events:        cloudevent.NewCounter(),
+		createdByType: &sync.Map{},
 	}
 	f.metrics.refusing, f.metrics.memory = newGuardMetrics()
 	f.metrics.relay = newRelayMetrics()

@@ -43,8 +43,9 @@ func (f *Function) create(w http.ResponseWriter, r *http.Request) {
 		f.fail(w, r, err)
 		return
 	}
+	token := ans.Token.String()
 	w.Header().Set("Location", "/records/"+ans.ID)
-	w.Header().Set(record.TokenHeader, ans.Token.String())
+	w.Header().Set(record.TokenHeader, token)
 	if ans.Replicated != nil {
 		w.Header().Set("X-Replicated", strconv.FormatBool(*ans.Replicated))
 	}
@@ -58,7 +59,7 @@ func (f *Function) create(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusOK
 		w.Header().Set("Idempotent-Replayed", "true")
 	}
-	serve.RawJSON(w, status, append(ans.JSON(), '\n'))
+	serve.RawJSON(w, status, ans.appendJSON(token, "\n"))
 }
 
 // seenToken reads the token the client holds, if it sends one, so that the answer's
