@@ -24,12 +24,13 @@ func (f *Function) list(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res, served, err := f.Query(r.Context(), q)
-	setServed(w.Header(), served)
+	token := setServed(w.Header(), served)
 	if err != nil {
 		serve.Error(w, r, f.log, err)
 		return
 	}
-	serve.RawJSON(w, http.StatusOK, res.JSON())
+	// The page's token is the one that answered (Query sets it from served).
+	serve.RawJSON(w, http.StatusOK, res.appendJSON(token))
 }
 
 func (f *Function) get(w http.ResponseWriter, r *http.Request, id string) {
@@ -111,17 +112,19 @@ func httpInput(r *http.Request) (input, error) {
 	return in, nil
 }
 
-// setServed says who answered and where it had got; an error before any Redis
-// answered says nothing.
-func setServed(h http.Header, s Served) {
+// setServed says who answered and where it had got, and returns the token it set;
+// an error before any Redis answered says nothing.
+func setServed(h http.Header, s Served) (token string) {
 	if s.By == "" {
-		return
+		return ""
 	}
 	h.Set("X-Served-By", s.By)
 	if s.HasSeq {
 		h.Set("X-Replica-Seq", strconv.FormatInt(s.Seq, 10))
 	}
 	if len(s.Token) > 0 {
-		h.Set(record.TokenHeader, s.Token.String())
+		token = s.Token.String()
+		h.Set(record.TokenHeader, token)
 	}
+	return token
 }

@@ -23,7 +23,17 @@ type Result struct {
 // re-validating documents that the write side encoded. Cursors and tokens hold only
 // digits, letters, ':', '.' and ',': nothing to escape.
 func (res Result) JSON() []byte {
-	n := len(`{"records":[],"nextCursor":"","partial":true,"token":""}`) + len(res.NextCursor) + 64
+	token := ""
+	if len(res.Token) > 0 {
+		token = res.Token.String()
+	}
+	return res.appendJSON(token)
+}
+
+// appendJSON is JSON with token, res.Token as a string, which the caller has already
+// formatted for its header.
+func (res Result) appendJSON(token string) []byte {
+	n := len(`{"records":[],"nextCursor":"","partial":true,"token":""}`) + len(res.NextCursor) + len(token) + 2
 	for _, d := range res.Records {
 		n += len(d) + 1
 	}
@@ -44,9 +54,9 @@ func (res Result) JSON() []byte {
 	if res.Partial {
 		b = append(b, `,"partial":true`...)
 	}
-	if len(res.Token) > 0 {
+	if token != "" {
 		b = append(b, `,"token":"`...)
-		b = append(b, res.Token.String()...)
+		b = append(b, token...)
 		b = append(b, '"')
 	}
 	return append(b, "}\n"...)
