@@ -113,11 +113,12 @@ func TestReportArithmetic(t *testing.T) {
 	b.res = results{
 		machine: "test machine",
 		create: pair{
-			fn:      []stats{{requests: 1000, rps: 1000, p50: ms(2), p99: ms(9)}},
-			base:    []stats{{requests: 2000, rps: 2000, p50: ms(1), p99: ms(6)}},
-			fnCPU:   cpuTimes{"cqrs-write": ms(92), "redis master": ms(30)},
-			baseCPU: cpuTimes{"baseline": ms(82)},
-			fnCmds:  map[string]callStat{"evalsha": {calls: 1000, usec: 44000}, "incr": {calls: 1000, usec: 1000}},
+			fn:       []stats{{requests: 1000, rps: 1000, p50: ms(2), p99: ms(9)}},
+			base:     []stats{{requests: 2000, rps: 2000, p50: ms(1), p99: ms(6)}},
+			fnCPU:    cpuTimes{"cqrs-write": ms(92), "redis master": ms(30)},
+			baseCPU:  cpuTimes{"baseline": ms(82)},
+			fnCmds:   map[string]callStat{"evalsha": {calls: 1000, usec: 44000}, "incr": {calls: 1000, usec: 1000}},
+			baseCmds: map[string]callStat{"evalsha": {calls: 2000, usec: 80000}},
 		},
 		sizes: []sizeResult{{records: 1000, bytesPerRecord: 512.4, pageBytes: 4000, read: pair{
 			fn:     []stats{{requests: 500, rps: 500, p50: ms(3), p99: ms(12)}},
@@ -134,7 +135,10 @@ func TestReportArithmetic(t *testing.T) {
 		"| create, cqrs-write | 92.0 µs | 30.0 µs | 0.0 µs | 0.0 µs |",
 		"| create, baseline | 41.0 µs |",
 		"| read at 1k, cqrs-read | 100.0 µs | 0.0 µs | 40.0 µs |",
-		"- create script on the master (the script's line includes its commands' lines), per request: EVALSHA 1.00× 44.00 µs; INCR 1.00× 1.00 µs",
+		"- create, cqrs-write: the master's commands (a script's line includes its commands' lines), per request: EVALSHA 1.00× 44.00 µs; INCR 1.00× 1.00 µs",
+		"- create, baseline: the master's commands, per request: EVALSHA 1.00× 40.00 µs",
+		"| create | 92.0 / 41.0 µs | 2.24 | 0.50 | 9.00 ms / 6.00 ms | 1.50 | 44.0 / 40.0 µs |",
+		"| 25 newest at 1k records | 100.0 / 0.0 µs | - | 0.50 | 12.00 ms / 0.00 ms | - | 44.0 / 0.0 µs |",
 		"| 1k | 512 | 3.00 ms | 12.00 ms | 44.0 |",
 		"Redis time per create script (EVALSHA on the master, commandstats): 44.0 µs.",
 	} {
