@@ -104,7 +104,7 @@ func (b *bench) adversarial(ctx context.Context) error {
 		}
 		progress("adversarial search, %s: plain creates and reads beside %d connections searching for %s", l.Name, attackers, d)
 		r := advLayout{name: l.Name}
-		restore, err := b.slowlogAll(ctx)
+		restore, err := slowlogAll(ctx, b.rc)
 		if err != nil {
 			return err
 		}
@@ -126,30 +126,39 @@ func (b *bench) adversarial(ctx context.Context) error {
 	return nil
 }
 
-// slowlogAll makes the replica's SLOWLOG keep every command (up to 200,000) from now
-// on; restore puts its settings back.
-func (b *bench) slowlogAll(ctx context.Context) (restore func(), err error) {
-	old, err := b.rc.ConfigGet(ctx, "slowlog-*").Result()
+// slowlogAll makes rdb's SLOWLOG keep every command (up to 200,000) from now on;
+// restore puts its settings back.
+func slowlogAll(ctx context.Context, rdb *redis.Client) (restore func(), err error) {
+	old, err := rdb.ConfigGet(ctx, "slowlog-*").Result()
 	if err != nil {
-		return nil, fmt.Errorf("CONFIG GET slowlog-* on the replica: %w", err)
+		return nil, fmt.Errorf("CONFIG GET slowlog-*: %w", err)
 	}
 	restore = func() {
 		for _, k := range []string{"slowlog-log-slower-than", "slowlog-max-len"} {
-			b.rc.ConfigSet(context.Background(), k, old[k])
+			rdb.ConfigSet(context.Background(), k, old[k])
 		}
-		b.rc.SlowLogReset(context.Background())
+		rdb.SlowLogReset(context.Background())
 	}
 	for k, v := range map[string]string{"slowlog-max-len": "200000", "slowlog-log-slower-than": "0"} {
-		if err := b.rc.ConfigSet(ctx, k, v).Err(); err != nil {
+		if err := rdb.ConfigSet(ctx, k, v).Err(); err != nil {
 			restore()
-			return nil, fmt.Errorf("CONFIG SET %s on the replica: %w", k, err)
+			return nil, fmt.Errorf("CONFIG SET %s: %w", k, err)
 		}
 	}
-	if err := b.rc.SlowLogReset(ctx).Err(); err != nil {
+	if err := rdb.SlowLogReset(ctx).Err(); err != nil {
 		restore()
 		return nil, err
 	}
 	return restore, nil
+}
+
+// takeSlowlog returns what rdb's SLOWLOG holds and empties it.
+func takeSlowlog(ctx context.Context, rdb *redis.Client) ([]redis.SlowLog, error) {
+	log, err := rdb.SlowLogGet(ctx, -1).Result()
+	if err != nil {
+		return nil, fmt.Errorf("SLOWLOG GET: %w", err)
+	}
+	return log, rdb.SlowLogReset(ctx).Err()
 }
 
 // fillAdversarial stores n records of layout l with the store's create script and

@@ -185,6 +185,8 @@ func (b *bench) creates(ctx context.Context) error {
 type side struct {
 	do    request
 	after func(ctx context.Context) error
+	// collect, when set, runs after the phase's CPU and commandstats were read.
+	collect func(ctx context.Context) error
 }
 
 // rounds runs base and fn alternately, b.opts.rounds times each, the baseline first
@@ -214,6 +216,11 @@ func (b *bench) rounds(ctx context.Context, rdb *redis.Client, base, fn side) (p
 			}
 			cpu.add(b.cpu().since(cpuBefore))
 			addCalls(cmds, diff(commandStats(ctx, rdb), cmdsBefore))
+			if sd.collect != nil {
+				if err := sd.collect(ctx); err != nil {
+					return p, err
+				}
+			}
 			if isBase {
 				p.base = append(p.base, s)
 			} else {

@@ -58,10 +58,12 @@ func TestCost(t *testing.T) {
 }
 
 // TestOutboxCost: the outbox's share is what the rounds with it on cost beyond the
-// rounds with it off, per create, and the create script's extra is its XADD and one
+// rounds with it off, per create; the scripts' times come from the SLOWLOG, told
+// apart by their number of keys, and the create script's extra is its XADD and one
 // XLEN.
 func TestOutboxCost(t *testing.T) {
 	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+	us := func(n int) time.Duration { return time.Duration(n) * time.Microsecond }
 	p := pair{
 		base:    []stats{{requests: 1000, rps: 1000, p99: ms(5)}},
 		fn:      []stats{{requests: 500, rps: 500, p99: ms(10)}},
@@ -73,28 +75,41 @@ func TestOutboxCost(t *testing.T) {
 		// take) of 2 µs each, 500 XADD of 3 µs each.
 		fnCmds: map[string]callStat{"evalsha": {calls: 550, usec: 30000}, "xlen": {calls: 550, usec: 1100}, "xadd": {calls: 500, usec: 1500}},
 	}
-	got := newOutboxCost(p)
+	entry := func(d time.Duration, keys string) redis.SlowLog {
+		return redis.SlowLog{Duration: d, Args: []string{"evalsha", "0123abcd", keys}}
+	}
+	var sums [2]scriptSums
+	sums[0].add([]redis.SlowLog{entry(us(40), "29"), entry(us(44), "12"), entry(us(9), "5"), {Args: []string{"info"}}})
+	var on []redis.SlowLog
+	for range 500 {
+		on = append(on, entry(us(46), "20"))
+	}
+	for range 25 {
+		on = append(on, entry(us(100), "5"), entry(us(60), "4"))
+	}
+	sums[1].add(append(on, entry(us(5000), "x"), entry(us(5000), "2")))
+	got := newOutboxCost(p, sums)
 	want := outboxCost{
-		creates:    [2]int{1000, 500},
-		writeCPU:   [2]float64{80, 120},
-		relayCPU:   40,
-		sinkCPU:    20,
-		master:     [2]float64{40, 60},
-		scripts:    [2]float64{40, 60},
-		relayCalls: 0.1,
-		entry:      5,  // XADD 3 µs a create + one XLEN of 2 µs
-		relayRedis: 15, // 60 - 40 - 5
-		rps:        [2]float64{1000, 500},
-		p99:        [2]time.Duration{ms(5), ms(10)},
+		creates:      [2]int{1000, 500},
+		writeCPU:     [2]float64{80, 120},
+		relayCPU:     40,
+		sinkCPU:      20,
+		master:       [2]float64{40, 60},
+		scripts:      [2]float64{40, 60},
+		createScript: [2]float64{42, 46},
+		entry:        5,   // XADD 3 µs a create + one XLEN of 2 µs
+		relayCalls:   0.1, // 50 calls for 500 creates
+		relayRedis:   8,   // 25 × (100 + 60) µs over 500 creates
+		rps:          [2]float64{1000, 500},
+		p99:          [2]time.Duration{ms(5), ms(10)},
 	}
-	if !near(got.relayCalls, want.relayCalls) {
-		t.Errorf("relayCalls = %v, want %v", got.relayCalls, want.relayCalls)
-	}
-	got.relayCalls = want.relayCalls
 	if got != want {
 		t.Errorf("newOutboxCost =\n%+v, want\n%+v", got, want)
 	}
-	if got := newOutboxCost(pair{}); got.creates[1] != 0 || got.relayRedis != 0 {
+	if sums[0].take != (scriptSum{calls: 1, total: us(9)}) {
+		t.Errorf("off side's take scripts = %+v, want the one of 5 keys", sums[0].take)
+	}
+	if got := newOutboxCost(pair{}, [2]scriptSums{}); got.creates[1] != 0 || got.relayRedis != 0 {
 		t.Errorf("newOutboxCost of nothing = %+v, want zeros", got)
 	}
 }

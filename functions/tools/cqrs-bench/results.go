@@ -23,7 +23,8 @@ type results struct {
 	liveness              stats
 	usedEmpty             int64
 	create                pair
-	outbox                pair // creates with the outbox off (base) and on (fn)
+	outbox                pair          // creates with the outbox off (base) and on (fn)
+	outboxScripts         [2]scriptSums // the master's scripts, outbox off and on
 	sizes                 []sizeResult
 	adv                   advResult
 	rssWrite, rssRead     memory
