@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"sync/atomic"
 	"time"
 
@@ -58,7 +59,9 @@ func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
 	if rc.MetricsPort != 0 {
 		return fmt.Errorf("configuration: METRICS_PORT=%d: knative.dev/func-go serves one port, /metrics on it; leave it unset for func builds", rc.MetricsPort)
 	}
-	slog.SetDefault(serve.Logger("cqrs-write"))
+	// Each line written as it comes: func-go ends the process, with no hook to flush
+	// lines held back in a batch.
+	slog.SetDefault(serve.Logger("cqrs-write", os.Stdout))
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if err := f.Function.Start(ctx, cfg); err != nil {

@@ -15,7 +15,9 @@ import (
 // Main runs f as the whole process and returns the exit code. A configuration error
 // prints one line to stderr and returns 2 before anything listens.
 func Main(service string, f Handler) int {
-	log := Logger(service)
+	out := newLineBatcher(os.Stdout, logInterval)
+	defer out.Flush()
+	log := Logger(service, out)
 	slog.SetDefault(log)
 	cfg, err := Load(DefaultConfig())
 	if err != nil {

@@ -1,8 +1,12 @@
 package serve
 
 import (
+	"context"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"syscall"
 	"testing"
 	"time"
@@ -45,4 +49,43 @@ func processCPU() time.Duration {
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkLogLine measures one create's log line as the functions write it, into a
+// file, from 32 goroutines: each line written at once (one write(2) per line) and
+// lines gathered by lineBatcher (one write(2) per batch).
+func BenchmarkLogLine(b *testing.B) {
+	for _, tc := range []struct {
+		name  string
+		wrap  func(f *os.File) io.Writer
+		flush func(w io.Writer)
+	}{
+		{"each", func(f *os.File) io.Writer { return f }, func(io.Writer) {}},
+		{"batched", func(f *os.File) io.Writer { return newLineBatcher(f, logInterval) }, func(w io.Writer) { w.(*lineBatcher).Flush() }},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			f, err := os.CreateTemp(b.TempDir(), "log")
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer f.Close()
+			w := tc.wrap(f)
+			log := Logger("cqrs-write", w).With("function", "write")
+			ctx := context.Background()
+			b.ReportAllocs()
+			b.SetParallelism(16)
+			defer reportCPU(b)()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					log.LogAttrs(ctx, slog.LevelInfo, "record created", slog.String("id", "123456-abcdefgh"),
+						slog.Int64("seq", 123456), slog.String("type", "bp"), slog.Int("bytes", 150))
+				}
+			})
+			tc.flush(w)
+			st, _ := f.Stat()
+			if want := int64(b.N) * 100; st.Size() < want {
+				b.Fatalf("the file holds %d bytes after %d lines, want at least %d", st.Size(), b.N, want)
+			}
+		})
+	}
 }
