@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"strconv"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -88,8 +89,21 @@ func (f *Function) Create(ctx context.Context, in record.Create, claim store.Cla
 		attrs[4], attrs[5] = slog.Bool("replicated", ok), slog.Int("acked", res.Acked)
 		n = 6
 	}
-	f.log.LogAttrs(ctx, slog.LevelInfo, "record created", attrs[:n]...)
+	f.logCreated(ctx, attrs[:n])
 	return ans, true, nil
+}
+
+// logCreated writes the line of a stored record straight to the logger's handler:
+// the Logger's own methods walk the stack for the caller's position on every line
+// (runtime.Callers), which the JSON lines never show.
+func (f *Function) logCreated(ctx context.Context, attrs []slog.Attr) {
+	h := f.log.Handler()
+	if !h.Enabled(ctx, slog.LevelInfo) {
+		return
+	}
+	r := slog.NewRecord(time.Now(), slog.LevelInfo, "record created", 0)
+	r.AddAttrs(attrs...)
+	h.Handle(ctx, r)
 }
 
 // createdOf is the counter of records created of type typ, resolved once per type
