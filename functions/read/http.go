@@ -30,7 +30,7 @@ func (f *Function) list(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// The page's token is the one that answered (Query sets it from served).
-	serve.RawJSON(w, http.StatusOK, res.appendJSON(token))
+	res.writeJSON(w, token)
 }
 
 func (f *Function) get(w http.ResponseWriter, r *http.Request, id string) {

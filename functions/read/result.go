@@ -2,7 +2,11 @@ package read
 
 import (
 	"encoding/json"
+	"net/http"
+	"slices"
+	"sync"
 
+	"github.com/cqrs-knative/cqrs-knative/functions/serve"
 	"github.com/cqrs-knative/cqrs-knative/functions/store"
 )
 
@@ -27,17 +31,17 @@ func (res Result) JSON() []byte {
 	if len(res.Token) > 0 {
 		token = res.Token.String()
 	}
-	return res.appendJSON(token)
+	return res.appendJSON(nil, token)
 }
 
-// appendJSON is JSON with token, res.Token as a string, which the caller has already
-// formatted for its header.
-func (res Result) appendJSON(token string) []byte {
+// appendJSON appends JSON with token, res.Token as a string, which the caller has
+// already formatted for its header, to b.
+func (res Result) appendJSON(b []byte, token string) []byte {
 	n := len(`{"records":[],"nextCursor":"","partial":true,"token":""}`) + len(res.NextCursor) + len(token) + 2
 	for _, d := range res.Records {
 		n += len(d) + 1
 	}
-	b := make([]byte, 0, n)
+	b = slices.Grow(b, n)
 	b = append(b, `{"records":[`...)
 	for i, d := range res.Records {
 		if i > 0 {
@@ -60,4 +64,23 @@ func (res Result) appendJSON(token string) []byte {
 		b = append(b, '"')
 	}
 	return append(b, "}\n"...)
+}
+
+// answers are buffers for pages' answers: a page is several kilobytes, and its
+// answer is done with once written.
+var answers = sync.Pool{New: func() any { return new([]byte) }}
+
+// maxPooled bounds the buffers kept: a page of 100 long records is not the rule.
+const maxPooled = 64 << 10
+
+// writeJSON writes res with token as the answer, from a pooled buffer: the
+// ResponseWriter copies what it is given and keeps none of it.
+func (res Result) writeJSON(w http.ResponseWriter, token string) {
+	buf := answers.Get().(*[]byte)
+	b := res.appendJSON((*buf)[:0], token)
+	serve.RawJSON(w, http.StatusOK, b)
+	if cap(b) <= maxPooled {
+		*buf = b[:0]
+		answers.Put(buf)
+	}
 }
