@@ -86,7 +86,11 @@ func routes(mux *http.ServeMux) {
 			http.Error(w, err.Error(), http.StatusServiceUnavailable)
 			return
 		}
-		out := []byte(`{"records":[`)
+		n := 64
+		for _, d := range p.Docs {
+			n += len(d) + 1
+		}
+		out := append(make([]byte, 0, n), `{"records":[`...)
 		for i, d := range p.Docs {
 			if i > 0 {
 				out = append(out, ',')
