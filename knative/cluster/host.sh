@@ -122,6 +122,11 @@ outside_if() { ip -o route show default 2>/dev/null | awk '{for (i = 1; i < NF; 
 # takes, also after kube-proxy's DNAT has re-routed it; in filter OUTPUT a
 # packet DNATed to a pod would still show the interface chosen before). kube-proxy
 # puts its own jumps at the top of FORWARD, so this runs again after it starts.
+# A pod's packet for a Service address that kube-proxy did not rewrite (a
+# Service without endpoints) would leave by the outside interface: it is
+# rejected as kube-proxy's own rule for such a Service rejects it (which comes
+# after this chain), so that a client in a pod sees its connection refused, as on
+# any cluster, and not a silence until its timeout.
 guard() {
   local out table chain r
   out=$(cat "$STATE/outside_if")
@@ -129,6 +134,7 @@ guard() {
     iptables -w -t "$table" -N "$GUARD" 2>/dev/null || iptables -w -t "$table" -F "$GUARD"
   done
   if [ -n "$out" ]; then
+    iptables -w -A "$GUARD" -i "$BRIDGE" -d "$SVC_CIDR" -o "$out" -j REJECT --reject-with icmp-port-unreachable
     iptables -w -A "$GUARD" -i "$BRIDGE" -o "$out" -j DROP
     for r in "-s $POD_CIDR" "-d $POD_CIDR" "-d $SVC_CIDR" "-d $NODE_IP/32"; do
       # shellcheck disable=SC2086

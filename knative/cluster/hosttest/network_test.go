@@ -164,6 +164,7 @@ func TestNetworkTeardownKeepsForeign(t *testing.T) {
 		{"rules", up.rules, "iptables filter -A FORWARD -j " + guardChain},
 		{"rules", up.rules, "iptables mangle -A POSTROUTING -j " + guardChain},
 		{"rules", up.rules, "-o cqrs-out -j DROP"},
+		{"rules", up.rules, "-o cqrs-out -j REJECT --reject-with icmp-port-unreachable"},
 		{"addresses", up.addrs, "lo " + nodeAddr},
 		{"routes", up.routes, "blackhole " + podCIDR},
 		{"sysctls", up.sysctls, "net/ipv4/ip_forward 1"},
