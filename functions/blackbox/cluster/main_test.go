@@ -79,6 +79,7 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	removeSinkTriggers()
+	removeReceiver()
 	cleanup()
 	os.Exit(code)
 }
@@ -155,6 +156,7 @@ func setup() error {
 	}
 	fmt.Printf("e2e: routes %v (ingress %q)\n", urls, ingress)
 	removeSinkTriggers()
+	removeReceiver()
 	s, err := startSink()
 	if err != nil {
 		return err
