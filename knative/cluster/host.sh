@@ -213,8 +213,10 @@ net_down() {
   while read -r fam table chain; do $fam -w -t "$table" -F "$chain" 2>/dev/null || true; done <"$d/chains-left"
   while read -r fam table chain; do $fam -w -t "$table" -X "$chain" 2>/dev/null || true; done <"$d/chains-left"
   while read -r l; do ip netns del "$l" 2>/dev/null || true; done <"$d/netns-left"
-  # The veths first, then the bridge they hang on.
-  grep -vx "$BRIDGE" "$d/links-left" | while read -r l; do ip link del "$l" 2>/dev/null || true; done
+  # The veths first, then the bridge they hang on. (Often there is no veth left:
+  # a pod's veth goes with its namespace. grep then selects nothing and fails,
+  # which under pipefail would end the teardown here.)
+  { grep -vx "$BRIDGE" "$d/links-left" || true; } | while read -r l; do ip link del "$l" 2>/dev/null || true; done
   grep -qx "$BRIDGE" "$d/links-left" && { ip link del "$BRIDGE" 2>/dev/null || true; }
   [ -s "$d/addrs-left" ] && { ip addr del "$NODE_IP/32" dev lo 2>/dev/null || true; }
   [ -s "$d/routes-left" ] && { ip route del blackhole "$POD_CIDR" 2>/dev/null || true; }

@@ -61,9 +61,15 @@ ip6tables -w -N KUBE-FORWARD
 ip6tables -w -I FORWARD 1 -j KUBE-FORWARD
 ip link add cqrs0 type bridge
 ip addr add 10.244.0.1/24 dev cqrs0
+echo 1 >/proc/sys/net/ipv4/conf/all/route_localnet
+`
+
+// podVeth is a pod's veth on the bridge, as the CNI plugin leaves it while the
+// pod's namespace exists. Once the namespaces are gone (the usual case at
+// teardown, and always after a restart) the bridge has none.
+const podVeth = `
 ip link add veth-pod type veth peer name veth-pod-in
 ip link set veth-pod master cqrs0
-echo 1 >/proc/sys/net/ipv4/conf/all/route_localnet
 `
 
 // hostNet is the network of a namespace as the tests compare it.
@@ -141,9 +147,19 @@ func has(list []string, substr string) bool {
 // (KUBE-FOREIGN, CNI-FOREIGN) with their rules and jumps, the bridge and its
 // address survive; the guard chains, the node address, the blackhole route,
 // the chains the cluster's parts made under KUBE-* and CNI-* names, the pod
-// bridge and its veth go; the sysctls are back.
+// bridge and its veth go; the sysctls are back. Once with a pod's veth on the
+// bridge, once with none.
 func TestNetworkTeardownKeepsForeign(t *testing.T) {
 	requireHost(t)
+	for _, tt := range []struct{ name, parts string }{
+		{"a pod's veth on the bridge", clusterParts + podVeth},
+		{"no veth left on the bridge", clusterParts},
+	} {
+		t.Run(tt.name, func(t *testing.T) { testNetworkTeardownKeepsForeign(t, tt.parts) })
+	}
+}
+
+func testNetworkTeardownKeepsForeign(t *testing.T, parts string) {
 	ns := newNetns(t)
 	ns.sh(t, foreign)
 	before := ns.state(t)
@@ -173,7 +189,7 @@ func TestNetworkTeardownKeepsForeign(t *testing.T) {
 			t.Errorf("after net-test-up, %s: no %q in\n%s", c.what, c.want, strings.Join(c.list, "\n"))
 		}
 	}
-	ns.sh(t, clusterParts)
+	ns.sh(t, parts)
 
 	if out, err := ns.exec(env, clusterSh(t), "net-test-down"); err != nil {
 		t.Fatalf("cluster.sh net-test-down: %v\n%s", err, out)
@@ -200,7 +216,7 @@ func TestNetworkTeardownWithoutRecord(t *testing.T) {
 	if out, err := ns.exec(env, clusterSh(t), "net-test-up"); err != nil {
 		t.Fatalf("cluster.sh net-test-up: %v\n%s", err, out)
 	}
-	ns.sh(t, clusterParts)
+	ns.sh(t, clusterParts+podVeth)
 	withParts := ns.state(t)
 	ns.sh(t, "rm -rf "+dir+"/state/before")
 	out, err := ns.exec(env, clusterSh(t), "net-test-down")
