@@ -42,7 +42,7 @@ shift || true
 case "$cmd" in
   build) build_all ;;
   up) cluster_up ;;
-  down) cluster_down ;;
+  down) down_command ;;
   check) cluster_check ;;
   status) cluster_status ;;
   env) cluster_env ;;

@@ -101,11 +101,25 @@ host_state() {
   return 0
 }
 
-# note_host [kernel]: the record that `down` compares with.
+# note_host [kernel]: the record that `down` compares with, and when the machine
+# booted.
 note_host() {
   rm -rf "$BEFORE"
   host_state "$BEFORE" "${1:-}"
+  boot_time >"$BEFORE/boot"
   outside_if >"$STATE/outside_if" || true
+}
+
+# boot_time: when the machine booted, in seconds since the epoch.
+boot_time() { awk '$1 == "btime" {print $2}' /proc/stat; }
+
+# rebooted: the machine booted again since the record (btime moves by a second
+# or so with clock adjustments; a reboot moves it by much more).
+rebooted() {
+  local then now
+  then=$(cat "$BEFORE/boot" 2>/dev/null) || return 1
+  now=$(boot_time)
+  [ -n "$then" ] && [ -n "$now" ] && [ $((now - then)) -gt 60 ]
 }
 
 # new_lines BEFORE NOW: the lines of NOW that BEFORE lacks, counting repeats (a
@@ -263,6 +277,13 @@ net_check() {
     what=${f#*:}
     f=$d/${f%%:*}
     [ -s "$f" ] || continue
+    # A reboot takes every chain and rule that nothing makes again at boot: not
+    # the teardown's doing, so said but not counted.
+    if [ "${f##*-}" = gone ] && rebooted; then
+      echo "$what (the machine restarted since up, which removed them; not counted):"
+      sed -n '1,20s/^/  /p' "$f"
+      continue
+    fi
     echo "$what:"
     sed -n '1,20s/^/  /p' "$f"
     bad=1
@@ -318,9 +339,14 @@ nat -A $FOREIGN_CNI -d 192.0.2.0/24 -j RETURN
 RULES
 }
 
+# WITNESS marks that they are on the machine, so that a `cluster.sh down` after
+# an interrupted make e2e (killed, or the machine restarted) removes them too.
+WITNESS=$WORK/e2e-witness
+
 foreign_make() {
   local table rule
   foreign_remove
+  mkdir -p "$WORK" && : >"$WITNESS"
   iptables -w -N "$FOREIGN_KUBE"
   iptables -w -t nat -N "$FOREIGN_CNI"
   foreign_rules | while read -r table rule; do eval "iptables -w -t $table $rule"; done
@@ -352,4 +378,17 @@ foreign_remove() {
   iptables -w -X "$FOREIGN_KUBE" 2>/dev/null || true
   iptables -w -t nat -X "$FOREIGN_CNI" 2>/dev/null || true
   ip link del "$FOREIGN_BRIDGE" 2>/dev/null || true
+  rm -f "$WITNESS"
+}
+
+# down_command: `cluster.sh down`: the teardown, and then what an interrupted
+# make e2e left of its witness.
+down_command() {
+  local rc=0
+  cluster_down || rc=$?
+  if [ -f "$WITNESS" ]; then
+    log "removing what an interrupted make e2e made as another owner's: chains $FOREIGN_KUBE, $FOREIGN_CNI, bridge $FOREIGN_BRIDGE"
+    foreign_remove
+  fi
+  return $rc
 }

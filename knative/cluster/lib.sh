@@ -174,17 +174,64 @@ build_all() {
 
 # ---------------------------------------------------------------- processes
 # start NAME CMD...: start a process in its own session, log to logs/NAME.log,
-# remember its PID.
+# remember its PID and when it started (a PID alone names another process once
+# this one is gone, after a restart say, and the teardown must never signal that).
 start() {
-  local name=$1
+  local name=$1 p
   shift
   setsid "$@" >"$RUN/logs/$name.log" 2>&1 </dev/null &
-  echo "$name $!" >>"$RUN/pids"
+  p=$!
+  echo "$name $p $(started_at "$p")" >>"$RUN/pids"
 }
 
-pid_of() { awk -v n="$1" '$1 == n {p = $2} END {print p}' "$RUN/pids" 2>/dev/null; }
+# started_at PID: when the process started, in clock ticks since boot (field 22
+# of /proc/PID/stat); "-" when there is no such process.
+started_at() {
+  local line f
+  read -r line 2>/dev/null <"/proc/$1/stat" || { echo -; return 0; }
+  read -r -a f <<<"${line##*) }"
+  echo "${f[19]}"
+}
 
-alive() { local p; p=$(pid_of "$1"); [ -n "$p" ] && kill -0 "$p" 2>/dev/null; }
+# ours PID [START]: PID is still the process the cluster started: the start time
+# noted, or where none was noted, a command line naming the cluster's directory
+# (every process of the cluster has one).
+ours() {
+  [[ $1 =~ ^[1-9][0-9]*$ ]] && [ -d "/proc/$1" ] || return 1
+  if [ -n "${2:-}" ] && [ "$2" != - ]; then
+    [ "$(started_at "$1")" = "$2" ]
+    return
+  fi
+  has -aF -- "$WORK/" <"/proc/$1/cmdline" 2>/dev/null
+}
+
+# pid_of NAME: the PID of the cluster's process NAME, if it still runs.
+pid_of() {
+  local p s
+  read -r p s < <(awk -v n="$1" '$1 == n {p = $2; s = $3} END {print p, s}' "$RUN/pids" 2>/dev/null) || return 0
+  if [ -n "$p" ] && ours "$p" "$s"; then echo "$p"; fi
+  return 0
+}
+
+# live_pids: the PIDs of the processes the cluster started that still run, the
+# last started first.
+live_pids() {
+  local n p s
+  tac "$RUN/pids" 2>/dev/null | while read -r n p s; do
+    if ours "$p" "$s"; then echo "$p"; fi
+  done
+  return 0
+}
+
+# gone_names: the names of the cluster's processes that no longer run.
+gone_names() {
+  local n p s
+  while read -r n p s; do
+    ours "$p" "$s" || echo "$n"
+  done <"$RUN/pids" | paste -sd' ' -
+}
+
+alive() { [ -n "$(pid_of "$1")" ]; }
 
 # ---------------------------------------------------------------- PKI
 pki() {
@@ -573,6 +620,12 @@ cluster_down() {
     return 0
   fi
   if [ -f "$RUN/pids" ]; then
+    # After a restart of the machine, or a kill of every process, the processes
+    # are gone and their mounts, cgroups and network remain: the rest of the
+    # teardown removes those all the same. Their PIDs may name other processes
+    # by now: only a process with the start time noted is signalled.
+    n=$(gone_names)
+    [ -z "$n" ] || log "not running any more (the rest of what they made is removed all the same): $n"
     # The node first (so nothing restarts containers), then the containers, then
     # the rest in reverse order of starting.
     for n in kubelet kube-proxy traefik coredns; do
@@ -585,7 +638,7 @@ cluster_down() {
     done)
     # shellcheck disable=SC2086
     [ -n "$pids" ] && kill_pids $(descendants $pids)
-    order=$(awk '{print $2}' "$RUN/pids" | tac)
+    order=$(live_pids)
     # shellcheck disable=SC2086
     stop_pids $order
   fi
@@ -651,9 +704,9 @@ cluster_check() {
 
 cluster_status() {
   [ -f "$RUN/pids" ] || { echo "cluster: down"; return 0; }
-  local n p
-  while read -r n p; do
-    if kill -0 "$p" 2>/dev/null; then echo "$n $p running"; else echo "$n $p not running"; fi
+  local n p s
+  while read -r n p s; do
+    if ours "$p" "$s"; then echo "$n $p running"; else echo "$n $p not running"; fi
   done <"$RUN/pids"
   kc get nodes,ksvc,broker,trigger -A 2>/dev/null || true
 }
@@ -692,6 +745,8 @@ run_e2e() {
     trap 'exit 130' INT TERM
     cluster_up
   else
+    alive kube-apiserver && alive kubelet ||
+      die "the local cluster in $WORK is not running (gone: $(gone_names)), but was not torn down: make cluster-down first"
     log "using the local cluster that is up already (it stays up)"
   fi
   local s=$(date +%s)
