@@ -147,6 +147,9 @@ func setup() error {
 		"broker/default", "trigger/cqrs-record-create", "trigger/cqrs-records-query"); err != nil {
 		return fmt.Errorf("waiting for Services, Broker and Triggers: %v\n%s", err, out)
 	}
+	if err := waitSinkBound(); err != nil {
+		return err
+	}
 	for _, s := range []string{"cqrs-write", "cqrs-read", "cqrs-ui"} {
 		out, err := command(time.Minute, "kn", "service", "describe", s, "--namespace", ns, "-o", "url")
 		if err != nil {
@@ -168,6 +171,30 @@ func setup() error {
 		suiteSink = s
 	}
 	return nil
+}
+
+// waitSinkBound waits until cqrs-write runs with the Broker as K_SINK. The
+// SinkBinding of knative/outbox.yaml adds K_SINK to cqrs-write's template once the
+// Broker has an address, so a first make deploy makes a revision without it and,
+// moments later, one with it; the tests start once that one is ready.
+func waitSinkBound() error {
+	if out, err := command(4*time.Minute, "kubectl", "wait", "--namespace", ns, "--for=condition=Ready", "--timeout=3m",
+		"sinkbinding/cqrs-write-outbox"); err != nil {
+		return fmt.Errorf("waiting for the SinkBinding cqrs-write-outbox: %v\n%s", err, out)
+	}
+	var last string
+	for start := time.Now(); time.Since(start) < 3*time.Minute; time.Sleep(time.Second) {
+		// The template with K_SINK, seen by Serving (the generations agree), and its
+		// revision the ready one.
+		out, err := command(time.Minute, "kubectl", "get", "ksvc", "cqrs-write", "--namespace", ns, "-o",
+			`jsonpath={.metadata.generation} {.status.observedGeneration} {.status.latestCreatedRevisionName} {.status.latestReadyRevisionName} {.spec.template.spec.containers[0].env[?(@.name=="K_SINK")].value}`)
+		last = strings.TrimSpace(out)
+		if f := strings.Fields(last); err == nil && len(f) == 5 && f[0] == f[1] && f[2] == f[3] {
+			fmt.Printf("e2e: cqrs-write %s ready with K_SINK=%s\n", f[3], f[4])
+			return nil
+		}
+	}
+	return fmt.Errorf("cqrs-write: no ready revision with K_SINK within 3m (generation, observed, latest created, latest ready, K_SINK: %q)", last)
 }
 
 // command runs a program with a deadline and returns its combined output.
