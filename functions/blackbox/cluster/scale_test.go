@@ -3,8 +3,10 @@
 package cluster
 
 import (
+	"cmp"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -102,6 +104,7 @@ func TestScaleToZero(t *testing.T) {
 	const rounds = 5
 	var mu sync.Mutex
 	report := map[string]string{}
+	debugLogs(t)
 	for _, svc := range []string{"cqrs-write", "cqrs-read"} {
 		// One function at a time: on two cores, one function's pods starting or
 		// draining would slow the other's cold start and blur its number.
@@ -117,23 +120,32 @@ func TestScaleToZero(t *testing.T) {
 			}
 			last := time.Now()
 			var zeroR, zeroP, cold []time.Duration
+			var traced []coldRound
 			for i := 1; i <= rounds; i++ {
 				z := waitForZero(t, rev, last)
 				zeroR, zeroP = append(zeroR, z.toZeroReplicas), append(zeroP, z.toNoPods)
 				if m := sksMode(t, rev); m != "Proxy" {
 					t.Errorf("round %d: at zero the ServerlessService is in mode %q, want Proxy (activator in the path)", i, m)
 				}
-				start := time.Now()
+				r := coldRound{svc: svc, rev: rev, load: loadAvg()}
+				r.start = time.Now()
 				a, err := coldRequest(t, svc)
-				d := time.Since(start)
+				r.took = time.Since(r.start)
 				last = time.Now()
 				if err != nil || a.status != want {
 					t.Fatalf("round %d: request from zero: %v %v", i, a, err)
 				}
-				cold = append(cold, d)
-				t.Logf("%s round %d: last request -> 0 replicas %s, -> 0 pods %s; first request from zero %s",
-					svc, i, z.toZeroReplicas.Round(100*time.Millisecond), z.toNoPods.Round(100*time.Millisecond), d.Round(time.Millisecond))
+				cold = append(cold, r.took)
+				// The pod that answered and its logs, while it is up, for the
+				// timeline of the median round.
+				traceRound(t, &r)
+				traced = append(traced, r)
+				t.Logf("%s round %d: last request -> 0 replicas %s, -> 0 pods %s; first request from zero at %s: %s (pod %s, load average %s)",
+					svc, i, z.toZeroReplicas.Round(100*time.Millisecond), z.toNoPods.Round(100*time.Millisecond),
+					r.start.UTC().Format("15:04:05.000"), r.took.Round(time.Millisecond), r.pod, r.load)
 			}
+			slices.SortFunc(traced, func(a, b coldRound) int { return cmp.Compare(a.took, b.took) })
+			printTimeline(t, traced[len(traced)/2])
 			line := fmt.Sprintf("%s: last request -> 0 replicas median %s, -> 0 pods median %s; first request from zero through the activator median %s (all: %v)",
 				svc, median(zeroR).Round(100*time.Millisecond), median(zeroP).Round(100*time.Millisecond), median(cold).Round(time.Millisecond), roundAll(cold))
 			mu.Lock()
