@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 
 	"github.com/redis/go-redis/v9"
@@ -14,20 +13,13 @@ import (
 	"github.com/cqrs-knative/cqrs-knative/functions/record"
 )
 
-// Keys of the layouts before this one, which Migrate reads and then deletes.
-//
-// Layout 1: a hash per record under its random id (fields id, seq, type, text,
-// createdAt and doc), and sorted sets of ids scored by seq ("all", "type:<type>",
-// "word:<word>").
-//
-// Layout 2: the document per record under its seq as 4 bytes, packed lists of seqs
-// ("ix:all", "ix:t:<type>", "ix:w:<word>"), the alias hash of layout-1 ids.
-//
-// Both kept idempotency claims under "idem:http:<key>" and "idem:ce:<len>:<source>:<id>".
+// Keys of layout 2, which Migrate reads and then deletes: the document per record
+// under its seq as 4 bytes, packed lists of seqs ("ix:all", "ix:t:<type>",
+// "ix:w:<word>"), the alias hash of layout-1 ids, and idempotency claims under
+// "idem:http:<key>" and "idem:ce:<len>:<source>:<id>". (A store of layout 1 goes to
+// layout 2 with the cqrs-migrate of the release that brought layout 2, first.)
 const (
-	v1RecordPrefix = prefix + "rec:"
-	v1IndexPrefix  = prefix + "idx:"
-	v1AllKey       = v1IndexPrefix + "all"
+	v1AllKey       = prefix + "idx:all" // layout 1's index of every record: refused
 	v2SeqKey       = prefix + "seq"
 	v2DocPrefix    = prefix + "r:"
 	v2IndexPrefix  = prefix + "ix:"
@@ -45,23 +37,22 @@ type Migrated struct {
 	Deleted int // keys of the old layout deleted
 }
 
-// oldRecord is a record as an old layout stored it.
+// oldRecord is a record as layout 2 stored it.
 type oldRecord struct {
-	seq   int64
-	id    string
-	typ   string
-	text  string
-	doc   string
-	alias bool // the id is random (layout 1): GET /records/{id} finds it through the alias hash
+	seq  int64
+	id   string
+	typ  string
+	text string
+	doc  string
 }
 
-// Migrate copies the records of layout 1 or 2 into the current layout (a store of one
+// Migrate copies the records of layout 2 into the current layout (a store of one
 // partition), in seq order, a batch at a time, each batch in one MULTI/EXEC: the
-// document under its seq, an entry in every index (words as record.Tokenize finds
-// them now, so the copy is also the reindex), the old id in the alias hash. Then it
-// copies the idempotency claims with the time they have left, so a retry of a
-// command stored before the migration still gets its record. It resumes where an
-// earlier run stopped. Then, unless keepOld, it deletes the old layout's keys.
+// document under its seq and an entry in every index (words as record.Tokenize finds
+// them now, so the copy is also the reindex). Then it copies the alias hash of
+// layout-1 ids and the idempotency claims with the time they have left, so a retry
+// of a command stored before the migration still gets its record. It resumes where
+// an earlier run stopped. Then, unless keepOld, it deletes the old layout's keys.
 //
 // Run it with writes stopped: the indexes must grow in seq order, so no create may
 // run before every old record is copied.
@@ -71,38 +62,35 @@ func (s *Store) Migrate(ctx context.Context, batch int, keepOld bool, progress f
 		batch = 500
 	}
 	if s.parts != 1 {
-		return m, errors.New("migrate: the old layouts are copied into a store of one partition")
+		return m, errors.New("migrate: the old layouts are copied into a store of one partition on one Redis")
 	}
-	n, err := s.rdb.Exists(ctx, v1AllKey, v2AllKey).Result()
+	exists, err := s.rdb.Exists(ctx, v1AllKey, v2AllKey).Result()
 	if err != nil {
 		return m, classify(err)
 	}
 	v2, err := s.rdb.Exists(ctx, v2AllKey).Result()
-	if err != nil {
-		return m, classify(err)
-	}
-	var read func(after int64, n int) ([]oldRecord, error)
 	switch {
-	case n == 2:
-		return m, fmt.Errorf("migrate: keys of layouts 1 (%s) and 2 (%s) are both present: a migration from 1 to 2 did not finish", v1AllKey, v2AllKey)
-	case v2 == 1:
-		m.From, read = 2, func(after int64, n int) ([]oldRecord, error) { return s.readV2(ctx, after, n) }
-	case n == 1:
-		m.From, read = 1, func(after int64, n int) ([]oldRecord, error) { return s.readV1(ctx, after, n) }
-	default:
+	case err != nil:
+		return m, classify(err)
+	case v2 == 0 && exists == 1:
+		return m, fmt.Errorf("migrate: this is a store of layout 1 (%s): move it to layout 2 with the cqrs-migrate of the release that brought layout 2 first", v1AllKey)
+	case v2 == 0:
 		return m, nil
 	}
+	m.From = 2
 	last, err := s.rdb.Get(ctx, part(0).key(seqName)).Int64()
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return m, classify(err)
 	}
 	if last > 0 {
-		if m.Skipped, err = s.countUpTo(ctx, m.From, last); err != nil {
+		pos, err := s.v2Position(ctx, last)
+		if err != nil {
 			return m, err
 		}
+		m.Skipped = int(pos)
 	}
 	for {
-		recs, err := read(last, batch)
+		recs, err := s.readV2(ctx, last, batch)
 		if err != nil {
 			return m, err
 		}
@@ -118,10 +106,8 @@ func (s *Store) Migrate(ctx context.Context, batch int, keepOld bool, progress f
 			progress(m)
 		}
 	}
-	if m.From == 2 {
-		if err := s.copyAliases(ctx); err != nil {
-			return m, err
-		}
+	if err := s.copyAliases(ctx); err != nil {
+		return m, err
 	}
 	if m.Claims, err = s.copyClaims(ctx); err != nil {
 		return m, err
@@ -129,7 +115,7 @@ func (s *Store) Migrate(ctx context.Context, batch int, keepOld bool, progress f
 	if keepOld {
 		return m, nil
 	}
-	patterns := []string{v1RecordPrefix + "*", v1IndexPrefix + "*", v2DocPrefix + "*", v2IndexPrefix + "*", oldClaimPrefix + "*"}
+	patterns := []string{v2DocPrefix + "*", v2IndexPrefix + "*", oldClaimPrefix + "*"}
 	for _, pattern := range patterns {
 		n, err := s.unlinkAll(ctx, pattern)
 		m.Deleted += n
@@ -140,56 +126,6 @@ func (s *Store) Migrate(ctx context.Context, batch int, keepOld bool, progress f
 	k, err := s.rdb.Unlink(ctx, v2SeqKey, v2AliasKey).Result()
 	m.Deleted += int(k)
 	return m, classify(err)
-}
-
-// countUpTo counts the old layout's records with seq up to last: those copied before.
-func (s *Store) countUpTo(ctx context.Context, from int, last int64) (int, error) {
-	if from == 1 {
-		n, err := s.rdb.ZCount(ctx, v1AllKey, "-inf", strconv.FormatInt(last, 10)).Result()
-		return int(n), classify(err)
-	}
-	pos, err := s.v2Position(ctx, last)
-	return int(pos), err
-}
-
-// readV1 returns up to n records of layout 1 with seq above after, in seq order.
-func (s *Store) readV1(ctx context.Context, after int64, n int) ([]oldRecord, error) {
-	if n == 0 {
-		return nil, nil
-	}
-	zs, err := s.rdb.ZRangeArgsWithScores(ctx, redis.ZRangeArgs{Key: v1AllKey,
-		Start: "(" + strconv.FormatInt(after, 10), Stop: "+inf", ByScore: true, Count: int64(n)}).Result()
-	if err != nil || len(zs) == 0 {
-		return nil, classify(err)
-	}
-	pipe := s.rdb.Pipeline()
-	fields := make([]*redis.SliceCmd, len(zs))
-	for i, z := range zs {
-		fields[i] = pipe.HMGet(ctx, v1RecordPrefix+z.Member.(string), "doc", "type", "text", "createdAt")
-	}
-	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return nil, classify(err)
-	}
-	out := make([]oldRecord, len(zs))
-	for i, z := range zs {
-		id, seq := z.Member.(string), int64(z.Score)
-		v := fields[i].Val()
-		r := oldRecord{seq: seq, id: id, doc: asString(v[0]), typ: asString(v[1]), text: asString(v[2]), alias: true}
-		if r.typ == "" {
-			return nil, fmt.Errorf("migrate: record %s (seq %d) is in %s but has no hash %s", id, seq, v1AllKey, v1RecordPrefix+id)
-		}
-		if r.doc == "" {
-			// Stored before documents were: build it as the write side would have.
-			rec := record.Record{ID: id, Seq: seq, Type: r.typ, Text: r.text}
-			if err := rec.CreatedAt.UnmarshalText([]byte(asString(v[3]))); err != nil {
-				return nil, fmt.Errorf("migrate: record %s: createdAt: %w", id, err)
-			}
-			b, _ := json.Marshal(rec)
-			r.doc = string(b)
-		}
-		out[i] = r
-	}
-	return out, nil
 }
 
 // readV2 returns up to n records of layout 2 with seq above after, in seq order.
@@ -266,9 +202,6 @@ func (s *Store) writeBatch(ctx context.Context, recs []oldRecord) error {
 		tx.Append(ctx, p.typeKey(r.typ), entry)
 		for _, w := range record.Tokenize(r.text) {
 			tx.Append(ctx, p.wordKey(w), entry)
-		}
-		if r.alias {
-			tx.HSet(ctx, p.key(aliasName), r.id, r.seq)
 		}
 	}
 	tx.Set(ctx, p.key(seqName), recs[len(recs)-1].seq, 0)

@@ -1,11 +1,12 @@
-// Command cqrs-migrate moves a store written by an earlier Redis layout to the
-// current one: layout 1 (a hash per record, sorted sets of 16-character ids for every
-// index) or layout 2 (a document per record under its seq, packed lists of seqs
-// without partitions). The current layout keeps a partition's documents in one hash
-// and every key under the partition's hash tag, and indexes words in their search
-// form (compatibility-composed and case-folded), so copying also reindexes. It keeps
-// every record, seq, id and idempotency claim, resumes where an earlier run stopped
-// and then deletes the old keys.
+// Command cqrs-migrate moves a store written by the layout before this one (layout
+// 2: a document per record under its seq, packed lists of seqs, no partitions) to the
+// current one (layout 3), which keeps a partition's documents in one hash and every
+// key under the partition's hash tag, and indexes words in their search form
+// (compatibility-composed and case-folded), so copying also reindexes. It keeps every
+// record, seq, id (those of layout 1 through the alias hash) and idempotency claim,
+// resumes where an earlier run stopped and then deletes the old keys. A store of
+// layout 1 goes to layout 2 first, with the cqrs-migrate of the release that brought
+// layout 2.
 //
 // Stop writes first (scale cqrs-write to zero), run it against the master, then
 // deploy the new functions:
@@ -54,7 +55,7 @@ func main() {
 		}
 	})
 	if m.From == 0 {
-		fmt.Println("cqrs-migrate: no store of layout 1 or 2 found; nothing to copy")
+		fmt.Println("cqrs-migrate: no store of layout 2 found; nothing to copy")
 	}
 	fmt.Printf("cqrs-migrate: %d records copied, %d copied before, %d claims copied, %d old keys deleted\n", m.Records, m.Skipped, m.Claims, m.Deleted)
 	if err != nil {
