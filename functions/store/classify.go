@@ -49,6 +49,8 @@ func classify(err error) error {
 func kindOf(err error) error {
 	var ne net.Error
 	switch {
+	case errors.Is(err, errNoReplica), errors.Is(err, errClusterDown):
+		return errDown
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled),
 		errors.Is(err, redis.ErrPoolTimeout), errors.As(err, &ne) && ne.Timeout():
 		return errSlow
@@ -57,12 +59,12 @@ func kindOf(err error) error {
 		errors.As(err, &ne):
 		return errDown
 	}
-	for _, p := range []string{"LOADING", "READONLY", "MASTERDOWN", "NOREPLICAS", "CLUSTERDOWN"} {
+	for _, p := range []string{"LOADING", "READONLY", "MASTERDOWN", "NOREPLICAS", "CLUSTERDOWN", "MOVED"} {
 		if redis.HasErrorPrefix(err, p) {
 			return errDown
 		}
 	}
-	for _, p := range []string{"BUSY", "TRYAGAIN"} {
+	for _, p := range []string{"BUSY", "TRYAGAIN", "ASK"} {
 		if redis.HasErrorPrefix(err, p) {
 			return errSlow
 		}

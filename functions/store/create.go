@@ -97,14 +97,15 @@ func (s *Store) Create(ctx context.Context, r NewRecord, replicas int, wait time
 	args := []any{r.Tag, fields, ttl, fingerprint(r.Type, r.Text), newEpoch(), s.parts, s.maxBulk.Load(),
 		s.outboxCap, idPrefix, hasClaim}
 
-	res, waitCmd := s.runCreate(ctx, keys, args, replicas, wait)
-	if redis.HasErrorPrefix(res.Err(), "NOSCRIPT") {
-		// The script cache is empty after a Redis restart or failover: load it, once.
-		if err := createScript.Load(ctx, s.rdb).Err(); err != nil {
-			return Created{}, classify(err)
+	cmds := s.run(ctx, []call{{p: p, script: createScript, build: func() []redis.Cmder {
+		cmds := []redis.Cmder{evalSha(ctx, createScript, false, keys, args...)}
+		if replicas > 0 {
+			// WAIT counts the writes of its own connection: the same pipeline.
+			cmds = append(cmds, redis.NewIntCmd(ctx, "wait", replicas, wait.Milliseconds()))
 		}
-		res, waitCmd = s.runCreate(ctx, keys, args, replicas, wait)
-	}
+		return cmds
+	}}})[0]
+	res := cmds[0].(*redis.Cmd)
 	if err := res.Err(); err != nil {
 		if sentUnanswered(err) {
 			return Created{}, outcomeUnknown(err)
@@ -115,56 +116,42 @@ func (s *Store) Create(ctx context.Context, r NewRecord, replicas int, wait time
 	if err != nil || len(vals) < 2 {
 		return Created{}, fmt.Errorf("create script: unexpected reply %v: %w", res.Val(), err)
 	}
-	var out Created
+	var created Created
 	switch toInt(vals[0]) {
 	case 1:
 		if len(vals) != 4 {
 			return Created{}, fmt.Errorf("create script: unexpected reply %v", vals)
 		}
-		out.New, out.Seq = true, toInt(vals[1])
-		out.ID = idPrefix + strconv.FormatInt(out.Seq, 10) + "-" + r.Tag
-		out.Doc = buildDoc(out.ID, out.Seq, fields, asString(vals[3]))
-		out.At = Position{Part: int(p), Epoch: asString(vals[2]), Seq: out.Seq}
+		created.New, created.Seq = true, toInt(vals[1])
+		created.ID = idPrefix + strconv.FormatInt(created.Seq, 10) + "-" + r.Tag
+		created.Doc = buildDoc(created.ID, created.Seq, fields, asString(vals[3]))
+		created.At = Position{Part: int(p), Epoch: asString(vals[2]), Seq: created.Seq}
 	case 0:
 		if len(vals) != 3 {
 			return Created{}, fmt.Errorf("create script: unexpected reply %v", vals)
 		}
-		out.Doc = []byte(asString(vals[1]))
+		created.Doc = []byte(asString(vals[1]))
 		var head struct {
 			ID  string `json:"id"`
 			Seq int64  `json:"seq"`
 		}
-		if err := json.Unmarshal(out.Doc, &head); err != nil {
-			return Created{}, fmt.Errorf("create script: stored document %q: %w", out.Doc, err)
+		if err := json.Unmarshal(created.Doc, &head); err != nil {
+			return Created{}, fmt.Errorf("create script: stored document %q: %w", created.Doc, err)
 		}
-		out.ID, out.Seq = head.ID, head.Seq
-		out.At = Position{Part: int(p), Epoch: asString(vals[2]), Seq: out.Seq}
+		created.ID, created.Seq = head.ID, head.Seq
+		created.At = Position{Part: int(p), Epoch: asString(vals[2]), Seq: created.Seq}
 	default:
 		return Created{}, &fail.Error{Code: fail.ECONFLICT, Field: "claim",
 			Message: fmt.Sprintf("already used for a different record (%v)", vals[1])}
 	}
-	if waitCmd != nil {
+	if len(cmds) > 1 {
 		// The write is in whatever WAIT says; if WAIT itself failed, no replica is
 		// known to have it, and the record is reported unreplicated.
-		if n, err := waitCmd.Int64(); err == nil {
-			out.Acked = int(n)
+		if n, err := cmds[1].(*redis.IntCmd).Result(); err == nil {
+			created.Acked = int(n)
 		}
 	}
-	return out, nil
-}
-
-// runCreate sends the create script by its SHA and, when replicas > 0, WAIT on the
-// same connection (a pipeline), as WAIT only counts that connection's writes.
-func (s *Store) runCreate(ctx context.Context, keys []string, args []any, replicas int, wait time.Duration) (res, waitCmd *redis.Cmd) {
-	if replicas <= 0 {
-		return createScript.EvalSha(ctx, s.rdb, keys, args...), nil
-	}
-	s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		res = createScript.EvalSha(ctx, p, keys, args...)
-		waitCmd = p.Do(ctx, "WAIT", replicas, wait.Milliseconds())
-		return nil
-	})
-	return res, waitCmd
+	return created, nil
 }
 
 // fingerprint identifies a create command's content for its idempotency claim.

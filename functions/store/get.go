@@ -42,7 +42,10 @@ func (s *Store) GetDoc(ctx context.Context, id string, need Need) (Got, error) {
 	}
 	epoch, minSeq := need.Want(int(p))
 	keys := []string{p.key(seqName), p.key(epochName), p.key(docsName), p.key(aliasName)}
-	vals, err := getScript.RunRO(ctx, s.rdb, keys, id, field, minSeq, epoch).StringSlice()
+	cmds := s.run(ctx, []call{{p: p, script: getScript, build: func() []redis.Cmder {
+		return []redis.Cmder{evalSha(ctx, getScript, true, keys, id, field, minSeq, epoch)}
+	}}})[0]
+	vals, err := cmds[0].(*redis.Cmd).StringSlice()
 	if err != nil {
 		return Got{}, classify(err)
 	}
@@ -83,19 +86,19 @@ func (s *Store) position(ctx context.Context, p part, need Need) (Got, error) {
 // no create has written one yet) and its last seq. It is how a read waits for a
 // replica: cheap, one round trip.
 func (s *Store) Positions(ctx context.Context) ([]Position, error) {
-	cmds := make([]*redis.SliceCmd, s.parts)
-	_, err := s.rdb.Pipelined(ctx, func(pl redis.Pipeliner) error {
-		for i := range s.parts {
-			cmds[i] = pl.MGet(ctx, part(i).key(seqName), part(i).key(epochName))
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, classify(err)
+	calls := make([]call, s.parts)
+	for i := range s.parts {
+		p := part(i)
+		calls[i] = call{p: p, build: func() []redis.Cmder {
+			return []redis.Cmder{redis.NewSliceCmd(ctx, "mget", p.key(seqName), p.key(epochName))}
+		}}
 	}
 	out := make([]Position, s.parts)
-	for i, c := range cmds {
-		v := c.Val()
+	for i, cmds := range s.run(ctx, calls) {
+		v, err := cmds[0].(*redis.SliceCmd).Result()
+		if err != nil {
+			return nil, classify(err)
+		}
 		out[i] = Position{Part: i, Seq: toInt(v[0]), Epoch: asString(v[1])}
 	}
 	return out, nil

@@ -4,6 +4,8 @@ import (
 	"context"
 	"strconv"
 	"strings"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // Limits are the settings of a Redis that decide whether the store can keep what it
@@ -24,24 +26,55 @@ type Limits struct {
 // documents must never go, so only noeviction is safe once maxmemory is set.
 func (l Limits) Evicts() bool { return l.MaxMemory > 0 && l.Policy != "noeviction" }
 
-// Limits reads the Redis' limits from INFO memory, which managed Redis allows, and
-// proto-max-bulk-len from CONFIG GET where it is allowed, and keeps the latter for
-// the create script's check.
+// Limits reads the limits of every Redis the store writes (in a cluster, every
+// master that serves a partition: the most restrictive of each) from INFO memory,
+// which managed Redis allows, and proto-max-bulk-len from CONFIG GET where it is
+// allowed, and keeps the latter for the create script's check.
 func (s *Store) Limits(ctx context.Context) (Limits, error) {
-	info, err := s.rdb.Info(ctx, "memory").Result()
-	if err != nil {
-		return Limits{}, classify(err)
-	}
-	l := Limits{Policy: infoField(info, "maxmemory_policy"), MaxBulk: defaultMaxBulk}
-	l.MaxMemory, _ = strconv.ParseInt(infoField(info, "maxmemory"), 10, 64)
-	l.UsedMemory, _ = strconv.ParseInt(infoField(info, "used_memory"), 10, 64)
-	if kv, err := s.rdb.ConfigGet(ctx, "proto-max-bulk-len").Result(); err == nil {
-		if n, err := strconv.ParseInt(kv["proto-max-bulk-len"], 10, 64); err == nil && n > 0 {
-			l.MaxBulk = n
+	var all Limits
+	for n, cmds := range s.run(ctx, s.everyNode(ctx, func() []redis.Cmder {
+		return []redis.Cmder{redis.NewStringCmd(ctx, "info", "memory"), redis.NewMapStringStringCmd(ctx, "config", "get", "proto-max-bulk-len")}
+	})) {
+		info, err := cmds[0].(*redis.StringCmd).Result()
+		if err != nil {
+			return Limits{}, classify(err)
 		}
+		l := Limits{Policy: infoField(info, "maxmemory_policy"), MaxBulk: defaultMaxBulk}
+		l.MaxMemory, _ = strconv.ParseInt(infoField(info, "maxmemory"), 10, 64)
+		l.UsedMemory, _ = strconv.ParseInt(infoField(info, "used_memory"), 10, 64)
+		if kv, err := cmds[1].(*redis.MapStringStringCmd).Result(); err == nil {
+			if n, err := strconv.ParseInt(kv["proto-max-bulk-len"], 10, 64); err == nil && n > 0 {
+				l.MaxBulk = n
+			}
+		}
+		bulk := l.MaxBulk
+		if n > 0 {
+			bulk = min(bulk, all.MaxBulk)
+		}
+		if n == 0 || l.worse(all) {
+			all = l
+		}
+		all.MaxBulk = bulk
 	}
-	s.maxBulk.Store(l.MaxBulk)
-	return l, nil
+	s.maxBulk.Store(all.MaxBulk)
+	return all, nil
+}
+
+// worse reports whether l is closer to refusing writes than o: it evicts where o does
+// not, or its memory is fuller.
+func (l Limits) worse(o Limits) bool {
+	if l.Evicts() != o.Evicts() {
+		return l.Evicts()
+	}
+	return l.ratio() > o.ratio()
+}
+
+// ratio is used_memory / maxmemory, 0 without maxmemory.
+func (l Limits) ratio() float64 {
+	if l.MaxMemory <= 0 {
+		return 0
+	}
+	return float64(l.UsedMemory) / float64(l.MaxMemory)
 }
 
 // infoField returns the value of field in an INFO reply, "" when absent.

@@ -61,7 +61,7 @@ func (s *Store) Migrate(ctx context.Context, batch int, keepOld bool, progress f
 	if batch < 1 {
 		batch = 500
 	}
-	if s.parts != 1 {
+	if s.parts != 1 || s.cluster != nil {
 		return m, errors.New("migrate: the old layouts are copied into a store of one partition on one Redis")
 	}
 	exists, err := s.rdb.Exists(ctx, v1AllKey, v2AllKey).Result()

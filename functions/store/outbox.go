@@ -85,26 +85,14 @@ func (s *Store) Take(ctx context.Context, p int, owner string, lease time.Durati
 	pp := part(p)
 	keys := []string{pp.key(leaseName), pp.key(outboxName), pp.key(triesName), pp.key(docsName), pp.key(epochName)}
 	args := []any{owner, lease.Milliseconds(), n}
-	run := func() (*redis.Cmd, *redis.Cmd) {
-		if replicas <= 0 {
-			return takeScript.EvalSha(ctx, s.rdb, keys, args...), nil
+	cmds := s.run(ctx, []call{{p: pp, script: takeScript, build: func() []redis.Cmder {
+		cmds := []redis.Cmder{evalSha(ctx, takeScript, false, keys, args...)}
+		if replicas > 0 {
+			cmds = append(cmds, redis.NewIntCmd(ctx, "wait", replicas, wait.Milliseconds()))
 		}
-		var res, waitCmd *redis.Cmd
-		s.rdb.Pipelined(ctx, func(pl redis.Pipeliner) error {
-			res = takeScript.EvalSha(ctx, pl, keys, args...)
-			waitCmd = pl.Do(ctx, "WAIT", replicas, wait.Milliseconds())
-			return nil
-		})
-		return res, waitCmd
-	}
-	res, waitCmd := run()
-	if redis.HasErrorPrefix(res.Err(), "NOSCRIPT") {
-		if err := takeScript.Load(ctx, s.rdb).Err(); err != nil {
-			return Batch{}, classify(err)
-		}
-		res, waitCmd = run()
-	}
-	vals, err := res.Slice()
+		return cmds
+	}}})[0]
+	vals, err := cmds[0].(*redis.Cmd).Slice()
 	if err != nil {
 		return Batch{}, classify(err)
 	}
@@ -125,8 +113,8 @@ func (s *Store) Take(ctx context.Context, p int, owner string, lease time.Durati
 		e.Deliveries = int(toInt(vals[i+3]))
 		b.Entries = append(b.Entries, e)
 	}
-	if waitCmd != nil {
-		if n, err := waitCmd.Int64(); err == nil {
+	if len(cmds) > 1 {
+		if n, err := cmds[1].(*redis.IntCmd).Result(); err == nil {
 			b.Acked = int(n)
 		}
 	}
@@ -149,7 +137,10 @@ func (s *Store) Settle(ctx context.Context, p int, owner string, lease time.Dura
 			args = append(args, e.ID, e.Record, e.Deliveries)
 		}
 	}
-	n, err := doneScript.Run(ctx, s.rdb, keys, args...).Int64()
+	cmds := s.run(ctx, []call{{p: pp, script: doneScript, build: func() []redis.Cmder {
+		return []redis.Cmder{evalSha(ctx, doneScript, false, keys, args...)}
+	}}})[0]
+	n, err := cmds[0].(*redis.Cmd).Int64()
 	if err != nil {
 		return 0, classify(err)
 	}
@@ -159,7 +150,11 @@ func (s *Store) Settle(ctx context.Context, p int, owner string, lease time.Dura
 // Release gives partition p's lease up if owner holds it, so that another relay can
 // take over at once rather than when it runs out.
 func (s *Store) Release(ctx context.Context, p int, owner string) error {
-	return classify(releaseScript.Run(ctx, s.rdb, []string{part(p).key(leaseName)}, owner).Err())
+	keys := []string{part(p).key(leaseName)}
+	cmds := s.run(ctx, []call{{p: part(p), script: releaseScript, build: func() []redis.Cmder {
+		return []redis.Cmder{evalSha(ctx, releaseScript, false, keys, owner)}
+	}}})[0]
+	return classify(cmds[0].Err())
 }
 
 // OutboxStats are what the outbox holds now.
@@ -171,25 +166,27 @@ type OutboxStats struct {
 
 // Outbox reads the outbox of every partition: one pipeline.
 func (s *Store) Outbox(ctx context.Context) (OutboxStats, error) {
-	lens := make([]*redis.IntCmd, s.parts)
-	deads := make([]*redis.IntCmd, s.parts)
-	firsts := make([]*redis.XMessageSliceCmd, s.parts)
-	_, err := s.rdb.Pipelined(ctx, func(pl redis.Pipeliner) error {
-		for i := range s.parts {
-			lens[i] = pl.XLen(ctx, part(i).key(outboxName))
-			deads[i] = pl.XLen(ctx, part(i).key(deadName))
-			firsts[i] = pl.XRangeN(ctx, part(i).key(outboxName), "-", "+", 1)
+	calls := make([]call, s.parts)
+	for i := range s.parts {
+		p := part(i)
+		calls[i] = call{p: p, build: func() []redis.Cmder {
+			return []redis.Cmder{redis.NewIntCmd(ctx, "xlen", p.key(outboxName)), redis.NewIntCmd(ctx, "xlen", p.key(deadName)),
+				redis.NewXMessageSliceCmd(ctx, "xrange", p.key(outboxName), "-", "+", "count", 1)}
+		}}
+	}
+	res := s.run(ctx, calls)
+	for _, cmds := range res {
+		for _, c := range cmds {
+			if err := c.Err(); err != nil {
+				return OutboxStats{}, classify(err)
+			}
 		}
-		return nil
-	})
-	if err != nil {
-		return OutboxStats{}, classify(err)
 	}
 	var st OutboxStats
-	for i := range s.parts {
-		st.Pending += lens[i].Val()
-		st.Dead += deads[i].Val()
-		for _, m := range firsts[i].Val() {
+	for _, cmds := range res {
+		st.Pending += cmds[0].(*redis.IntCmd).Val()
+		st.Dead += cmds[1].(*redis.IntCmd).Val()
+		for _, m := range cmds[2].(*redis.XMessageSliceCmd).Val() {
 			ms, _ := strconv.ParseInt(fmt.Sprint(m.Values["t"]), 10, 64)
 			if t := time.UnixMilli(ms).UTC(); st.Oldest.IsZero() || t.Before(st.Oldest) {
 				st.Oldest = t

@@ -108,19 +108,21 @@ const (
 // SearchTime is the longest a search page holds the Redis that answers it.
 const SearchTime = searchTime
 
-// PageDocs runs q in one round trip: one page script per partition.
+// PageDocs runs q: one page script per partition, in one round trip to each Redis.
 func (s *Store) PageDocs(ctx context.Context, q Query, need Need) (DocPage, error) {
 	if q.Cursor != nil && len(q.Cursor) != s.parts {
 		return DocPage{}, fmt.Errorf("page: cursor of %d partitions for a store of %d", len(q.Cursor), s.parts)
 	}
-	calls := make([]scriptCall, s.parts)
+	calls := make([]call, s.parts)
 	for i := range s.parts {
-		calls[i] = s.pageCall(part(i), q, need)
+		keys, args := s.pageArgs(part(i), q, need)
+		calls[i] = call{p: part(i), script: pageScript, build: func() []redis.Cmder {
+			return []redis.Cmder{evalSha(ctx, pageScript, true, keys, args...)}
+		}}
 	}
-	cmds := s.runRO(ctx, pageScript, calls)
 	parts := make([]partPage, s.parts)
-	for i, cmd := range cmds {
-		vals, err := cmd.StringSlice()
+	for i, cmds := range s.run(ctx, calls) {
+		vals, err := cmds[0].(*redis.Cmd).StringSlice()
 		if err != nil {
 			return DocPage{}, classify(err)
 		}
@@ -131,44 +133,8 @@ func (s *Store) PageDocs(ctx context.Context, q Query, need Need) (DocPage, erro
 	return merge(parts, q), nil
 }
 
-// scriptCall is one call of a script: its keys and arguments.
-type scriptCall struct {
-	keys []string
-	args []any
-}
-
-// runRO runs read-only script calls, each by its SHA, together in one pipeline (one
-// round trip per Redis they go to); after a Redis restart emptied its script cache,
-// it loads the script and runs them once more.
-func (s *Store) runRO(ctx context.Context, sc *redis.Script, calls []scriptCall) []*redis.Cmd {
-	run := func() []*redis.Cmd {
-		cmds := make([]*redis.Cmd, len(calls))
-		if len(calls) == 1 {
-			cmds[0] = sc.EvalShaRO(ctx, s.rdb, calls[0].keys, calls[0].args...)
-			return cmds
-		}
-		s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for i, c := range calls {
-				cmds[i] = sc.EvalShaRO(ctx, p, c.keys, c.args...)
-			}
-			return nil
-		})
-		return cmds
-	}
-	cmds := run()
-	for _, c := range cmds {
-		if redis.HasErrorPrefix(c.Err(), "NOSCRIPT") {
-			if err := sc.Load(ctx, s.rdb).Err(); err != nil {
-				return cmds
-			}
-			return run()
-		}
-	}
-	return cmds
-}
-
-// pageCall is partition p's part of q.
-func (s *Store) pageCall(p part, q Query, need Need) scriptCall {
+// pageArgs are the keys and arguments of partition p's part of q.
+func (s *Store) pageArgs(p part, q Query, need Need) ([]string, []any) {
 	keys := make([]string, 0, 5+len(q.Words))
 	keys = append(keys, p.key(seqName), p.key(epochName), p.key(docsName))
 	if q.Type != "" {
@@ -190,7 +156,7 @@ func (s *Store) pageCall(p part, q Query, need Need) scriptCall {
 	}
 	budget := max(s.budget/s.parts, 1)
 	micros := max(s.searchTime.Microseconds()/int64(s.parts), 50)
-	return scriptCall{keys: keys, args: []any{before, q.Limit, budget, micros, minSeq, epoch}}
+	return keys, []any{before, q.Limit, budget, micros, minSeq, epoch}
 }
 
 // partPage is one partition's answer.

@@ -135,8 +135,15 @@ func TestPartitions(t *testing.T) {
 		rest.Cursor = p.Next
 	}
 
-	// A function configured for two partitions cannot write this store.
+	// A function configured for two partitions cannot write this store, and says so
+	// at start.
 	two := New(NewClient(Options{Addr: pair.Master.Addr()})).withParts(2)
+	if err := two.CheckPartitions(ctx); err == nil || !strings.Contains(err.Error(), "REDIS_PARTITIONS=3") {
+		t.Errorf("CheckPartitions with 2 on a store of 3: %v, want an error naming REDIS_PARTITIONS=3", err)
+	}
+	if err := m.CheckPartitions(ctx); err != nil {
+		t.Errorf("CheckPartitions with the store's own count: %v", err)
+	}
 	for i := range 8 { // every partition it picks holds the count 3
 		_, err := two.Create(ctx, NewRecord{Tag: "x", Type: "bp", Text: "two", Claim: HTTPClaim(fmt.Sprint("two", i))}, 0, 0)
 		if err == nil || fail.Code(err) != fail.EINTERNAL || !strings.Contains(err.Error(), "3 partitions, not 2") {

@@ -6,20 +6,27 @@ package store
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"math/rand/v2"
+	"strconv"
 	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 )
 
-// Store reads and writes records in one Redis (a master or a replica).
+// Store reads and writes records in one Redis (a master or a replica), or in a Redis
+// Cluster (its masters, or, for reading, its replicas).
 type Store struct {
-	rdb        redis.UniversalClient
-	parts      int           // partitions of the store
-	budget     int           // units one search page may spend, shared by its partitions
-	searchTime time.Duration // time one search page may take in Redis, shared likewise
-	outboxCap  int           // outbox entries at which creates are refused; 0: no outbox
+	rdb        redis.UniversalClient // the one Redis; nil in a cluster
+	cluster    *Cluster              // nil on one Redis
+	replica    bool                  // in a cluster: reads go to replicas
+	parts      int                   // partitions of the store
+	budget     int                   // units one search page may spend, shared by its partitions
+	searchTime time.Duration         // time one search page may take in Redis, shared likewise
+	outboxCap  int                   // outbox entries at which creates are refused; 0: no outbox
+	partsOK    atomic.Bool           // the store's partition count was found to be parts
 	// maxBulk is the Redis' proto-max-bulk-len: the longest string an index may grow
 	// to. The create script checks it before its first write.
 	maxBulk atomic.Int64
@@ -36,6 +43,15 @@ func New(rdb redis.UniversalClient) *Store {
 	return s
 }
 
+// NewClustered returns a Store of parts partitions on the Redis Cluster c: on its
+// masters, or, with reading, on its replicas (explicitly: a slot with no replica
+// online is an error, never a quiet read of its master). The caller owns and closes c.
+func NewClustered(c *Cluster, parts int, reading bool) *Store {
+	s := New(nil)
+	s.cluster, s.parts, s.replica = c, parts, reading
+	return s
+}
+
 // Partitions returns the number of partitions of the store.
 func (s *Store) Partitions() int { return s.parts }
 
@@ -48,26 +64,82 @@ func (s *Store) anyPartition() part {
 	return part(rand.IntN(s.parts))
 }
 
-// Ping checks that Redis answers and, until the scripts were loaded once, loads
-// them: a Redis that answers but refuses the scripts (an ACL user without them) is
-// not one the store can use.
+// Ping checks that every Redis the store uses answers; until they have once, it
+// loads the scripts (a Redis that answers but refuses them, an ACL user without
+// them, is not one the store can use) and checks that the store has the number of
+// partitions this Store was made for.
 func (s *Store) Ping(ctx context.Context) error {
-	if err := s.rdb.Ping(ctx).Err(); err != nil {
-		return classify(err)
-	}
-	if !s.loaded.Load() {
-		return s.Load(ctx)
-	}
-	return nil
-}
-
-// Load puts the scripts into Redis' script cache so the first request pays no EVAL.
-func (s *Store) Load(ctx context.Context) error {
-	for _, sc := range []*redis.Script{createScript, pageScript, getScript} {
-		if err := sc.Load(ctx, s.rdb).Err(); err != nil {
+	for _, cmds := range s.run(ctx, s.everyNode(ctx, func() []redis.Cmder { return []redis.Cmder{redis.NewStatusCmd(ctx, "ping")} })) {
+		if err := cmds[0].Err(); err != nil {
 			return classify(err)
 		}
 	}
+	if !s.loaded.Load() {
+		if err := s.Load(ctx); err != nil {
+			return err
+		}
+	}
+	if s.partsOK.Load() {
+		return nil
+	}
+	if err := s.CheckPartitions(ctx); err != nil {
+		return err
+	}
+	s.partsOK.Store(true)
+	return nil
+}
+
+// Load puts the scripts into the script cache of every Redis the store uses, so the
+// first request pays no EVAL.
+func (s *Store) Load(ctx context.Context) error {
+	for _, src := range []string{createLua, pageLua, getLua} {
+		for _, cmds := range s.run(ctx, s.everyNode(ctx, func() []redis.Cmder {
+			return []redis.Cmder{redis.NewStringCmd(ctx, "script", "load", src)}
+		})) {
+			if err := cmds[0].Err(); err != nil {
+				return classify(err)
+			}
+		}
+	}
 	s.loaded.Store(true)
+	return nil
+}
+
+// everyNode is one call per partition whose Redis no earlier partition shares: the
+// calls that reach every Redis the store uses once.
+func (s *Store) everyNode(ctx context.Context, build func() []redis.Cmder) []call {
+	if s.cluster == nil {
+		return []call{{p: 0, build: build}}
+	}
+	seen := map[redis.UniversalClient]bool{}
+	var calls []call
+	for i := range s.parts {
+		c, err := s.redis(ctx, part(i))
+		if err == nil && seen[c] {
+			continue
+		}
+		seen[c] = true
+		calls = append(calls, call{p: part(i), build: build})
+	}
+	return calls
+}
+
+// CheckPartitions returns an error when the store was created with another number
+// of partitions than this Store has: a function configured so would file claims and
+// pages under the wrong partitions. A store that no create has written yet passes.
+func (s *Store) CheckPartitions(ctx context.Context) error {
+	p := part(0)
+	cmds := s.run(ctx, []call{{p: p, build: func() []redis.Cmder {
+		return []redis.Cmder{redis.NewStringCmd(ctx, "get", p.key(partsName))}
+	}}})[0]
+	v, err := cmds[0].(*redis.StringCmd).Result()
+	switch {
+	case errors.Is(err, redis.Nil):
+		return nil
+	case err != nil:
+		return classify(err)
+	case v != strconv.Itoa(s.parts):
+		return fmt.Errorf("the store has %s partitions, the function is configured for %d: set REDIS_PARTITIONS=%s", v, s.parts, v)
+	}
 	return nil
 }
