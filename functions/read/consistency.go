@@ -155,7 +155,7 @@ func (f *Function) served(by string, out outcome, need store.Need) Served {
 
 // at says that the Redis by answered at seq (partition 0's).
 func (f *Function) at(by string, seq int64) Served {
-	if f.parts > 1 {
+	if f.parts > 1 || f.clustered {
 		return Served{By: by}
 	}
 	return Served{By: by, Seq: seq, HasSeq: true}

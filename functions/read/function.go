@@ -6,6 +6,7 @@ package read
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -15,7 +16,6 @@ import (
 	"github.com/cqrs-knative/cqrs-knative/functions/serve"
 	"github.com/cqrs-knative/cqrs-knative/functions/store"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/redis/go-redis/v9"
 )
 
 // Function is the read function instance.
@@ -23,13 +23,14 @@ type Function struct {
 	preset  *Config // instead of the environment (NewWithConfig)
 	cfg     Config
 	log     *slog.Logger
-	clients []redis.UniversalClient
+	clients []io.Closer
 	replica *store.Store
 	master  *store.Store // nil unless READ_FALLBACK=master
 	types   map[string]bool
 	// searches holds a slot for each search running in Redis; see searchSlot.
 	searches chan struct{}
-	parts    int // partitions of the store
+	parts     int  // partitions of the store
+	clustered bool // on a Redis Cluster: tokens only, no one seq
 	metrics  metrics
 	events   *cloudevent.Endpoint
 	ready    serve.Readiness
@@ -82,15 +83,25 @@ func (f *Function) Start(ctx context.Context, _ map[string]string) error {
 	for _, t := range f.cfg.RecordTypes {
 		f.types[t] = true
 	}
-	rc := store.NewClient(f.cfg.replica())
-	f.clients = append(f.clients, rc)
-	f.replica = store.New(rc)
-	f.parts = f.replica.Partitions()
-	if f.cfg.ReadFallback == FallbackMaster {
-		mc := store.NewClient(f.cfg.master())
-		f.clients = append(f.clients, mc)
-		f.master = store.New(mc)
+	if c := f.cfg.Cluster(f.cfg.replica()); c != nil {
+		// One set of clients: the replicas for reads, the masters for the fallback.
+		f.clients = append(f.clients, c)
+		f.replica = store.NewClustered(c, f.cfg.Partitions(), true)
+		if f.cfg.ReadFallback == FallbackMaster {
+			f.master = store.NewClustered(c, f.cfg.Partitions(), false)
+		}
+		f.clustered = true
+	} else {
+		rc := store.NewClient(f.cfg.replica())
+		f.clients = append(f.clients, rc)
+		f.replica = store.New(rc)
+		if f.cfg.ReadFallback == FallbackMaster {
+			mc := store.NewClient(f.cfg.master())
+			f.clients = append(f.clients, mc)
+			f.master = store.New(mc)
+		}
 	}
+	f.parts = f.replica.Partitions()
 	// A readiness check loads the scripts and, when neither Redis can be used (not
 	// reachable, or refusing the function), logs why: once, here, and again only
 	// when readiness changes.

@@ -93,8 +93,8 @@ func (f *Function) need(in input) (store.Need, error) {
 	}
 	if in.MinSeq != nil {
 		switch {
-		case f.parts > 1:
-			return n, fail.Invalidf(in.minSeqField, "%s names a seq of a store of one partition; this one has %d: send the token instead", in.minSeqField, f.parts)
+		case f.parts > 1 || f.clustered:
+			return n, fail.Invalidf(in.minSeqField, "%s names a seq of a store on one Redis; this one is on a Redis Cluster: send the token instead", in.minSeqField)
 		case *in.MinSeq < 0:
 			return n, fail.Invalidf(in.minSeqField, "%s must be a whole number, the seq of a record", in.minSeqField)
 		}

@@ -1,5 +1,5 @@
 // Package redisenv is the Redis part of both functions' environment: where Redis is
-// (one address, or the Sentinels that name the master), who the functions are to it
+// (one address, the Sentinels that name the master, or nodes of a Redis Cluster), who the functions are to it
 // (a password, or an ACL user), how they connect (plain TCP, or TLS) and the size of
 // the connection pool, checked the same way for both. None of it depends on the
 // mode: the same settings reach a master, its replicas and the Sentinels.
@@ -24,6 +24,12 @@ type Redis struct {
 	RedisSentinelUsername string   `envconfig:"REDIS_SENTINEL_USERNAME"`
 	RedisSentinelPassword string   `envconfig:"REDIS_SENTINEL_PASSWORD"`
 
+	// RedisClusterAddrs, when set, names nodes of a Redis Cluster (any: the functions
+	// learn the rest), and RedisPartitions the partitions the store is split into
+	// there (0: DefaultPartitions).
+	RedisClusterAddrs []string `envconfig:"REDIS_CLUSTER_ADDRS"`
+	RedisPartitions   int      `envconfig:"REDIS_PARTITIONS"`
+
 	RedisPoolSize int `envconfig:"REDIS_POOL_SIZE"`
 
 	// RedisTLS is on or off (true or false); the files and the server name below
@@ -35,12 +41,23 @@ type Redis struct {
 	RedisTLSKeyFile    string `envconfig:"REDIS_TLS_KEY_FILE"`
 }
 
+// DefaultPartitions is the number of partitions of a store on a Redis Cluster when
+// REDIS_PARTITIONS is not set: enough for 16 masters, and a page reads every one.
+const DefaultPartitions = 16
+
 // Check returns an error naming the first variable whose value cannot work. With
 // TLS on, it reads the certificate files, so that a missing or broken one stops the
 // process at start rather than failing every connection later.
 func (r Redis) Check() error {
+	cluster := len(r.RedisClusterAddrs) > 0
 	switch {
-	case r.RedisAddr == "" && len(r.RedisSentinelAddrs) == 0:
+	case cluster && len(r.RedisSentinelAddrs) > 0:
+		return errors.New("REDIS_CLUSTER_ADDRS: set with REDIS_SENTINEL_ADDRS; a Redis Cluster has no Sentinels, choose one")
+	case cluster && (r.RedisPartitions < 0 || r.RedisPartitions > store.MaxPartitions):
+		return fmt.Errorf("REDIS_PARTITIONS=%d: must be between 1 and %d", r.RedisPartitions, store.MaxPartitions)
+	case !cluster && r.RedisPartitions > 1:
+		return fmt.Errorf("REDIS_PARTITIONS=%d: partitions are for a Redis Cluster (REDIS_CLUSTER_ADDRS); one Redis holds one", r.RedisPartitions)
+	case !cluster && r.RedisAddr == "" && len(r.RedisSentinelAddrs) == 0:
 		return errors.New("REDIS_ADDR: must not be empty")
 	case len(r.RedisSentinelAddrs) > 0 && r.RedisSentinelMaster == "":
 		return errors.New("REDIS_SENTINEL_MASTER: must be set with REDIS_SENTINEL_ADDRS")
@@ -57,9 +74,11 @@ func (r Redis) Check() error {
 	case len(r.RedisSentinelAddrs) == 0 && r.RedisSentinelPassword != "":
 		return errors.New("REDIS_SENTINEL_PASSWORD: set without REDIS_SENTINEL_ADDRS")
 	}
-	for _, a := range r.RedisSentinelAddrs {
-		if strings.TrimSpace(a) == "" {
-			return fmt.Errorf("REDIS_SENTINEL_ADDRS=%q: holds an empty address", strings.Join(r.RedisSentinelAddrs, ","))
+	for name, addrs := range map[string][]string{"REDIS_SENTINEL_ADDRS": r.RedisSentinelAddrs, "REDIS_CLUSTER_ADDRS": r.RedisClusterAddrs} {
+		for _, a := range addrs {
+			if strings.TrimSpace(a) == "" {
+				return fmt.Errorf("%s=%q: holds an empty address", name, strings.Join(addrs, ","))
+			}
 		}
 	}
 	_, err := r.tlsConfig()
@@ -80,4 +99,24 @@ func (r Redis) Options() store.Options {
 		SentinelPassword: r.RedisSentinelPassword,
 		PoolSize:         r.RedisPoolSize,
 	}
+}
+
+// Partitions is the number of partitions of the store these settings name.
+func (r Redis) Partitions() int {
+	switch {
+	case len(r.RedisClusterAddrs) == 0:
+		return 1
+	case r.RedisPartitions == 0:
+		return DefaultPartitions
+	}
+	return r.RedisPartitions
+}
+
+// Cluster returns the Redis Cluster these settings name, reached with o (its
+// address aside), or nil when they name one Redis or Sentinels.
+func (r Redis) Cluster(o store.Options) *store.Cluster {
+	if len(r.RedisClusterAddrs) == 0 {
+		return nil
+	}
+	return store.NewCluster(o, r.RedisClusterAddrs)
 }

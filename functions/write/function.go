@@ -5,6 +5,7 @@ package write
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -15,7 +16,6 @@ import (
 	"github.com/cqrs-knative/cqrs-knative/functions/serve"
 	"github.com/cqrs-knative/cqrs-knative/functions/store"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/redis/go-redis/v9"
 )
 
 // Function is the write function instance.
@@ -23,7 +23,7 @@ type Function struct {
 	preset    *Config // instead of the environment (NewWithConfig)
 	cfg       Config
 	log       *slog.Logger
-	rdb       redis.UniversalClient
+	closer    io.Closer // the Redis client, or the Redis Cluster's clients
 	store     *store.Store
 	validator *record.Validator
 	metrics   metrics
@@ -87,8 +87,12 @@ func (f *Function) Start(ctx context.Context, _ map[string]string) error {
 	f.source = cloudevent.Source(DefaultEventSource)
 	f.events = cloudevent.NewEndpoint(record.EventCreate, "plain JSON goes to POST /records", f.log, f.metrics.events, f.handleCreateEvent).
 		Also(EventPing, f.handlePing)
-	f.rdb = store.NewClient(f.cfg.redis())
-	f.store = store.New(f.rdb)
+	if c := f.cfg.Cluster(f.cfg.redis()); c != nil {
+		f.closer, f.store = c, store.NewClustered(c, f.cfg.Partitions(), false)
+	} else {
+		rdb := store.NewClient(f.cfg.redis())
+		f.closer, f.store = rdb, store.New(rdb)
+	}
 	if f.cfg.Sink != "" {
 		f.store.WithOutbox(f.cfg.MaxPending)
 		f.relay = newRelay(f.log, f.store, f.cfg, f.source, f.metrics.relay)
@@ -122,10 +126,10 @@ func (f *Function) Stop(ctx context.Context) error {
 		case <-ctx.Done():
 		}
 	}
-	if f.rdb == nil {
+	if f.closer == nil {
 		return nil
 	}
-	return f.rdb.Close()
+	return f.closer.Close()
 }
 
 // Ready reports whether the Redis master answers.

@@ -148,11 +148,17 @@
     return li;
   }
 
+  // atSeq is " at seq N" when the answer says how far its Redis had got (a store on
+  // one master); a Redis Cluster has a seq per partition, and the answer none.
+  function atSeq(headers) {
+    const seq = headers.get('X-Replica-Seq');
+    return seq === null ? '' : ' at seq ' + seq;
+  }
+
   function servedBy(headers) {
     const by = headers.get('X-Served-By');
-    const seq = headers.get('X-Replica-Seq');
     if (!by) return '';
-    return by === 'master' ? 'served by the master (fallback) at seq ' + seq : 'served by the replica at seq ' + seq;
+    return by === 'master' ? 'served by the master (fallback)' + atSeq(headers) : 'served by the replica' + atSeq(headers);
   }
 
   // rememberToken keeps the token of an answer to a request that sent the page's
@@ -243,16 +249,15 @@
     $('add-text').value = '';
     const check = await call('GET', '/api/records/' + encodeURIComponent(rec.id));
     busy(form, button, false);
-    const replicaSeq = check.headers.get('X-Replica-Seq');
     const by = check.headers.get('X-Served-By');
     const line = $('replica');
     if (check.ok && by === 'replica') {
-      line.textContent = 'Read side: the replica already reflects it (replica at seq ' + replicaSeq + ').';
+      line.textContent = 'Read side: the replica already reflects it (' + servedBy(check.headers) + ').';
       line.className = 'fresh';
     } else if (check.ok) {
       line.textContent = 'Read side: the master answered, the replica did not have it yet (' + servedBy(check.headers) + ').';
     } else if (check.status === 404) {
-      line.textContent = 'Read side: the replica does not have it yet (replica at seq ' + replicaSeq + '). Tick "Read your writes" to make searches wait for it.';
+      line.textContent = 'Read side: the replica does not have it yet (' + servedBy(check.headers) + '). Tick "Read your writes" to make searches wait for it.';
     } else {
       line.textContent = 'Read side: could not ask it: ' + check.data.error;
     }

@@ -29,6 +29,7 @@ import (
 // Afterwards a token of the old history gets store_reset, and one of the new history
 // reads its record.
 func TestReadYourWritesThroughAReset(t *testing.T) {
+	testenv.NeedsOneMaster(t, "it kills the master and starts it empty; a cluster's partitions reset one shard at a time (functions/store's tests)")
 	s := testenv.StartStack(t, testenv.StackOptions{Env: []string{"READ_MAX_WAIT=300ms"}})
 	writeURL, readURL := s.Write.URL(), s.Read.URL()
 	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 16}}

@@ -7,10 +7,11 @@ import (
 	"github.com/cqrs-knative/cqrs-knative/functions/internal/launch"
 )
 
-// Stack is the whole thing as a user runs it: a Redis master and replica, and the
-// three built services on them.
+// Stack is the whole thing as a user runs it: a Redis master and replica (or a Redis
+// Cluster, see ClusterEnv), and the three built services on them.
 type Stack struct {
-	Pair              *Pair
+	Backend           *Backend
+	Pair              *Pair // Backend.Pair: nil on a cluster
 	Write, Read, Page *launch.Proc
 }
 
@@ -29,10 +30,10 @@ type StackOptions struct {
 // must be a JSON object (CheckLog).
 func StartStack(tb testing.TB, opts StackOptions) *Stack {
 	tb.Helper()
-	pair := Redis(tb)
-	s := &Stack{Pair: pair}
-	s.Write = Start(tb, Build(tb, WriteMain), append([]string{"REDIS_ADDR=" + pair.Master.Addr()}, opts.Env...)...)
-	s.Read = Start(tb, Build(tb, ReadMain), append([]string{"REDIS_ADDR=" + pair.Replica.Addr(), "REDIS_MASTER_ADDR=" + pair.Master.Addr()}, opts.Env...)...)
+	b := StartBackend(tb)
+	s := &Stack{Backend: b, Pair: b.Pair}
+	s.Write = Start(tb, Build(tb, WriteMain), append(b.WriteEnv(), opts.Env...)...)
+	s.Read = Start(tb, Build(tb, ReadMain), append(b.ReadEnv(), opts.Env...)...)
 	writeURL := s.Write.URL()
 	if opts.Front != nil {
 		writeURL = opts.Front(writeURL)

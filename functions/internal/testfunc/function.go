@@ -12,6 +12,7 @@ import (
 	"github.com/cqrs-knative/cqrs-knative/functions/internal/redisproc"
 	"github.com/cqrs-knative/cqrs-knative/functions/internal/testenv"
 	"github.com/cqrs-knative/cqrs-knative/functions/read"
+	"github.com/cqrs-knative/cqrs-knative/functions/redisenv"
 	"github.com/cqrs-knative/cqrs-knative/functions/serve"
 	"github.com/cqrs-knative/cqrs-knative/functions/write"
 )
@@ -68,4 +69,42 @@ func Read(tb testing.TB, pair *testenv.Pair, edit func(*read.Config)) *httptest.
 		edit(&cfg)
 	}
 	return Serve(tb, read.NewWithConfig(cfg))
+}
+
+// WriteOn serves the write function on backend b (its masters), with edit applied to
+// its default configuration.
+func WriteOn(tb testing.TB, b *testenv.Backend, edit func(*write.Config)) *httptest.Server {
+	tb.Helper()
+	cfg := write.DefaultConfig()
+	onBackend(&cfg.Redis, b, false)
+	if edit != nil {
+		edit(&cfg)
+	}
+	return Serve(tb, write.NewWithConfig(cfg))
+}
+
+// ReadOn serves the read function on backend b (its replicas, with its masters as
+// the fallback), with edit applied to its default configuration.
+func ReadOn(tb testing.TB, b *testenv.Backend, edit func(*read.Config)) *httptest.Server {
+	tb.Helper()
+	cfg := read.DefaultConfig()
+	onBackend(&cfg.Redis, b, true)
+	if b.Pair != nil {
+		cfg.RedisMasterAddr = b.Pair.Master.Addr()
+	}
+	if edit != nil {
+		edit(&cfg)
+	}
+	return Serve(tb, read.NewWithConfig(cfg))
+}
+
+func onBackend(r *redisenv.Redis, b *testenv.Backend, reading bool) {
+	if b.Cluster != nil {
+		r.RedisClusterAddrs, r.RedisPartitions = b.Cluster.Addrs(), testenv.ClusterPartitions
+		return
+	}
+	r.RedisAddr = b.Pair.Master.Addr()
+	if reading {
+		r.RedisAddr = b.Pair.Replica.Addr()
+	}
 }
