@@ -34,8 +34,14 @@ vet:
 	$(GO) vet ./...
 
 # Every benchmark runs once too (-benchtime 1x), so that one that no longer holds fails here.
+# Then the suites that reach the functions from outside run again on a Redis Cluster of
+# three masters and three replicas (CQRS_TEST_CLUSTER=1): the tests that depend on where
+# records are kept (those that check only the process' own answers ran above).
+CLUSTER_TESTS = ^(TestReadYourWrites|TestBinaries|TestCreateThenQuery|TestRedeliveryStoresOnce|TestHostileEventsRefused|TestBrowser|TestOriginalEndpoints|TestBrowserSaveWithUnknownOutcome)$$
 test-go:
 	$(GO) test -count=1 -timeout 8m -bench . -benchtime 1x ./...
+	CQRS_TEST_CLUSTER=1 $(GO) test -count=1 -timeout 5m -run '$(CLUSTER_TESTS)' \
+		./functions/blackbox/api ./functions/blackbox/events ./functions/blackbox/browser
 
 ## bench: the functions against the smallest Go function on the same Redis
 bench: deps-bench build

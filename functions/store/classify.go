@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -111,7 +112,9 @@ func refusal(err error) error {
 		return &fail.Error{Code: fail.EOUTBOX, Err: err,
 			Message: strings.TrimPrefix(msg, "CQRSOUTBOX ") + " (its sink is down or refusing); nothing was stored; retry later"}
 	case redis.HasErrorPrefix(err, "CQRSPARTS"):
-		return fmt.Errorf("the store and REDIS_PARTITIONS disagree: %s", strings.TrimPrefix(msg, "CQRSPARTS "))
+		stored, configured, _ := strings.Cut(strings.TrimPrefix(msg, "CQRSPARTS "), " ")
+		n, _ := strconv.Atoi(configured)
+		return partitionsDiffer(stored, n)
 	}
 	return nil
 }

@@ -69,6 +69,11 @@ func (s *Store) Create(ctx context.Context, r NewRecord, replicas int, wait time
 	if !plainTag(r.Tag) {
 		return Created{}, fmt.Errorf("create: record id tag %q is not 1 to 64 letters, digits, '-', '_', '.' or '~'", r.Tag)
 	}
+	// Before the first create, the partition count is the store's: a create must
+	// not open a partition that the functions configured otherwise never read.
+	if err := s.checkPartitionsOnce(ctx); err != nil {
+		return Created{}, err
+	}
 	p := s.anyPartition()
 	claimKey := p.key(noClaimName)
 	if r.Claim != "" {

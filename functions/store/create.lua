@@ -40,7 +40,7 @@ end
 -- Every limit before the first write: a create that cannot finish changes nothing.
 local storedParts = redis.call('GET', partsKey)
 if storedParts and storedParts ~= parts then
-  return redis.error_reply('CQRSPARTS this store has ' .. storedParts .. ' partitions, not ' .. parts)
+  return redis.error_reply('CQRSPARTS ' .. storedParts .. ' ' .. parts)
 end
 local seq = tonumber(redis.call('GET', seqKey) or '0') + 1
 if seq > maxSeq then

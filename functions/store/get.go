@@ -33,6 +33,9 @@ type Got struct {
 // asks of the record's partition. An id of no shape this store hands out is no
 // record (for a store of one partition, the alias hash of layout-1 ids is asked).
 func (s *Store) GetDoc(ctx context.Context, id string, need Need) (Got, error) {
+	if err := s.checkPartitionsOnce(ctx); err != nil {
+		return Got{}, err
+	}
 	p, seq, ok := parseID(id, s.parts)
 	field := ""
 	if ok {
@@ -86,6 +89,9 @@ func (s *Store) position(ctx context.Context, p part, need Need) (Got, error) {
 // no create has written one yet) and its last seq. It is how a read waits for a
 // replica: cheap, one round trip.
 func (s *Store) Positions(ctx context.Context) ([]Position, error) {
+	if err := s.checkPartitionsOnce(ctx); err != nil {
+		return nil, err
+	}
 	calls := make([]call, s.parts)
 	for i := range s.parts {
 		p := part(i)

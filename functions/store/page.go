@@ -110,6 +110,9 @@ const SearchTime = searchTime
 
 // PageDocs runs q: one page script per partition, in one round trip to each Redis.
 func (s *Store) PageDocs(ctx context.Context, q Query, need Need) (DocPage, error) {
+	if err := s.checkPartitionsOnce(ctx); err != nil {
+		return DocPage{}, err
+	}
 	if q.Cursor != nil && len(q.Cursor) != s.parts {
 		return DocPage{}, fmt.Errorf("page: cursor of %d partitions for a store of %d", len(q.Cursor), s.parts)
 	}

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/cqrs-knative/cqrs-knative/functions/fail"
 )
 
 // Store reads and writes records in one Redis (a master or a replica), or in a Redis
@@ -27,6 +29,7 @@ type Store struct {
 	searchTime time.Duration         // time one search page may take in Redis, shared likewise
 	outboxCap  int                   // outbox entries at which creates are refused; 0: no outbox
 	partsOK    atomic.Bool           // the store's partition count was found to be parts
+	writer     bool                  // the write function's (ForWrites)
 	// maxBulk is the Redis' proto-max-bulk-len: the longest string an index may grow
 	// to. The create script checks it before its first write.
 	maxBulk atomic.Int64
@@ -49,6 +52,14 @@ func New(rdb redis.UniversalClient) *Store {
 func NewClustered(c *Cluster, parts int, reading bool) *Store {
 	s := New(nil)
 	s.cluster, s.parts, s.replica = c, parts, reading
+	return s
+}
+
+// ForWrites marks s as the write function's, the one that may write the partition
+// count into partitions no create has written yet (CheckPartitions); the read
+// function's user may not write at all.
+func (s *Store) ForWrites() *Store {
+	s.writer = true
 	return s
 }
 
@@ -79,6 +90,11 @@ func (s *Store) Ping(ctx context.Context) error {
 			return err
 		}
 	}
+	return s.checkPartitionsOnce(ctx)
+}
+
+// checkPartitionsOnce runs CheckPartitions until it has passed once.
+func (s *Store) checkPartitionsOnce(ctx context.Context) error {
 	if s.partsOK.Load() {
 		return nil
 	}
@@ -125,21 +141,47 @@ func (s *Store) everyNode(ctx context.Context, build func() []redis.Cmder) []cal
 }
 
 // CheckPartitions returns an error when the store was created with another number
-// of partitions than this Store has: a function configured so would file claims and
-// pages under the wrong partitions. A store that no create has written yet passes.
+// of partitions than this Store has: a function configured so would file records,
+// claims and pages under partitions the others do not read. Every partition keeps
+// the count; on a Redis Cluster, the write function's Store (ForWrites) first writes it into every
+// partition that has none yet (SET NX), so that a count set by the first function
+// to start is found whichever partitions a later one reads. One that no function
+// has written yet passes.
 func (s *Store) CheckPartitions(ctx context.Context) error {
-	p := part(0)
-	cmds := s.run(ctx, []call{{p: p, build: func() []redis.Cmder {
-		return []redis.Cmder{redis.NewStringCmd(ctx, "get", p.key(partsName))}
-	}}})[0]
-	v, err := cmds[0].(*redis.StringCmd).Result()
-	switch {
-	case errors.Is(err, redis.Nil):
-		return nil
-	case err != nil:
-		return classify(err)
-	case v != strconv.Itoa(s.parts):
-		return fmt.Errorf("the store has %s partitions, the function is configured for %d: set REDIS_PARTITIONS=%s", v, s.parts, v)
+	claim := s.cluster != nil && s.writer
+	want := strconv.Itoa(s.parts)
+	calls := make([]call, s.parts)
+	for i := range calls {
+		p := part(i)
+		calls[i] = call{p: p, build: func() []redis.Cmder {
+			get := redis.NewStringCmd(ctx, "get", p.key(partsName))
+			if !claim {
+				return []redis.Cmder{get}
+			}
+			return []redis.Cmder{redis.NewCmd(ctx, "set", p.key(partsName), want, "nx"), get}
+		}}
+	}
+	for _, cmds := range s.run(ctx, calls) {
+		for _, c := range cmds[:len(cmds)-1] {
+			if err := c.Err(); err != nil && !errors.Is(err, redis.Nil) {
+				return classify(err)
+			}
+		}
+		v, err := cmds[len(cmds)-1].(*redis.StringCmd).Result()
+		switch {
+		case errors.Is(err, redis.Nil):
+		case err != nil:
+			return classify(err)
+		case v != want:
+			return partitionsDiffer(v, s.parts)
+		}
 	}
 	return nil
+}
+
+// partitionsDiffer is the error of a function whose REDIS_PARTITIONS is not the
+// store's: not a fault a retry cures, but nothing else is served until it is fixed.
+func partitionsDiffer(stored string, configured int) error {
+	return fail.Unavailable(fmt.Sprintf("the store has %s partitions and REDIS_PARTITIONS is %d: set REDIS_PARTITIONS=%s on both functions", stored, configured, stored),
+		errors.New("partitions differ"))
 }

@@ -88,10 +88,10 @@ func (f *Function) Start(ctx context.Context, _ map[string]string) error {
 	f.events = cloudevent.NewEndpoint(record.EventCreate, "plain JSON goes to POST /records", f.log, f.metrics.events, f.handleCreateEvent).
 		Also(EventPing, f.handlePing)
 	if c := f.cfg.Cluster(f.cfg.redis()); c != nil {
-		f.closer, f.store = c, store.NewClustered(c, f.cfg.Partitions(), false)
+		f.closer, f.store = c, store.NewClustered(c, f.cfg.Partitions(), false).ForWrites()
 	} else {
 		rdb := store.NewClient(f.cfg.redis())
-		f.closer, f.store = rdb, store.New(rdb)
+		f.closer, f.store = rdb, store.New(rdb).ForWrites()
 	}
 	if f.cfg.Sink != "" {
 		f.store.WithOutbox(f.cfg.MaxPending)
