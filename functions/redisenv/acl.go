@@ -29,6 +29,14 @@ const (
 	ReadCommands = "-@all +ping +script|load +evalsha_ro +eval_ro +get +hget +hmget +getrange +strlen +time"
 )
 
+// On a Redis Cluster, both users also read the slot map (CLUSTER SHARDS), and the
+// read user sends READONLY on each connection to a replica, which then serves its
+// master's slots. The ACL is per node: every node needs the users.
+const (
+	WriteClusterCommands = WriteCommands + " +cluster|shards"
+	ReadClusterCommands  = ReadCommands + " +cluster|shards +readonly"
+)
+
 // SentinelRule is the rule of the functions' user on the Sentinels, which keep users
 // of their own: asking for the master and the replicas of a master set, and hearing
 // of a failover on the two channels go-redis listens to.

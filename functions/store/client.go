@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"crypto/tls"
 	"time"
 
@@ -29,6 +30,10 @@ type Options struct {
 	// ReadTimeout overrides the default socket read timeout; a WAIT longer than the
 	// read timeout would otherwise be cut off by the client.
 	ReadTimeout time.Duration
+
+	// readOnly makes every new connection send READONLY first: a cluster replica
+	// then serves reads of its master's slots instead of redirecting them.
+	readOnly bool
 }
 
 // bufferSize is each connection's read and write buffer (go-redis' default is 32 KiB
@@ -88,6 +93,9 @@ func NewClient(o Options) redis.UniversalClient {
 		// A request's deadline bounds its Redis calls too: no request holds a
 		// pooled connection longer than it may take itself.
 		ContextTimeoutEnabled: true,
+	}
+	if o.readOnly {
+		uo.OnConnect = func(ctx context.Context, cn *redis.Conn) error { return cn.ReadOnly(ctx).Err() }
 	}
 	if o.TLS != nil {
 		// Our own dialer instead of go-redis' TLSConfig (it would use the one as

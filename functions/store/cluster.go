@@ -116,8 +116,8 @@ func (c *Cluster) client(addr string, replica bool) *redis.Client {
 		return n
 	}
 	o := c.opts
-	o.Addr = addr
-	n := newNodeClient(o, replica)
+	o.Addr, o.readOnly = addr, replica
+	n := NewClient(o).(*redis.Client)
 	c.nodes[key] = n
 	return n
 }
@@ -151,13 +151,13 @@ func (c *Cluster) reload(ctx context.Context) error {
 			for _, n := range s.Nodes {
 				switch {
 				case n.Role == "master" && n.Health == "online":
-					sh.master = nodeAddr(n, false)
+					sh.master = nodeAddr(n, c.opts.TLS != nil)
 				case n.Role == "replica" && n.Health != "fail":
 					// Not only "online": Redis says "loading" for a replica whose last
 					// offset gossip told of is 0, as in a shard written to moments ago.
 					// One that is really loading answers LOADING, which reads take as
 					// down, and the read side falls back to the master.
-					sh.replicas = append(sh.replicas, nodeAddr(n, false))
+					sh.replicas = append(sh.replicas, nodeAddr(n, c.opts.TLS != nil))
 				}
 			}
 			if sh.master != "" && len(sh.slots) > 0 {
@@ -228,16 +228,4 @@ func crc16(s string) uint16 {
 		}
 	}
 	return crc
-}
-
-// newNodeClient returns a client of one cluster node; a replica's sends READONLY on
-// every new connection, so it serves reads of the slots its master serves.
-func newNodeClient(o Options, replica bool) *redis.Client {
-	c := NewClient(o).(*redis.Client)
-	if replica {
-		c.Options().OnConnect = func(ctx context.Context, cn *redis.Conn) error {
-			return cn.ReadOnly(ctx).Err()
-		}
-	}
-	return c
 }

@@ -34,13 +34,28 @@ func clusterArgs(dir string) []string {
 // replicate their masters, and waits until the cluster is ok on every node and every
 // replica is in sync (at most 30 s).
 func StartCluster(dir string, masters, replicas int, extra ...string) (*Cluster, error) {
+	return StartClusterWith(dir, masters, replicas, Security{}, extra...)
+}
+
+// StartClusterWith is StartCluster with every node protected by sec: with TLS, the
+// nodes talk to each other over TLS too (tls-cluster), and replicas give their
+// masters the password. MoveSlot and MasterOf speak plain TCP without a password.
+func StartClusterWith(dir string, masters, replicas int, sec Security, extra ...string) (*Cluster, error) {
 	c := &Cluster{ids: map[*Server]string{}}
+	var secArgs []string
+	if sec.TLS != nil {
+		secArgs = append(secArgs, "--tls-cluster", "yes")
+	}
+	if sec.Password != "" {
+		secArgs = append(secArgs, "--masterauth", sec.Password)
+	}
 	start := func(name string) (*Server, error) {
 		d := filepath.Join(dir, name)
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, err
 		}
-		return StartMaster(d, 0, append(clusterArgs(d), extra...)...)
+		args := append(append(clusterArgs(d), secArgs...), extra...)
+		return StartMasterWith(d, 0, sec, args...)
 	}
 	for i := range masters {
 		m, err := start(fmt.Sprintf("m%d", i))

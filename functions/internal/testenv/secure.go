@@ -77,6 +77,20 @@ func SecureRedis(tb testing.TB, s Secure) *Pair {
 	return &Pair{Master: m, Replica: r}
 }
 
+// SecureCluster starts a Redis Cluster of three masters with a replica each, every
+// node protected by s and the nodes speaking TLS among themselves too, until the
+// test ends.
+func SecureCluster(tb testing.TB, s Secure) *redisproc.Cluster {
+	tb.Helper()
+	RequireRedis(tb)
+	c, err := redisproc.StartClusterWith(tb.TempDir(), 3, 1, s.Security(), s.userArgs()...)
+	if err != nil {
+		tb.Fatalf("start a Redis Cluster: %v", err)
+	}
+	tb.Cleanup(c.Kill)
+	return c
+}
+
 // AdminName is the client name of Admin's connections, so that a test can tell
 // them from the functions' in CLIENT LIST.
 const AdminName = "cqrs-test-admin"
