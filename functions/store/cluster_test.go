@@ -110,7 +110,7 @@ func TestClusterSlotsMoveUnderLoad(t *testing.T) {
 					t.Logf("read refused: %v", err)
 				}
 				if code := fail.Code(err); code != fail.EUNAVAILABLE {
-					t.Errorf("page during a move: %v (code %s), want a page or 503", err, code)
+					t.Errorf("page during a move: %v (code %s), want a page", err, code)
 				}
 			}
 		}
@@ -158,6 +158,12 @@ func TestClusterSlotsMoveUnderLoad(t *testing.T) {
 	}
 	if total != len(acked) {
 		t.Errorf("the store holds %d records, %d creates were acknowledged", total, len(acked))
+	}
+	// A page is redirected while its partition moves and sent again (up to about a
+	// second): none may be refused. A refused create is a 503 that stored nothing,
+	// which a client retries with its key; they are counted.
+	if n := readFails.Load(); n > 0 {
+		t.Errorf("%d of %d pages refused while slots moved, want none", n, reads.Load())
 	}
 	t.Logf("%d slot moves; %d creates acknowledged, %d refused (503); %d pages read, %d refused (503)",
 		moves, len(acked), createFails.Load(), reads.Load(), readFails.Load())

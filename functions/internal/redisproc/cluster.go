@@ -219,41 +219,60 @@ func (c *Cluster) MoveSlot(ctx context.Context, slot int, from, to *Server, batc
 			return moved, fmt.Errorf("setslot node on %s: %w", m.Addr(), err)
 		}
 	}
-	return moved, nil
+	// As redis-cli's reshard does, the next move starts once the masters agree: a
+	// master that gossip has not yet told of a newer epoch could still undo this one.
+	wait, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	return moved, poll(wait, fmt.Sprintf("every master to say slot %d is %s's", slot, to.Addr()), func() bool {
+		for _, m := range c.Masters {
+			if m.PID() != 0 && c.ownerSays(wait, m, slot) != c.ids[to] {
+				return false
+			}
+		}
+		return true
+	})
 }
 
-// MasterOf is the master that serves slot now, as its own CLUSTER SHARDS says.
+// MasterOf is the master that serves slot now, by its own word: a master's view of
+// itself is current, where another node may still hold the map from before a move
+// until gossip reaches it. It waits (at most 5 s) while no master claims the slot.
 func (c *Cluster) MasterOf(ctx context.Context, slot int) (*Server, error) {
-	for _, s := range c.All() {
-		if s.PID() == 0 {
-			continue
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	var owner *Server
+	err := poll(ctx, fmt.Sprintf("a master to claim slot %d", slot), func() bool {
+		for _, m := range c.Masters {
+			if m.PID() != 0 && c.ownerSays(ctx, m, slot) == c.ids[m] {
+				owner = m
+				return true
+			}
 		}
-		cl := redis.NewClient(&redis.Options{Addr: s.Addr(), DisableIdentity: true})
-		shards, err := cl.ClusterShards(ctx).Result()
-		cl.Close()
-		if err != nil {
-			continue
-		}
-		for _, sh := range shards {
-			for _, r := range sh.Slots {
-				if int64(slot) < r.Start || int64(slot) > r.End {
-					continue
-				}
-				for _, n := range sh.Nodes {
-					if n.Role != "master" {
-						continue
-					}
-					for _, cand := range c.All() {
-						if c.ids[cand] == n.ID {
-							return cand, nil
-						}
-					}
+		return false
+	})
+	return owner, err
+}
+
+// ownerSays is the id of the master that s holds to serve slot, or "".
+func (c *Cluster) ownerSays(ctx context.Context, s *Server, slot int) string {
+	cl := redis.NewClient(&redis.Options{Addr: s.Addr(), DisableIdentity: true})
+	defer cl.Close()
+	shards, err := cl.ClusterShards(ctx).Result()
+	if err != nil {
+		return ""
+	}
+	for _, sh := range shards {
+		for _, r := range sh.Slots {
+			if int64(slot) < r.Start || int64(slot) > r.End {
+				continue
+			}
+			for _, n := range sh.Nodes {
+				if n.Role == "master" {
+					return n.ID
 				}
 			}
 		}
-		return nil, fmt.Errorf("no master serves slot %d", slot)
 	}
-	return nil, errors.New("no node answers")
+	return ""
 }
 
 func poll(ctx context.Context, what string, ok func() bool) error {
