@@ -8,6 +8,9 @@
 #   make deploy NAMESPACE=cqrs       the same in the namespace cqrs (made if missing)
 #   make deploy REDIS_MODE=sentinel  Redis with Sentinel and the functions of the
 #                                    knative/sentinel overlay
+#   make deploy REDIS_MODE=cluster   a Redis Cluster of three masters and three
+#                                    replicas (Bitnami's redis-cluster chart) and
+#                                    the functions of the knative/redis-cluster overlay
 #   make deploy REDIS_TLS=on         Redis over TLS only, each function an ACL user
 #                                    of its own (values-tls.yaml on top, and the
 #                                    knative/tls or knative/sentinel-tls overlay)
@@ -21,10 +24,21 @@
 # Everything goes into this namespace: knative/render.sh renders the manifests
 # through kustomize with it (and the UI's URLs of the functions name it).
 NAMESPACE ?= default
+# replication (a master and a replica), sentinel, or cluster (a Redis Cluster).
 REDIS_MODE ?= replication
+ifneq ($(filter-out replication sentinel cluster,$(REDIS_MODE)),)
+$(error REDIS_MODE=$(REDIS_MODE): must be replication, sentinel or cluster)
+endif
+ifeq ($(REDIS_MODE),cluster)
+# Another chart: Bitnami's redis chart has no cluster mode. Pinned, since its
+# values pin an image of that version (docs/deploy.md, "Bitnami's images since 2025").
+REDIS_CHART ?= oci://registry-1.docker.io/bitnamicharts/redis-cluster
+REDIS_CHART_VERSION ?= 13.0.5
+else
 REDIS_CHART ?= oci://registry-1.docker.io/bitnamicharts/redis
 # Empty means the chart's newest version; set it to pin one.
 REDIS_CHART_VERSION ?=
+endif
 KO ?= ko
 HELM ?= helm
 KUBECTL ?= kubectl
@@ -42,6 +56,14 @@ ifeq ($(REDIS_MODE),sentinel)
 REDIS_VALUES := knative/redis/values-sentinel.yaml
 PLAIN_OVERLAY := knative/sentinel
 TLS_OVERLAY := knative/sentinel-tls
+else ifeq ($(REDIS_MODE),cluster)
+# The redis-cluster chart keeps no ACL users (the functions' TLS overlays log in as
+# their own users), so TLS is not offered with it here: docs/deploy.md.
+ifeq ($(REDIS_TLS),on)
+$(error REDIS_MODE=cluster REDIS_TLS=on: Bitnami's redis-cluster chart has no ACL users for the functions; use REDIS_TLS=off, or a Redis Cluster of yours with an overlay of yours (docs/deploy.md))
+endif
+REDIS_VALUES := knative/redis/values-cluster.yaml
+PLAIN_OVERLAY := knative/redis-cluster
 else
 REDIS_VALUES := knative/redis/values.yaml
 PLAIN_OVERLAY := knative/base

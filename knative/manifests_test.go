@@ -47,7 +47,7 @@ const modulePath = "github.com/cqrs-knative/cqrs-knative"
 // sets the namespace: TestRenderedIntoNamespace).
 var (
 	manifestDirs = []string{"."}
-	overlayDirs  = []string{"base", "sentinel", "cluster-local", "tls", "sentinel-tls"}
+	overlayDirs  = []string{"base", "sentinel", "cluster-local", "tls", "sentinel-tls", "redis-cluster"}
 )
 
 // configTypes lists, per Service, the structs whose envconfig tags are the only
@@ -375,6 +375,7 @@ func TestServicesPassKnativeValidation(t *testing.T) {
 		"cluster-local": {"cqrs-read", "cqrs-ui", "cqrs-write"},
 		"tls":           {"cqrs-read", "cqrs-ui", "cqrs-write"},
 		"sentinel-tls":  {"cqrs-read", "cqrs-ui", "cqrs-write"},
+		"redis-cluster": {"cqrs-read", "cqrs-ui", "cqrs-write"},
 	}
 	for dir, names := range want {
 		if got := slices.Sorted(keys(all[dir])); !slices.Equal(got, names) {
@@ -706,7 +707,7 @@ func TestRedisValuesMatchServices(t *testing.T) {
 					}
 				}
 			}
-			checkMemory(t, v)
+			checkMemory(t, v, "commonConfiguration", "master", "replica")
 			// Half of maxclients stays free for replication links, Sentinels and
 			// operators' redis-cli connections.
 			for role, n := range budget {
@@ -766,10 +767,11 @@ func TestServicesAgreeOnRecordTypes(t *testing.T) {
 // checkMemory: every Redis node of a values file has a maxmemory below its
 // container's memory limit, with room to spare, and the noeviction policy: a full
 // Redis refuses writes (the functions answer 503 store_full), and nothing the store
-// needs is ever evicted.
-func checkMemory(t *testing.T, v map[string]any) {
+// needs is ever evicted. confKey is where the chart takes the nodes' redis.conf lines,
+// nodes the keys of the node kinds whose resources it sets.
+func checkMemory(t *testing.T, v map[string]any, confKey string, nodes ...string) {
 	t.Helper()
-	conf, _ := lookup(v, "commonConfiguration").(string)
+	conf, _ := lookup(v, confKey).(string)
 	settings := map[string]string{}
 	for line := range strings.SplitSeq(conf, "\n") {
 		if k, val, ok := strings.Cut(strings.TrimSpace(line), " "); ok && !strings.HasPrefix(k, "#") {
@@ -777,20 +779,22 @@ func checkMemory(t *testing.T, v map[string]any) {
 		}
 	}
 	if got := settings["maxmemory-policy"]; got != "noeviction" {
-		t.Errorf("commonConfiguration: maxmemory-policy %q, want noeviction", got)
+		t.Errorf("%s: maxmemory-policy %q, want noeviction", confKey, got)
 	}
 	if got := settings["appendonly"]; got != "yes" {
-		t.Errorf("commonConfiguration: appendonly %q, want yes (the chart's default, which the value replaces)", got)
+		t.Errorf("%s: appendonly %q, want yes (the chart's default, which the value replaces)", confKey, got)
 	}
 	maxmemory, err := redisBytes(settings["maxmemory"])
 	if err != nil || maxmemory == 0 {
-		t.Fatalf("commonConfiguration: maxmemory %q (%v), want a limit", settings["maxmemory"], err)
+		t.Fatalf("%s: maxmemory %q (%v), want a limit", confKey, settings["maxmemory"], err)
 	}
-	for _, node := range []string{"master", "replica"} {
+	limits := 0
+	for _, node := range nodes {
 		limit, ok := lookup(v, node+".resources.limits.memory").(string)
 		if !ok {
 			continue // the node kind this architecture does not run
 		}
+		limits++
 		q, err := resource.ParseQuantity(limit)
 		if err != nil {
 			t.Fatalf("%s.resources.limits.memory %q: %v", node, limit, err)
@@ -798,6 +802,9 @@ func checkMemory(t *testing.T, v map[string]any) {
 		if maxmemory*4 > q.Value()*3 {
 			t.Errorf("maxmemory %d bytes is over 75%% of the %s container's limit %s: an AOF rewrite or client buffers would push Redis past it", maxmemory, node, limit)
 		}
+	}
+	if limits == 0 {
+		t.Errorf("no memory limit at %v.resources.limits.memory: maxmemory bounds nothing the container is held to", nodes)
 	}
 }
 
