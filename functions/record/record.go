@@ -5,6 +5,7 @@ package record
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -62,9 +63,14 @@ func CheckTypes(types []string) error {
 	if len(types) == 0 {
 		return errors.New("must name at least one type")
 	}
-	for _, t := range types {
+	for i, t := range types {
 		if t == "" || len(t) > 32 || strings.Trim(t, "abcdefghijklmnopqrstuvwxyz0123456789-_") != "" {
 			return fmt.Errorf("%q is not a type name (a-z, 0-9, - and _, at most 32)", t)
+		}
+		// The UI refuses a list with a type twice; so do the functions, so that the
+		// same RECORD_TYPES starts all three or none.
+		if slices.Contains(types[:i], t) {
+			return fmt.Errorf("%q is given twice", t)
 		}
 	}
 	return nil

@@ -40,6 +40,7 @@ func TestLoadConfigErrorsNameTheVariable(t *testing.T) {
 		{"MAX_TEXT_BYTES", "0"},
 		{"IDEMPOTENCY_TTL", "10ms"},
 		{"RECORD_TYPES", "bp,Blog Post"},
+		{"RECORD_TYPES", "bp,cmt,bp"},
 		{"REDIS_POOL_SIZE", "0"},
 		{"K_SINK", "broker-ingress"},
 		{"K_SINK", "ftp://broker"},
