@@ -47,6 +47,7 @@ type relay struct {
 
 	pending []int64     // per partition, as last seen
 	retryAt []time.Time // per partition: when to take again after a failure
+	failing []string    // per partition: the failure last logged, "" when reading
 	statsAt time.Time   // when the gauges were last read from the store as a whole
 }
 
@@ -103,6 +104,7 @@ func newRelay(log *slog.Logger, st *store.Store, cfg Config, source string, m re
 		wake:    make(chan struct{}, 1),
 		pending: make([]int64, st.Partitions()),
 		retryAt: make([]time.Time, st.Partitions()),
+		failing: make([]string, st.Partitions()),
 	}
 }
 
@@ -146,6 +148,16 @@ func (r *relay) run(ctx context.Context) {
 	}
 }
 
+// readFailed logs that partition p's outbox cannot be read, once for each reason:
+// a cause that lasts (a refused command, Redis down) fails the same way at every
+// retry, each second, and would bury the log.
+func (r *relay) readFailed(p int, err error) {
+	if msg := err.Error(); msg != r.failing[p] {
+		r.failing[p] = msg
+		r.log.Warn("cannot read the outbox; trying again every second", "partition", p, "err", err)
+	}
+}
+
 // drain takes one batch of partition p and publishes it, in order, and reports
 // whether it published anything.
 func (r *relay) drain(ctx context.Context, p int) bool {
@@ -153,10 +165,14 @@ func (r *relay) drain(ctx context.Context, p int) bool {
 	b, err := r.store.Take(ctx, p, r.owner, r.cfg.Lease, batch, r.replicas, r.wait)
 	if err != nil {
 		if ctx.Err() == nil {
-			r.log.Warn("cannot read the outbox", "partition", p, "err", err)
+			r.readFailed(p, err)
 			r.retryAt[p] = time.Now().Add(time.Second)
 		}
 		return false
+	}
+	if r.failing[p] != "" {
+		r.failing[p] = ""
+		r.log.Info("reading the outbox again", "partition", p)
 	}
 	if b.Held {
 		// Another instance publishes this partition; take over when its lease ends.

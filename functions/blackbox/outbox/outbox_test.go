@@ -258,3 +258,43 @@ func TestSinkDownRefusingAndFull(t *testing.T) {
 		t.Errorf("create once the outbox drained: %d %s", st, b)
 	}
 }
+
+// TestOutboxRefusedIsLoggedOnce: while Redis refuses the relay's reads (the ACL takes
+// XRANGE from the user), creates are stored and the log says so once, not at every
+// retry; once the command is granted again, the log says so and every record
+// arrives.
+func TestOutboxRefusedIsLoggedOnce(t *testing.T) {
+	sk := newSink(t)
+	pair := testenv.Redis(t)
+	w := testenv.Start(t, testenv.Build(t, testenv.WriteMain), "REDIS_ADDR="+pair.Master.Addr(), "K_SINK="+sk.srv.URL)
+	testenv.Ready(t, w, 10*time.Second)
+	if _, err := pair.Master.Do("ACL", "SETUSER", "default", "-xrange"); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for i := range 3 {
+		st, _, b := post(t, w.URL()+"/records", fmt.Sprintf(`{"type":"bp","text":"refused %d"}`, i))
+		if st != http.StatusCreated {
+			t.Fatalf("create while the outbox is refused: %d %s", st, b)
+		}
+		var r record.Record
+		json.Unmarshal(b, &r)
+		ids = append(ids, r.ID)
+	}
+	const failed = "cannot read the outbox"
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(w.Output(), failed) && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(3500 * time.Millisecond) // three more retries, a second apart
+	if n := strings.Count(w.Output(), failed); n != 1 {
+		t.Errorf("%d log lines say %q over three retries, want 1:\n%s", n, failed, w.Output())
+	}
+	if _, err := pair.Master.Do("ACL", "SETUSER", "default", "+xrange"); err != nil {
+		t.Fatal(err)
+	}
+	sk.waitFor(t, ids, 20*time.Second)
+	if out := w.Output(); !strings.Contains(out, "reading the outbox again") {
+		t.Errorf("the log does not say the outbox is read again:\n%s", out)
+	}
+}
