@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -235,5 +237,38 @@ return out`
 		if got[i] != want[i] {
 			t.Fatalf("rfc3339(%v, %v) = %q, want %q", args[2*i], args[2*i+1], got[i], want[i])
 		}
+	}
+}
+
+// TestLimitsWithoutConfig: a user without CONFIG (as on managed Redis) gets the limits
+// from INFO alone, Redis' default proto-max-bulk-len, and is refused CONFIG GET once:
+// the checks that follow do not ask again, so Redis' ACL LOG keeps one entry.
+func TestLimitsWithoutConfig(t *testing.T) {
+	pair := testenv.Redis(t)
+	if _, err := pair.Master.Do("ACL", "SETUSER", "limited", "on", ">pw", "~*", "+@all", "-config"); err != nil {
+		t.Fatal(err)
+	}
+	s := New(NewClient(Options{Addr: pair.Master.Addr(), Username: "limited", Password: "pw"}))
+	ctx := context.Background()
+	for i := range 3 {
+		l, err := s.Limits(ctx)
+		if err != nil {
+			t.Fatalf("Limits %d: %v", i, err)
+		}
+		if l.MaxBulk != defaultMaxBulk {
+			t.Errorf("Limits %d: MaxBulk %d, want Redis' default %d", i, l.MaxBulk, defaultMaxBulk)
+		}
+	}
+	entries, err := testenv.Admin(t, pair.Master).ACLLog(ctx, 10).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// ACL LOG folds repeated refusals into one entry and counts them.
+	var got []string
+	for _, e := range entries {
+		got = append(got, fmt.Sprintf("%s %s x%d", e.Username, e.Object, e.Count))
+	}
+	if want := []string{"limited config|get x1"}; !slices.Equal(got, want) {
+		t.Errorf("ACL LOG %q, want %q", got, want)
 	}
 }

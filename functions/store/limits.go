@@ -32,8 +32,13 @@ func (l Limits) Evicts() bool { return l.MaxMemory > 0 && l.Policy != "noevictio
 // allowed, and keeps the latter for the create script's check.
 func (s *Store) Limits(ctx context.Context) (Limits, error) {
 	var all Limits
+	askConfig := !s.configRefused.Load()
 	for n, cmds := range s.run(ctx, s.everyNode(ctx, func() []redis.Cmder {
-		return []redis.Cmder{redis.NewStringCmd(ctx, "info", "memory"), redis.NewMapStringStringCmd(ctx, "config", "get", "proto-max-bulk-len")}
+		info := redis.NewStringCmd(ctx, "info", "memory")
+		if !askConfig {
+			return []redis.Cmder{info}
+		}
+		return []redis.Cmder{info, redis.NewMapStringStringCmd(ctx, "config", "get", "proto-max-bulk-len")}
 	})) {
 		info, err := cmds[0].(*redis.StringCmd).Result()
 		if err != nil {
@@ -42,9 +47,16 @@ func (s *Store) Limits(ctx context.Context) (Limits, error) {
 		l := Limits{Policy: infoField(info, "maxmemory_policy"), MaxBulk: defaultMaxBulk}
 		l.MaxMemory, _ = strconv.ParseInt(infoField(info, "maxmemory"), 10, 64)
 		l.UsedMemory, _ = strconv.ParseInt(infoField(info, "used_memory"), 10, 64)
-		if kv, err := cmds[1].(*redis.MapStringStringCmd).Result(); err == nil {
-			if n, err := strconv.ParseInt(kv["proto-max-bulk-len"], 10, 64); err == nil && n > 0 {
+		if askConfig {
+			kv, err := cmds[1].(*redis.MapStringStringCmd).Result()
+			if n, perr := strconv.ParseInt(kv["proto-max-bulk-len"], 10, 64); err == nil && perr == nil && n > 0 {
 				l.MaxBulk = n
+			}
+			// A user without CONFIG (managed Redis, the documented ACL) is not asked
+			// again: each refusal is an entry of Redis' ACL LOG, which an operator
+			// reads for real refusals.
+			if err != nil && redis.HasErrorPrefix(err, "NOPERM") {
+				s.configRefused.Store(true)
 			}
 		}
 		bulk := l.MaxBulk

@@ -30,6 +30,8 @@ type Store struct {
 	outboxCap  int                   // outbox entries at which creates are refused; 0: no outbox
 	partsOK    atomic.Bool           // the store's partition count was found to be parts
 	writer     bool                  // the write function's (ForWrites)
+	// configRefused: Redis refused CONFIG GET to this user once; Limits no longer asks.
+	configRefused atomic.Bool
 	// maxBulk is the Redis' proto-max-bulk-len: the longest string an index may grow
 	// to. The create script checks it before its first write.
 	maxBulk atomic.Int64
