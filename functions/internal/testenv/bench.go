@@ -31,7 +31,7 @@ func BenchRequests(b *testing.B, s *redisproc.Server, cmd string, parallel bool,
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
-	cpu := processCPU()
+	cpu := ProcessCPU()
 	if parallel {
 		b.SetParallelism(16)
 		b.RunParallel(func(pb *testing.PB) {
@@ -46,7 +46,7 @@ func BenchRequests(b *testing.B, s *redisproc.Server, cmd string, parallel bool,
 		}
 	}
 	b.StopTimer()
-	b.ReportMetric(float64(processCPU()-cpu)/float64(b.N), "cpu-ns/op")
+	b.ReportMetric(float64(ProcessCPU()-cpu)/float64(b.N), "cpu-ns/op")
 	after, err := Calls(s, cmd)
 	if err != nil {
 		b.Fatal(err)
@@ -54,8 +54,8 @@ func BenchRequests(b *testing.B, s *redisproc.Server, cmd string, parallel bool,
 	b.ReportMetric(float64(after-before)/float64(b.N), cmd+"/op")
 }
 
-// processCPU is this process' user and system time so far.
-func processCPU() time.Duration {
+// ProcessCPU is this process' user and system time so far.
+func ProcessCPU() time.Duration {
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
