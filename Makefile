@@ -12,8 +12,9 @@ build:
 	$(GO) build -o $(BIN)/ ./functions/cmd/cqrs-write ./functions/cmd/cqrs-read ./functions/cmd/cqrs-ui ./functions/tools/cqrs-local
 
 ## run: the whole stack locally: Redis master + replica, write, read, UI on :8080
+##      (CLUSTER=1: a Redis Cluster of three masters and three replicas instead)
 run: deps-run build
-	$(BIN)/cqrs-local
+	$(BIN)/cqrs-local $(if $(filter 1 yes true on,$(CLUSTER)),-cluster)
 
 ## deps: install what the tests need (redis-server, redis-tools, chromium, curl) where possible
 deps:

@@ -2,8 +2,10 @@
 // replica (real redis-server processes, each in a directory of its own), the write
 // and read functions and the UI, each as its own process, until Ctrl-C or SIGTERM.
 // Then it stops every process it started and removes the temporary directory.
+// With -cluster (make run CLUSTER=1) the Redis is a Redis Cluster of three masters
+// and three replicas on free loopback ports, and the functions run in cluster mode.
 //
-// The master keeps an append-only file. A child that dies is reported at once and
+// The master (every node of a cluster) keeps an append-only file. A child that dies is reported at once and
 // started again: a Redis from its files, so a master killed with kill -9 comes back
 // with every write it acknowledged. With -redis-dir (REDIS_DIR) the files live in a
 // directory of the user's and outlive the stack, so the data survives the next run.
@@ -50,6 +52,7 @@ type options struct {
 	redisMaster, redisReplica int
 	redisDir                  string
 	binDir                    string
+	cluster                   bool
 }
 
 func parse(args []string, stderr io.Writer) (options, error) {
@@ -79,6 +82,15 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	}
 	fs.StringVar(&o.host, "listen-host", host, "address the UI and functions listen on (env LISTEN_HOST; 0.0.0.0 for all interfaces)")
 	fs.StringVar(&o.redisDir, "redis-dir", os.Getenv("REDIS_DIR"), "directory for the Redis files, kept after exit so the data survives the next run (env REDIS_DIR; default: a temporary directory, removed on exit)")
+	cluster := false
+	if s := os.Getenv("REDIS_CLUSTER"); s != "" {
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("REDIS_CLUSTER=%q: not 1 or 0 (true or false)", s))
+		}
+		cluster = b
+	}
+	fs.BoolVar(&o.cluster, "cluster", cluster, "a Redis Cluster of three masters and three replicas on free loopback ports, the functions in cluster mode (env REDIS_CLUSTER=1; make run CLUSTER=1)")
 	fs.StringVar(&o.binDir, "bin", "", "directory holding cqrs-write, cqrs-read and cqrs-ui (default: the directory of this program)")
 	if err := errors.Join(errs...); err != nil {
 		return o, err
@@ -96,6 +108,16 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if o.cluster {
+		for _, p := range []struct {
+			v          int
+			flag, name string
+		}{{o.redisMaster, "redis-master-port", "REDIS_MASTER_PORT"}, {o.redisReplica, "redis-replica-port", "REDIS_REPLICA_PORT"}} {
+			if p.v != 0 {
+				return o, fmt.Errorf("-%s (%s) is for one master and its replica; with -cluster the six nodes take free loopback ports, leave it unset", p.flag, p.name)
+			}
+		}
 	}
 	return o, nil
 }

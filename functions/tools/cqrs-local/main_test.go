@@ -165,6 +165,9 @@ func TestRefusesToStart(t *testing.T) {
 			1, "cqrs-local: port " + otherPort + " for the Redis master is not free"},
 		{"replica port held by another Redis", append([]string{"REDIS_REPLICA_PORT=" + otherPort}, free...),
 			1, "cqrs-local: port " + otherPort + " for the Redis replica is not free"},
+		{"bad cluster variable", []string{"REDIS_CLUSTER=maybe"}, 2, `cqrs-local: REDIS_CLUSTER="maybe": not 1 or 0`},
+		{"a master port with a cluster", append([]string{"REDIS_CLUSTER=1", "REDIS_MASTER_PORT=" + busyPort}, free...),
+			2, "cqrs-local: -redis-master-port (REDIS_MASTER_PORT) is for one master and its replica"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/cqrs-knative/cqrs-knative/functions/internal/launch"
@@ -15,11 +16,14 @@ import (
 
 // stack is what cqrs-local started, in order.
 type stack struct {
-	dir   string // the Redis files: master/ and replica/
+	dir   string // the Redis files: master/ and replica/, or cluster/ (-cluster)
 	keep  bool   // the user named dir: it outlives the stack
 	out   *console
 	redis []*redisproc.Server
-	procs []*service
+	names map[*redisproc.Server]string // "redis-master", or a cluster node's "redis-m0"
+	// cluster: the Redis are the nodes of a Redis Cluster (-cluster).
+	cluster bool
+	procs   []*service
 	// deaths gets each child that ended while the stack runs; stopping is closed
 	// when the stack stops them itself, and their ends are no news then.
 	deaths   chan death
@@ -57,50 +61,37 @@ const (
 // back from its files with every write it acknowledged.
 var masterArgs = []string{"--appendonly", "yes", "--appendfsync", "everysec"}
 
+// redisSetup is what the functions are told of the Redis the stack started, and the
+// banner's line about it.
+type redisSetup struct {
+	writeEnv, readEnv []string
+	banner            string
+}
+
 func (s *stack) start(ctx context.Context, o options, bins map[string]string) int {
 	s.deaths = make(chan death, 8)
 	s.stopping = make(chan struct{})
 	s.restarts = map[string][]time.Time{}
+	s.names = map[*redisproc.Server]string{}
 	if s.keep {
 		s.out.linef("redis dir %s (kept after exit)", s.dir)
 	} else {
 		s.out.linef("temp dir %s", s.dir)
 	}
-	// Each Redis in a directory of its own: a shared one would mix their dump.rdb,
-	// and a restarted master would load the replica's.
-	masterDir, replicaDir := filepath.Join(s.dir, "master"), filepath.Join(s.dir, "replica")
-	for _, d := range []string{masterDir, replicaDir} {
-		if err := os.MkdirAll(d, 0o700); err != nil {
-			s.out.linef("%v", err)
-			return 1
-		}
+	startRedis := s.startReplication
+	if o.cluster {
+		startRedis = s.startCluster
 	}
-	master, err := redisproc.StartMaster(masterDir, o.redisMaster, masterArgs...)
-	if err != nil {
-		s.out.linef("redis master: %v", err)
-		return 1
-	}
-	s.redis = append(s.redis, master)
-	s.watchRedis(master)
-	s.out.linef("started redis-master pid=%d addr=%s", master.PID(), master.Addr())
-	replica, err := redisproc.StartReplica(replicaDir, o.redisReplica, master)
-	if err != nil {
-		s.out.linef("redis replica: %v", err)
-		return 1
-	}
-	s.redis = append(s.redis, replica)
-	s.watchRedis(replica)
-	s.out.linef("started redis-replica pid=%d addr=%s", replica.PID(), replica.Addr())
-	if err := replica.WaitLinkUp(10 * time.Second); err != nil {
-		s.out.linef("%v", err)
-		return 1
+	rs, code := startRedis(o)
+	if code != 0 {
+		return code
 	}
 
 	addr := func(port int) string { return net.JoinHostPort(o.host, strconv.Itoa(port)) }
 	local := func(port int) string { return "http://127.0.0.1:" + strconv.Itoa(port) }
 	for _, svc := range []*service{
-		{name: "write", bin: bins["cqrs-write"], port: o.write, env: []string{"REDIS_ADDR=" + master.Addr()}},
-		{name: "read", bin: bins["cqrs-read"], port: o.read, env: []string{"REDIS_ADDR=" + replica.Addr(), "REDIS_MASTER_ADDR=" + master.Addr()}},
+		{name: "write", bin: bins["cqrs-write"], port: o.write, env: rs.writeEnv},
+		{name: "read", bin: bins["cqrs-read"], port: o.read, env: rs.readEnv},
 		{name: "ui", bin: bins["cqrs-ui"], port: o.ui, env: []string{"WRITE_URL=" + local(o.write), "READ_URL=" + local(o.read)}},
 	} {
 		svc.addr = addr(svc.port)
@@ -120,12 +111,110 @@ func (s *stack) start(ctx context.Context, o options, bins map[string]string) in
   UI      %s
   write   %s   (POST /records)
   read    %s   (GET /records)
-  redis   master %s, replica %s
+  redis   %s
 
 Press Ctrl-C to stop everything.
 
-`, url(o.ui), url(o.write), url(o.read), master.Addr(), replica.Addr()))
+`, url(o.ui), url(o.write), url(o.read), rs.banner))
 	return 0
+}
+
+// startReplication starts a Redis master and its replica, each in a directory of
+// its own.
+func (s *stack) startReplication(o options) (redisSetup, int) {
+	// Each Redis in a directory of its own: a shared one would mix their dump.rdb,
+	// and a restarted master would load the replica's.
+	masterDir, replicaDir := filepath.Join(s.dir, "master"), filepath.Join(s.dir, "replica")
+	for _, d := range []string{masterDir, replicaDir} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			s.out.linef("%v", err)
+			return redisSetup{}, 1
+		}
+	}
+	master, err := redisproc.StartMaster(masterDir, o.redisMaster, masterArgs...)
+	if err != nil {
+		s.out.linef("redis master: %v", err)
+		return redisSetup{}, 1
+	}
+	s.addRedis(master, "redis-master")
+	replica, err := redisproc.StartReplica(replicaDir, o.redisReplica, master)
+	if err != nil {
+		s.out.linef("redis replica: %v", err)
+		return redisSetup{}, 1
+	}
+	s.addRedis(replica, "redis-replica")
+	if err := replica.WaitLinkUp(10 * time.Second); err != nil {
+		s.out.linef("%v", err)
+		return redisSetup{}, 1
+	}
+	return redisSetup{
+		writeEnv: []string{"REDIS_ADDR=" + master.Addr()},
+		readEnv:  []string{"REDIS_ADDR=" + replica.Addr(), "REDIS_MASTER_ADDR=" + master.Addr()},
+		banner:   fmt.Sprintf("master %s, replica %s", master.Addr(), replica.Addr()),
+	}, 0
+}
+
+// The local Redis Cluster: three masters, each with one replica.
+const (
+	clusterMasters  = 3
+	clusterReplicas = 1
+)
+
+// startCluster starts a Redis Cluster on free loopback ports, each node in a
+// directory of its own under cluster/ and with an append-only file (a failover
+// makes a replica a master, so every node keeps one), or, when a kept directory
+// holds one already, starts its nodes again from their files on their ports. Both
+// functions get every node as a seed; REDIS_PARTITIONS, if set, reaches both alike.
+func (s *stack) startCluster(o options) (redisSetup, int) {
+	dir := filepath.Join(s.dir, "cluster")
+	start := func() (*redisproc.Cluster, error) {
+		return redisproc.StartCluster(dir, clusterMasters, clusterReplicas, masterArgs...)
+	}
+	if redisproc.HasCluster(dir) {
+		s.out.linef("starting the Redis Cluster in %s again, each node from its files", dir)
+		start = func() (*redisproc.Cluster, error) {
+			return redisproc.ResumeCluster(dir, clusterMasters, clusterReplicas, masterArgs...)
+		}
+	} else {
+		s.out.linef("starting a Redis Cluster of %d masters, each with %d replica, in %s", clusterMasters, clusterReplicas, dir)
+	}
+	c, err := start()
+	if err != nil {
+		s.out.linef("redis cluster: %v", err)
+		return redisSetup{}, 1
+	}
+	s.cluster = true
+	for i, m := range c.Masters {
+		s.addRedis(m, fmt.Sprintf("redis-m%d", i))
+		for j, r := range c.Replicas[i] {
+			s.addRedis(r, fmt.Sprintf("redis-m%d-r%d", i, j))
+		}
+	}
+	var masters, replicas []string
+	for _, n := range c.All() {
+		// Roles as they are now: a node may have been a replica in the last run.
+		if role, _ := n.Info("replication", "role"); role == "slave" {
+			replicas = append(replicas, n.Addr())
+		} else {
+			masters = append(masters, n.Addr())
+		}
+	}
+	seeds := "REDIS_CLUSTER_ADDRS=" + strings.Join(c.Addrs(), ",")
+	return redisSetup{
+		writeEnv: []string{seeds},
+		readEnv:  []string{seeds},
+		banner: fmt.Sprintf("cluster, masters %s; replicas %s",
+			strings.Join(masters, ", "), strings.Join(replicas, ", ")),
+	}, 0
+}
+
+// addRedis takes r, started, into the stack under name: stopped with it, and
+// restarted when it dies.
+func (s *stack) addRedis(r *redisproc.Server, name string) {
+	s.redis = append(s.redis, r)
+	s.names[r] = name
+	s.watchRedis(r)
+	s.out.linef("started %s pid=%d addr=%s", name, r.PID(), r.Addr())
 }
 
 // wait runs until ctx ends (0), restarting every child that dies as it dies, and
@@ -172,7 +261,10 @@ func (s *stack) revive(ctx context.Context, d death) int {
 	}
 	s.watchRedis(r)
 	from := "from its append-only file"
-	if r.Role == "replica" {
+	switch {
+	case s.cluster:
+		from = "from its files; it rejoins the cluster"
+	case r.Role == "replica":
 		from = "from its files; it syncs from the master"
 	}
 	s.out.linef("restarted %s pid=%d addr=%s %s", d.name, r.PID(), r.Addr(), from)
@@ -182,10 +274,10 @@ func (s *stack) revive(ctx context.Context, d death) int {
 // watchRedis reports on s.deaths when the process r runs now ends, unless the stack
 // stopped it.
 func (s *stack) watchRedis(r *redisproc.Server) {
-	done, pid := r.Exited(), r.PID()
+	done, pid, name := r.Exited(), r.PID(), s.names[r]
 	go func() {
 		<-done
-		d := death{name: "redis-" + r.Role, pid: pid, how: exitHow(r.ExitErr()), redis: r}
+		d := death{name: name, pid: pid, how: exitHow(r.ExitErr()), redis: r}
 		select {
 		case s.deaths <- d:
 		case <-s.stopping:
@@ -212,7 +304,7 @@ func (s *stack) stop() {
 		r := s.redis[i]
 		pid := r.PID()
 		r.Stop()
-		s.out.linef("stopped redis-%s pid=%d", r.Role, pid)
+		s.out.linef("stopped %s pid=%d", s.names[r], pid)
 	}
 	if s.keep {
 		s.out.linef("kept redis dir %s", s.dir)
