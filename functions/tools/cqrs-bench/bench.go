@@ -49,6 +49,16 @@ func (b *bench) run(ctx context.Context) error {
 	if err := b.startRedis(); err != nil {
 		return err
 	}
+	if b.opts.clusterOnly {
+		if err := b.clusters(ctx); err != nil {
+			return err
+		}
+		b.res.loadAfter = loadavg()
+		b.reportHeader(os.Stdout)
+		fmt.Fprintln(os.Stdout)
+		b.reportClusters(os.Stdout)
+		return nil
+	}
 	progress("building the baseline function")
 	var err error
 	if b.basePath, err = launch.Build(b.dir, "./functions/tools/cqrs-bench/baseline"); err != nil {
@@ -103,6 +113,9 @@ func (b *bench) run(ctx context.Context) error {
 	b.res.rssWrite, b.res.rssRead, b.res.rssBase = rss(b.write.PID()), rss(b.read.PID()), rss(b.base.PID())
 
 	if err := b.adversarial(ctx); err != nil {
+		return err
+	}
+	if err := b.clusters(ctx); err != nil {
 		return err
 	}
 	progress("cold start: exec to first 200 on /health/readiness, %d runs each", b.opts.coldRuns)

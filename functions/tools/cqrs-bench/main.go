@@ -16,7 +16,7 @@
 //
 // Run it with make bench (which builds bin/ first), make bench-large, or:
 //
-//	go run ./functions/tools/cqrs-bench [-short] [-large] [-bin bin] [-conns 32] [-duration 3s] [-rounds 3]
+//	go run ./functions/tools/cqrs-bench [-short] [-large] [-cluster-only] [-bin bin] [-conns 32] [-duration 3s] [-rounds 3]
 package main
 
 import (
@@ -40,6 +40,8 @@ type options struct {
 	sizes      []int // store sizes read at, in records
 	coldRuns   int
 	advRecords int // records of each adversarial layout
+	// clusterOnly runs the Redis Cluster part alone.
+	clusterOnly bool
 }
 
 func main() {
@@ -50,6 +52,7 @@ func main() {
 	flag.IntVar(&o.conns, "conns", 32, "concurrent connections, for redis-benchmark, baseline and functions alike")
 	flag.DurationVar(&o.duration, "duration", 3*time.Second, "how long each side of each workload runs per round")
 	flag.IntVar(&o.rounds, "rounds", 3, "rounds per workload, alternating baseline and function")
+	flag.BoolVar(&o.clusterOnly, "cluster-only", false, "only the functions on Redis Clusters of 1 and 3 masters (about a minute)")
 	flag.Parse()
 	o.rbCount, o.sizes, o.coldRuns, o.advRecords = 100000, []int{1000, 100000}, 10, 100000
 	if *short {

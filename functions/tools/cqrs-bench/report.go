@@ -2,11 +2,12 @@ package main
 
 import (
 	"fmt"
-	"github.com/cqrs-knative/cqrs-knative/functions/store"
 	"io"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/cqrs-knative/cqrs-knative/functions/store"
 )
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond)) }
@@ -89,11 +90,9 @@ func ratio(a, b float64) string {
 // report prints the run's results as Markdown.
 func (b *bench) report(w io.Writer, took time.Duration) {
 	r := &b.res
-	fmt.Fprintf(w, "\n### cqrs-bench, %s\n\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
-	fmt.Fprintf(w, "Machine: %s; load average %s before, %s after. Load generator (this process, Go, "+
-		"keep-alive, %d connections), functions, baseline and Redis share these CPUs. Each workload: %d rounds "+
-		"of %s per side, baseline and function alternating; the table shows the round with the median rps "+
-		"(min..max over rounds).\n\n", r.machine, r.loadBefore, r.loadAfter, b.opts.conns, b.opts.rounds, b.opts.duration)
+	b.reportHeader(w)
+	fmt.Fprintf(w, "Each workload: %d rounds of %s per side, baseline and function alternating; the table shows the round "+
+		"with the median rps (min..max over rounds).\n\n", b.opts.rounds, b.opts.duration)
 
 	fmt.Fprintln(w, "| workload | function rps (min..max) | baseline rps | ratio | p50 fn / base | p99 fn / base | p99 ratio |")
 	fmt.Fprintln(w, "| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
@@ -243,6 +242,8 @@ func (b *bench) report(w io.Writer, took time.Duration) {
 		"durations (every command logged during the phase); searches are the page scripts with more than one index. "+
 		"Aims: a search's page script at most 5 ms, the bystanders' p99 under 50 ms. Layouts: functions/internal/adversary.\n", store.SearchTime, bystander, bystander)
 
+	b.reportClusters(w)
+
 	fmt.Fprintln(w, "\n#### Processes")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "| measure | value |")
@@ -259,4 +260,87 @@ func (b *bench) report(w io.Writer, took time.Duration) {
 	fmt.Fprintf(w, "| RSS cqrs-read after load (peak) | %s (%s) |\n", mib(r.rssRead.rss), mib(r.rssRead.hwm))
 	fmt.Fprintf(w, "| RSS baseline after load (peak) | %s (%s) |\n", mib(r.rssBase.rss), mib(r.rssBase.hwm))
 	fmt.Fprintf(w, "\nWhole run %s.\n", took.Round(time.Second))
+}
+
+// reportHeader prints the report's title and the machine it ran on.
+func (b *bench) reportHeader(w io.Writer) {
+	r := &b.res
+	fmt.Fprintf(w, "\n### cqrs-bench, %s\n\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
+	fmt.Fprintf(w, "Machine: %s; load average %s before, %s after. Load generator (this process, Go, "+
+		"keep-alive, %d connections), functions, baseline and Redis share these CPUs. ", r.machine, r.loadBefore, r.loadAfter, b.opts.conns)
+}
+
+// reportClusters prints what a create and a page cost on each Redis Cluster, per
+// request and on each node.
+func (b *bench) reportClusters(w io.Writer) {
+	r := &b.res
+	if len(r.clusters) == 0 {
+		return
+	}
+	type col struct {
+		name string
+		c    clusterCost
+	}
+	var cols []col
+	for _, cr := range r.clusters {
+		cols = append(cols, col{"create, " + mastersName(cr.masters), newClusterCost(cr.create, cr.nodes, cr.partitions, "evalsha")})
+	}
+	for _, cr := range r.clusters {
+		cols = append(cols, col{"25 newest, " + mastersName(cr.masters), newClusterCost(cr.page, cr.nodes, cr.partitions, "evalsha_ro")})
+	}
+	fmt.Fprintf(w, "\n#### The functions on a Redis Cluster: %d partitions, 1 and 3 masters with a replica each\n\n", r.clusters[0].partitions)
+	fmt.Fprintf(w, "Each cluster started by the bench on loopback, cqrs-write and cqrs-read on it (REDIS_CLUSTER_ADDRS, "+
+		"REDIS_PARTITIONS=%d); %d rounds of %s per workload, the clusters alternating. Script calls: the SLOWLOG of "+
+		"the masters during creates and of the replicas during pages, every command kept, in a %s phase apart whose "+
+		"last requests are let finish; each node's script time: commandstats, during the rounds. Every node shares "+
+		"these cores: the figures are costs, not the throughput of more masters.\n\n",
+		r.clusters[0].partitions, b.opts.rounds, b.opts.duration, censusTime)
+	fmt.Fprint(w, "| per request |")
+	for _, c := range cols {
+		fmt.Fprintf(w, " %s |", c.name)
+	}
+	fmt.Fprint(w, "\n| --- |")
+	for range cols {
+		fmt.Fprint(w, " ---: |")
+	}
+	fmt.Fprintln(w)
+	row := func(name string, f func(c clusterCost) string) {
+		fmt.Fprintf(w, "| %s |", name)
+		for _, c := range cols {
+			fmt.Fprintf(w, " %s |", f(c.c))
+		}
+		fmt.Fprintln(w)
+	}
+	row("requests per second (median round), p99", func(c clusterCost) string { return fmt.Sprintf("%.0f, %s", c.rps, ms(c.p99)) })
+	row("the function's own CPU", func(c clusterCost) string { return fmt.Sprintf("%.1f µs", c.fnCPU) })
+	row("the load generator's CPU", func(c clusterCost) string { return fmt.Sprintf("%.1f µs", c.loadCPU) })
+	row("script calls (SLOWLOG, census)", func(c clusterCost) string { return fmt.Sprintf("%.2f", c.scriptCalls) })
+	row("their Redis time, all nodes (SLOWLOG, census)", func(c clusterCost) string { return fmt.Sprintf("%.1f µs", c.scriptTime) })
+	row("calls per partition, least..most", func(c clusterCost) string {
+		return fmt.Sprintf("%.3f..%.3f", c.perPartition[0], c.perPartition[1])
+	})
+	row("nodes one partition's calls ran on, at most", func(c clusterCost) string { return fmt.Sprint(c.shardsPerPartition) })
+	row("calls with keys under two hash tags, or none", func(c clusterCost) string { return fmt.Sprint(c.mixed + c.untagged) })
+	if n := requests(r.create.fn); n > 0 && len(r.sizes) > 0 {
+		fmt.Fprintf(w, "\nOn one master and its replica (one partition), in the same run: cqrs-write %.1f µs of CPU per create, "+
+			"cqrs-read %.1f µs per page of the 25 newest (at %s records).\n", r.create.fnCPU.perRequest(procWrite, n),
+			r.sizes[0].read.fnCPU.perRequest(procRead, requests(r.sizes[0].read.fn)), count(r.sizes[0].records))
+	}
+	fmt.Fprintln(w, "\nEach node's share of a request during the rounds (script calls and their time from commandstats; "+
+		"CPU from /proc; partitions from the census):")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| workload, cluster | node | CPU | script calls | script time | partitions it ran |")
+	fmt.Fprintln(w, "| --- | --- | ---: | ---: | ---: | ---: |")
+	for _, c := range cols {
+		for _, n := range c.c.nodes {
+			fmt.Fprintf(w, "| %s | %s | %.1f µs | %.2f | %.1f µs | %d |\n", c.name, n.name, n.cpu, n.calls, n.redis, n.partitions)
+		}
+	}
+}
+
+func mastersName(n int) string {
+	if n == 1 {
+		return "1 master"
+	}
+	return fmt.Sprintf("%d masters", n)
 }

@@ -23,8 +23,9 @@ type results struct {
 	liveness              stats
 	usedEmpty             int64
 	create                pair
-	outbox                pair          // creates with the outbox off (base) and on (fn)
-	outboxScripts         [2]scriptSums // the master's scripts, outbox off and on
+	outbox                pair            // creates with the outbox off (base) and on (fn)
+	outboxScripts         [2]scriptSums   // the master's scripts, outbox off and on
+	clusters              []clusterResult // the functions on Redis Clusters of clusterMasters
 	sizes                 []sizeResult
 	adv                   advResult
 	rssWrite, rssRead     memory
