@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/cqrs-knative/cqrs-knative/functions/internal/launch"
 )
 
 // Cluster is a Redis Cluster on loopback ports: masters that share the 16384 slots
@@ -54,8 +57,12 @@ func StartClusterWith(dir string, masters, replicas int, sec Security, extra ...
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, err
 		}
+		port, err := clusterPort()
+		if err != nil {
+			return nil, err
+		}
 		args := append(append(clusterArgs(d), secArgs...), extra...)
-		return StartMasterWith(d, 0, sec, args...)
+		return StartMasterWith(d, port, sec, args...)
 	}
 	for i := range masters {
 		m, err := start(fmt.Sprintf("m%d", i))
@@ -231,6 +238,28 @@ func (c *Cluster) MoveSlot(ctx context.Context, slot int, from, to *Server, batc
 		}
 		return true
 	})
+}
+
+// clusterPort is a free loopback port whose cluster bus port (10000 above it) is
+// free too: a node on a port above 55535 would have no bus port and refuses to start,
+// and the kernel may hand out such ports.
+func clusterPort() (int, error) {
+	for range 100 {
+		port, err := launch.FreePort()
+		if err != nil {
+			return 0, err
+		}
+		if port+10000 > 65535 {
+			continue
+		}
+		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port+10000))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		return port, nil
+	}
+	return 0, errors.New("no free loopback port with a free cluster bus port in 100 tries")
 }
 
 // MasterOf is the master that serves slot now, by its own word: a master's view of
