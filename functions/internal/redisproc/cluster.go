@@ -218,7 +218,16 @@ func (c *Cluster) MoveSlot(ctx context.Context, slot int, from, to *Server, batc
 		}
 		moved += len(keys)
 	}
+	// The destination first: told it owns the slot while importing it, it bumps its
+	// config epoch, so its claim wins over the source's older one wherever gossip
+	// meets both; then the source, then the rest (Redis' documented order).
+	order := []*Server{to, from}
 	for _, m := range c.Masters {
+		if m != to && m != from {
+			order = append(order, m)
+		}
+	}
+	for _, m := range order {
 		if m.PID() == 0 {
 			continue
 		}
@@ -230,13 +239,17 @@ func (c *Cluster) MoveSlot(ctx context.Context, slot int, from, to *Server, batc
 	// master that gossip has not yet told of a newer epoch could still undo this one.
 	wait, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
+	// One that gossip turned back (a replica of the source still claiming the slot
+	// with an epoch above the destination's) is told again.
 	return moved, poll(wait, fmt.Sprintf("every master to say slot %d is %s's", slot, to.Addr()), func() bool {
+		agree := true
 		for _, m := range c.Masters {
 			if m.PID() != 0 && c.ownerSays(wait, m, slot) != c.ids[to] {
-				return false
+				agree = false
+				m.Do("CLUSTER", "SETSLOT", strconv.Itoa(slot), "NODE", c.ids[to])
 			}
 		}
-		return true
+		return agree
 	})
 }
 
