@@ -64,11 +64,25 @@ func StartClusterWith(dir string, masters, replicas int, sec Security, extra ...
 		args := append(append(clusterArgs(d), secArgs...), extra...)
 		return StartMasterWith(d, port, sec, args...)
 	}
+	if err := c.startNodes(masters, replicas, start); err != nil {
+		return nil, err
+	}
+	if err := c.form(masters); err != nil {
+		c.Kill()
+		return nil, err
+	}
+	return c, nil
+}
+
+// startNodes starts masters nodes named m0, m1, ... and replicas nodes after each,
+// named m0-r0, ..., by start, filling c.Masters and c.Replicas in that order. On a
+// failure it kills what it started.
+func (c *Cluster) startNodes(masters, replicas int, start func(name string) (*Server, error)) error {
 	for i := range masters {
 		m, err := start(fmt.Sprintf("m%d", i))
 		if err != nil {
 			c.Kill()
-			return nil, err
+			return err
 		}
 		c.Masters = append(c.Masters, m)
 		var rs []*Server
@@ -76,17 +90,13 @@ func StartClusterWith(dir string, masters, replicas int, sec Security, extra ...
 			r, err := start(fmt.Sprintf("m%d-r%d", i, j))
 			if err != nil {
 				c.Kill()
-				return nil, err
+				return err
 			}
 			rs = append(rs, r)
 		}
 		c.Replicas = append(c.Replicas, rs)
 	}
-	if err := c.form(masters); err != nil {
-		c.Kill()
-		return nil, err
-	}
-	return c, nil
+	return nil
 }
 
 func (c *Cluster) form(masters int) error {

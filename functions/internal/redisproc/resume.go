@@ -36,23 +36,8 @@ func ResumeCluster(dir string, masters, replicas int, extra ...string) (*Cluster
 		}
 		return StartMasterWith(d, port, Security{}, append(clusterArgs(d), extra...)...)
 	}
-	for i := range masters {
-		m, err := start(fmt.Sprintf("m%d", i))
-		if err != nil {
-			c.Kill()
-			return nil, err
-		}
-		c.Masters = append(c.Masters, m)
-		var rs []*Server
-		for j := range replicas {
-			r, err := start(fmt.Sprintf("m%d-r%d", i, j))
-			if err != nil {
-				c.Kill()
-				return nil, err
-			}
-			rs = append(rs, r)
-		}
-		c.Replicas = append(c.Replicas, rs)
+	if err := c.startNodes(masters, replicas, start); err != nil {
+		return nil, err
 	}
 	for _, s := range c.All() {
 		id, err := s.Do("CLUSTER", "MYID")
