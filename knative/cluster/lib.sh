@@ -308,16 +308,18 @@ EOF
 }
 
 # Images made here: the base for ko, the sandbox (pause), Redis from Debian's
-# redis-server and the libraries it links. Pushing an unchanged image is a no-op.
+# redis-server and redis-cli and the libraries they link. Pushing an unchanged image is a no-op.
 push_images() {
   "$BIN/mkimage" base "$BASE_IMAGE" >/dev/null
   "$BIN/mkimage" pause "$REGISTRY/pause:latest" "$BIN/pause" >/dev/null
   local redis libs
   redis=$(readlink -f /usr/bin/redis-server)
   [ -x "$redis" ] || { log "installing redis-server for the Redis image"; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; redis=$(readlink -f /usr/bin/redis-server); }
-  libs=$(libs_of "$redis")
+  # redis-cli beside it: the Redis Cluster stand-in (helm-standin.sh) makes its
+  # nodes a cluster with it.
+  libs=$({ libs_of "$redis"; libs_of /usr/bin/redis-cli; } | sort -u)
   # shellcheck disable=SC2086
-  "$BIN/mkimage" files "$REDIS_IMAGE" /usr/bin/redis-server /usr/bin/redis-server $libs >/dev/null
+  "$BIN/mkimage" files "$REDIS_IMAGE" /usr/bin/redis-server /usr/bin/redis-server /usr/bin/redis-cli $libs >/dev/null
   # curl, for the documentation's `kubectl run ... --image=curlimages/curl` lines.
   libs=$(libs_of /usr/bin/curl)
   # shellcheck disable=SC2086
