@@ -121,6 +121,9 @@ func knativeLogs(t *testing.T, deploy string, r coldRound, since time.Time) []st
 		if !strings.Contains(l, r.rev) && (r.ip == "" || !strings.Contains(l, r.ip)) && !strings.Contains(l, r.pod) {
 			continue
 		}
+		if deploy == "autoscaler" && !slices.ContainsFunc(autoscalerSteps, func(m string) bool { return strings.Contains(l, m) }) {
+			continue
+		}
 		var m struct{ Timestamp time.Time }
 		if json.Unmarshal([]byte(l), &m) == nil && !m.Timestamp.IsZero() {
 			s = append(s, stamped{m.Timestamp, deploy, jsonMessage(l)})
@@ -128,6 +131,11 @@ func knativeLogs(t *testing.T, deploy string, r coldRound, since time.Time) []st
 	}
 	return s
 }
+
+// autoscalerSteps are the autoscaler's debug messages that mark a step of a
+// scale from zero (its decision, the scale, the pods it counts); the rest are
+// its reconcile loop, several times a second.
+var autoscalerSteps = []string{"Desired StablePodCount", "Scaling from", "Successfully scaled", "PA scale got", "Observed pod counts"}
 
 var (
 	klogLine       = regexp.MustCompile(`^[IWE](\d{4} \d{2}:\d{2}:\d{2}\.\d{6})\s+\d+ (\S+)\] (.*)$`)
@@ -233,10 +241,13 @@ func printTimeline(t *testing.T, r coldRound) {
 	slices.SortStableFunc(steps, func(a, b stamped) int { return a.at.Compare(b.at) })
 	fmt.Printf("e2e timeline: %s, median round of the first requests from zero: %s at %s, pod %s, load average %s\n",
 		r.svc, r.took.Round(time.Millisecond), r.start.UTC().Format("15:04:05.000"), r.pod, r.load)
+	seen := map[string]bool{}
 	for _, s := range steps {
-		if s.at.Before(from) || s.at.After(to) {
+		// A message said again by the same source adds nothing to the timeline.
+		if s.at.Before(from) || s.at.After(to) || seen[s.from+s.text] {
 			continue
 		}
+		seen[s.from+s.text] = true
 		fmt.Printf("e2e timeline: %+8.3fs %-11s %s\n", s.at.Sub(r.start).Seconds(), s.from, s.text)
 	}
 }
