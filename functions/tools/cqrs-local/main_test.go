@@ -59,12 +59,22 @@ func TestStackStartsServesAndStopsClean(t *testing.T) {
 		"REDIS_MASTER_PORT="+strconv.Itoa(ports[3]), "REDIS_REPLICA_PORT="+strconv.Itoa(ports[4]))
 	testenv.Ready(t, p, 30*time.Second)
 	// The banner with the addresses follows the "ready" line; its last line ends it.
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(p.Output(), "Press Ctrl-C to stop everything.") && time.Now().Before(deadline) {
+	// The children's log lines come through pipes of their own (and each process
+	// writes its lines up to 5 ms late), so one may follow the banner: wait for all.
+	wants := []string{"Press Ctrl-C to stop everything.", "http://localhost:" + strconv.Itoa(ports[0]), "write | {", "read  | {", "ui    | {"}
+	has := func(out string) bool {
+		for _, want := range wants {
+			if !strings.Contains(out, want) {
+				return false
+			}
+		}
+		return true
+	}
+	for deadline := time.Now().Add(10 * time.Second); !has(p.Output()) && time.Now().Before(deadline); {
 		time.Sleep(20 * time.Millisecond)
 	}
 	out := p.Output()
-	for _, want := range []string{"http://localhost:" + strconv.Itoa(ports[0]), "write | {", "read  | {", "ui    | {"} {
+	for _, want := range wants {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
