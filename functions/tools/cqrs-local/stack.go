@@ -56,9 +56,11 @@ const (
 	restartWindow = time.Minute
 )
 
-// masterArgs make the master persist: every write is in its append-only file before
-// it is acknowledged, fsynced every second, so a master killed with kill -9 comes
-// back from its files with every write it acknowledged.
+// masterArgs make the master persist: every write is in its append-only file, and
+// on disk, before it is acknowledged, so a master killed with kill -9 (or the
+// machine) comes back from its files with every write it acknowledged. Not
+// everysec: while a slow disk holds the last second's fsync, Redis answers writes it
+// has not yet written to the file (up to 2 s of them), which a kill -9 then loses.
 var masterArgs = []string{"--appendonly", "yes", "--appendfsync", "everysec"}
 
 // redisSetup is what the functions are told of the Redis the stack started, and the
