@@ -61,7 +61,7 @@ const (
 // machine) comes back from its files with every write it acknowledged. Not
 // everysec: while a slow disk holds the last second's fsync, Redis answers writes it
 // has not yet written to the file (up to 2 s of them), which a kill -9 then loses.
-var masterArgs = []string{"--appendonly", "yes", "--appendfsync", "everysec"}
+var masterArgs = []string{"--appendonly", "yes", "--appendfsync", "always"}
 
 // redisSetup is what the functions are told of the Redis the stack started, and the
 // banner's line about it.
