@@ -28,13 +28,13 @@ type Function struct {
 	master  *store.Store // nil unless READ_FALLBACK=master
 	types   map[string]bool
 	// searches holds a slot for each search running in Redis; see searchSlot.
-	searches chan struct{}
+	searches  chan struct{}
 	parts     int  // partitions of the store
 	clustered bool // on a Redis Cluster: tokens only, no one seq
-	metrics  metrics
-	events   *cloudevent.Endpoint
-	ready    serve.Readiness
-	source   string // of reply events
+	metrics   metrics
+	events    *cloudevent.Endpoint
+	ready     serve.Readiness
+	source    string // of reply events
 }
 
 type metrics struct {

@@ -30,7 +30,7 @@ func startStack(t *testing.T) *stack {
 		backend: b,
 		write:   testfunc.WriteOn(t, b, nil),
 		read:    testfunc.ReadOn(t, b, nil),
-		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}},
+		client:  &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}},
 	}
 }
 
