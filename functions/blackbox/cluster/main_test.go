@@ -333,17 +333,7 @@ func create(t *testing.T, typ, text string) record {
 // query reads a page through cqrs-read's route.
 func query(t *testing.T, params url.Values) (page, answer) {
 	t.Helper()
-	a, err := send(t, routeClient, "GET", urls["cqrs-read"]+"/records?"+params.Encode(), nil, "")
-	if err != nil {
-		t.Fatalf("query: %v", err)
-	}
-	var p page
-	if a.status == http.StatusOK {
-		if err := json.Unmarshal(a.body, &p); err != nil {
-			t.Fatalf("query: %v in %s", err, a.body)
-		}
-	}
-	return p, a
+	return readPage(t, urls["cqrs-read"], params)
 }
 
 // routeServes waits until the Service's public route answers (Traefik programs a
