@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -31,22 +30,8 @@ func startSentinel(t *testing.T, pair *testenv.Pair) *redisproc.Server {
 	t.Cleanup(func() { sen.Kill() })
 	sc := redis.NewSentinelClient(&redis.Options{Addr: sen.Addr()})
 	defer sc.Close()
-	want := fmt.Sprint(pair.Replica.Port)
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		replicas, err := sc.Replicas(ctx, sentinelMaster).Result()
-		cancel()
-		for _, r := range replicas {
-			if r["port"] == want && !strings.Contains(r["flags"], "down") && !strings.Contains(r["flags"], "disconnected") {
-				return sen
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("sentinel does not know the replica after 15s: %v %v", replicas, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testenv.WaitSentinelKnows(t, sc, sentinelMaster, pair.Replica.Port)
+	return sen
 }
 
 // sentinelMasterPort asks Sentinel which port it holds for the master.

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -38,22 +37,8 @@ func startTLSSentinel(t *testing.T, pair *testenv.Pair, sec testenv.Secure) *red
 	t.Cleanup(func() { sen.Kill() })
 	sc := sentinelClient(sen)
 	defer sc.Close()
-	want := strconv.Itoa(pair.Replica.Port)
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		replicas, err := sc.Replicas(ctx, masterSet).Result()
-		cancel()
-		for _, r := range replicas {
-			if r["port"] == want && !strings.Contains(r["flags"], "down") && !strings.Contains(r["flags"], "disconnected") {
-				return sen
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("sentinel does not know the replica on port %s after 15s: %v %v", want, replicas, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testenv.WaitSentinelKnows(t, sc, masterSet, pair.Replica.Port)
+	return sen
 }
 
 // sentinelClient asks sen as the test's admin, over TLS.
