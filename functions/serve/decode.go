@@ -1,9 +1,12 @@
 package serve
 
 import (
+	"bytes"
+	"cmp"
 	"errors"
 	"io"
 	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/go-json-experiment/json"
@@ -45,14 +48,11 @@ var strict, open = json.RejectUnknownMembers(true), json.RejectUnknownMembers(fa
 func (o Object) Decode(body []byte, v any) error {
 	// json/v2 takes an empty input for an error without a word of what is wrong,
 	// and null for an object; neither is one.
-	i := 0
-	for i < len(body) && strings.IndexByte(" \t\r\n", body[i]) >= 0 {
-		i++
-	}
-	if i == len(body) {
+	rest := bytes.TrimLeft(body, " \t\r\n")
+	if len(rest) == 0 {
 		return fail.Invalidf(o.Field, "%s is empty; send %s", o.What, o.Example)
 	}
-	if k := jsontext.Value(body[i:]).Kind(); k != '{' && k != 0 {
+	if k := jsontext.Value(rest).Kind(); k != '{' && k != 0 {
 		return fail.Invalidf(o.Field, "%s must be a JSON object %s, not %s", o.What, o.Example, kindName(k))
 	}
 	opts := strict
@@ -79,7 +79,7 @@ func (o Object) refusal(err error) error {
 	field, name := o.Field, o.What
 	// A cut-off input is the whole input's fault, wherever it stops.
 	if ptr != "" && !errors.Is(err, io.ErrUnexpectedEOF) {
-		name = strings.Join(ptrTokens(ptr), ".")
+		name = strings.Join(slices.Collect(ptr.Tokens()), ".")
 		field = o.Prefix + name
 	}
 	switch {
@@ -93,15 +93,6 @@ func (o Object) refusal(err error) error {
 		return fail.Invalidf(field, "malformed JSON in %s at byte %d: %v", name, syn.ByteOffset, syn.Err)
 	}
 	return fail.Invalidf(field, "malformed JSON in %s: %v", name, err)
-}
-
-// ptrTokens are the member names a JSON Pointer holds.
-func ptrTokens(p jsontext.Pointer) []string {
-	var names []string
-	for t := range p.Tokens() {
-		names = append(names, t)
-	}
-	return names
 }
 
 // goKind says what a Go type holds in JSON words.
@@ -120,21 +111,13 @@ func goKind(t reflect.Type) string {
 	return t.Kind().String()
 }
 
-// kindName names a JSON kind as a message does.
+// kindNames name the JSON kinds as messages do.
+var kindNames = map[jsontext.Kind]string{
+	'{': "an object", '[': "an array", '"': "a string", '0': "a number",
+	't': "a boolean", 'f': "a boolean", 'n': "null",
+}
+
+// kindName names a JSON kind as a message does; an invalid kind is malformed JSON.
 func kindName(k jsontext.Kind) string {
-	switch k {
-	case '{':
-		return "an object"
-	case '[':
-		return "an array"
-	case '"':
-		return "a string"
-	case '0':
-		return "a number"
-	case 't', 'f':
-		return "a boolean"
-	case 'n':
-		return "null"
-	}
-	return "malformed JSON"
+	return cmp.Or(kindNames[k], "malformed JSON")
 }
