@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path"
 	"strconv"
 	"strings"
 	"sync"
@@ -211,21 +212,8 @@ func probe(w http.ResponseWriter, r *http.Request, f Handler, readiness bool) {
 }
 
 // cleanPath reports whether p has no empty, "." or ".." segment (a trailing slash
-// is fine). It runs on every request, so it walks the segments without splitting.
+// is fine): path.Clean would change nothing but that slash. It runs on every request;
+// path.Clean allocates only for a path it changes.
 func cleanPath(p string) bool {
-	if p == "" || p[0] != '/' {
-		return p == ""
-	}
-	rest := strings.TrimSuffix(p[1:], "/")
-	several := strings.Contains(rest, "/")
-	for {
-		seg, tail, more := strings.Cut(rest, "/")
-		if (seg == "" && several) || seg == "." || seg == ".." {
-			return false
-		}
-		if !more {
-			return true
-		}
-		rest = tail
-	}
+	return p == "" || p == "/" || p[0] == '/' && path.Clean(p) == strings.TrimSuffix(p, "/")
 }
