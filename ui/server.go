@@ -213,7 +213,7 @@ func (s *UI) route(name string, h http.Handler) http.Handler {
 func (s *UI) logged(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		rec := serve.NewStatusWriter(w)
+		rec := &serve.StatusWriter{ResponseWriter: w}
 		h.ServeHTTP(rec, r)
 		s.log.Info("request", "method", r.Method, "path", r.URL.Path, "status", rec.Status(),
 			"ms", float64(time.Since(start).Microseconds())/1000)

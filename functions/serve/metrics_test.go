@@ -135,3 +135,43 @@ func TestReadinessReport(t *testing.T) {
 }
 
 func slogTo(w io.Writer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }
+
+// TestRequestMetricsLabels: requests are counted and timed under their method's
+// label, and a method outside the known set (a made-up one, a known one in lower
+// case) under "other", so clients cannot grow the label set.
+func TestRequestMetricsLabels(t *testing.T) {
+	srv := httptest.NewServer(Mux(waiter{}, DefaultConfig()))
+	defer srv.Close()
+	for _, method := range []string{"GET", "GET", "POST", "FOO", "get", "DELETE"} {
+		req, _ := http.NewRequest(method, srv.URL+"/x", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	resp, err := http.Get(srv.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	page := string(b)
+	for _, want := range []string{
+		`http_requests_total{code="200",method="get"} 2`,
+		`http_requests_total{code="200",method="post"} 1`,
+		`http_requests_total{code="200",method="delete"} 1`,
+		`http_requests_total{code="200",method="other"} 2`,
+		`http_request_duration_seconds_count{method="get"} 2`,
+		`http_request_duration_seconds_count{method="other"} 2`,
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("/metrics: got no line %s", want)
+		}
+	}
+	for _, unwanted := range []string{`method="foo"`, `method="FOO"`, `method="head"`, `method=""`} {
+		if strings.Contains(page, unwanted) {
+			t.Errorf("/metrics: got %s, want no such label", unwanted)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package serve
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -77,39 +78,43 @@ func Mux(f Handler, cfg Config) http.Handler {
 
 // instrument counts and times each request. It wraps the ResponseWriter in a type
 // that unwraps, so handlers can still use http.ResponseController (read deadlines).
-func instrument(m *requestMetrics, f Handler) http.Handler {
+func instrument(m requestMetrics, f Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := StatusWriter{ResponseWriter: w}
 		f.Handle(&sw, r)
-		mm := m.methods[methodLabel(r.Method)]
+		mm, known := m[r.Method]
+		if !known {
+			mm = m[""]
+		}
 		mm.count(sw.Status()).Inc()
-		mm.observe(time.Since(start).Seconds())
+		mm.duration().Observe(time.Since(start).Seconds())
 	})
 }
 
 // requestMetrics are the request counter and duration histogram with their children
 // kept once resolved, by method and status: resolving labels hashes them and takes
 // the vector's lock, on every request. Children are still made on first use, so
-// /metrics shows only the methods and codes that came.
-type requestMetrics struct {
-	methods map[string]*methodMetrics // by methodLabel
-}
+// /metrics shows only the methods and codes that came. The map holds the known
+// methods, and under "" the label "other" for any method a client sends, so the
+// label keeps to a known set.
+type requestMetrics map[string]*methodMetrics
 
 type methodMetrics struct {
 	label    string
 	requests *prometheus.CounterVec
 	codes    sync.Map // status code (int) -> prometheus.Counter
-
-	durations *prometheus.HistogramVec
-	once      sync.Once
-	duration  prometheus.Observer
+	duration func() prometheus.Observer
 }
 
-func newRequestMetrics(requests *prometheus.CounterVec, durations *prometheus.HistogramVec) *requestMetrics {
-	m := &requestMetrics{methods: map[string]*methodMetrics{}}
-	for _, label := range []string{"get", "post", "head", "put", "delete", "patch", "options", "other"} {
-		m.methods[label] = &methodMetrics{label: label, requests: requests, durations: durations}
+func newRequestMetrics(requests *prometheus.CounterVec, durations *prometheus.HistogramVec) requestMetrics {
+	m := requestMetrics{}
+	for _, method := range []string{http.MethodGet, http.MethodPost, http.MethodHead, http.MethodPut,
+		http.MethodDelete, http.MethodPatch, http.MethodOptions, ""} {
+		label := cmp.Or(strings.ToLower(method), "other")
+		m[method] = &methodMetrics{label: label, requests: requests, duration: sync.OnceValue(func() prometheus.Observer {
+			return durations.WithLabelValues(label)
+		})}
 	}
 	return m
 }
@@ -124,31 +129,12 @@ func (mm *methodMetrics) count(code int) prometheus.Counter {
 	return c
 }
 
-// observe records one request of this method that took seconds.
-func (mm *methodMetrics) observe(seconds float64) {
-	mm.once.Do(func() { mm.duration = mm.durations.WithLabelValues(mm.label) })
-	mm.duration.Observe(seconds)
-}
-
-// methodLabel keeps the method label to a known set, whatever clients send.
-func methodLabel(m string) string {
-	switch m {
-	case http.MethodGet, http.MethodPost, http.MethodHead, http.MethodPut, http.MethodDelete,
-		http.MethodPatch, http.MethodOptions:
-		return strings.ToLower(m)
-	}
-	return "other"
-}
-
 // StatusWriter remembers the status a handler answered with, for metrics and logs.
 // It unwraps, so handlers can still use http.ResponseController (read deadlines).
 type StatusWriter struct {
 	http.ResponseWriter
 	status int
 }
-
-// NewStatusWriter wraps w.
-func NewStatusWriter(w http.ResponseWriter) *StatusWriter { return &StatusWriter{ResponseWriter: w} }
 
 // Status is the status written so far (200 once a body was written without one).
 func (s *StatusWriter) Status() int {
