@@ -68,12 +68,18 @@ type Checker interface {
 // Load returns defaults with the variables the environment sets laid over them,
 // checked; the error is one line that starts with the variable at fault.
 func Load[C Checker](defaults C) (C, error) {
-	var zero C
 	c := defaults
-	if err := process(&c); err != nil {
-		return zero, err
+	err := envconfig.Process("", &c)
+	var pe *envconfig.ParseError
+	if errors.As(err, &pe) {
+		// envconfig's message is long; the short line starts with the variable's name.
+		err = fmt.Errorf("%s=%q: not a valid %s", pe.KeyName, pe.Value, pe.TypeName)
 	}
-	if err := c.Check(); err != nil {
+	if err == nil {
+		err = c.Check()
+	}
+	if err != nil {
+		var zero C
 		return zero, err
 	}
 	return c, nil
@@ -97,15 +103,4 @@ func Configure[C Checker](preset *C, defaults C) (C, error) {
 		return zero, fmt.Errorf("configuration: %w", err)
 	}
 	return c, nil
-}
-
-// process fills spec from the environment with envconfig and rewrites its errors
-// into one short line that starts with the variable's name.
-func process(spec any) error {
-	err := envconfig.Process("", spec)
-	var pe *envconfig.ParseError
-	if errors.As(err, &pe) {
-		return fmt.Errorf("%s=%q: not a valid %s", pe.KeyName, pe.Value, pe.TypeName)
-	}
-	return err
 }

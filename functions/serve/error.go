@@ -1,6 +1,7 @@
 package serve
 
 import (
+	"cmp"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -32,10 +33,7 @@ var statuses = map[string]int{
 
 // Status is the HTTP status of an answer with code.
 func Status(code string) int {
-	if s, ok := statuses[code]; ok {
-		return s
-	}
-	return http.StatusInternalServerError
+	return cmp.Or(statuses[code], http.StatusInternalServerError)
 }
 
 // RetryAfterSeconds is what 503 answers tell clients (and Knative's retries) to wait.
