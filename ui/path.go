@@ -1,9 +1,7 @@
 package ui
 
 import (
-	"fmt"
 	"net/url"
-	"strconv"
 	"strings"
 
 	"github.com/cqrs-knative/cqrs-knative/functions/fail"
@@ -31,19 +29,19 @@ func checkPath(escaped string) error {
 	for _, seg := range strings.Split(escaped, "/") {
 		dec, err := url.PathUnescape(seg)
 		if err != nil {
-			return badPath(fmt.Sprintf("path segment %q holds a malformed %%-escape", seg))
+			return fail.Invalidf("path", "path segment %q holds a malformed %%-escape", seg)
 		}
 		switch {
 		case dec == "." || dec == "..":
-			return badPath(fmt.Sprintf("path segment %q is a dot segment; send the path without . or ..", seg))
+			return fail.Invalidf("path", "path segment %q is a dot segment; send the path without . or ..", seg)
 		case strings.Contains(dec, "/"):
-			return badPath(fmt.Sprintf("path segment %q holds an encoded slash", seg))
+			return fail.Invalidf("path", "path segment %q holds an encoded slash", seg)
 		case strings.Contains(dec, `\`):
-			return badPath(fmt.Sprintf("path segment %q holds a backslash", seg))
+			return fail.Invalidf("path", "path segment %q holds a backslash", seg)
 		case strings.Contains(dec, ";"):
-			return badPath(fmt.Sprintf("path segment %q holds a semicolon", seg))
+			return fail.Invalidf("path", "path segment %q holds a semicolon", seg)
 		case strings.ContainsFunc(dec, func(r rune) bool { return r < 0x20 || r == 0x7f }):
-			return badPath(fmt.Sprintf("path segment %q holds a control character", seg))
+			return fail.Invalidf("path", "path segment %q holds a control character", seg)
 		}
 	}
 	return nil
@@ -69,26 +67,16 @@ func recordsPath(escaped string) (path string, ok bool, err error) {
 	}
 	id := rest[1:]
 	if !isID(id) {
-		return "", false, badPath(fmt.Sprintf("record id %q is not 1 to %d letters, digits, - or _", id, maxIDLen))
+		return "", false, fail.Invalidf("path", "record id %q is not 1 to %d letters, digits, - or _", id, maxIDLen)
 	}
 	return "/records/" + id, true, nil
 }
 
-func isID(s string) bool {
-	if s == "" || len(s) > maxIDLen {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
-			return false
-		}
-	}
-	return true
-}
+// idChars are the characters a record id may hold in a path.
+const idChars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_"
 
-func badPath(msg string) error {
-	return fail.Invalid("path", msg)
+func isID(s string) bool {
+	return s != "" && len(s) <= maxIDLen && strings.Trim(s, idChars) == ""
 }
 
 // queryParams are the read function's parameters; it refuses any of them given twice.
@@ -101,11 +89,11 @@ var queryParams = []string{"type", "q", "limit", "cursor", "token", "minSeq"}
 func checkQuery(raw string) error {
 	v, err := url.ParseQuery(raw)
 	if err != nil {
-		return fail.Invalid("query", fmt.Sprintf("malformed query string: %v", err))
+		return fail.Invalidf("query", "malformed query string: %v", err)
 	}
 	for _, k := range queryParams {
 		if n := len(v[k]); n > 1 {
-			return fail.Invalid(k, k+" is given "+strconv.Itoa(n)+" times; give it once")
+			return fail.Invalidf(k, "%s is given %d times; give it once", k, n)
 		}
 	}
 	return nil
