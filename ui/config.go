@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"cmp"
 	"fmt"
 	"net/url"
 	"slices"
@@ -155,14 +156,8 @@ func (c Config) Types() []Type {
 	labels, _ := parseLabels(c.RecordTypeLabels)
 	out := make([]Type, 0, len(c.RecordTypes))
 	for _, name := range c.RecordTypes {
-		label, ok := labels[name]
-		if !ok {
-			label, ok = DefaultTypeLabels[name]
-		}
-		if !ok {
-			label = name
-		}
-		out = append(out, Type{Name: name, Label: label})
+		// Labels are never empty (parseLabels refuses an empty one).
+		out = append(out, Type{Name: name, Label: cmp.Or(labels[name], DefaultTypeLabels[name], name)})
 	}
 	return out
 }

@@ -119,7 +119,8 @@ func redirectError(function string, resp *http.Response) serve.ErrorBody {
 
 // replaceBody turns resp into a JSON answer with status and body.
 func replaceBody(resp *http.Response, status int, body serve.ErrorBody) {
-	b, _ := jsonLine(body)
+	b, _ := json.Marshal(body)
+	b = append(b, '\n')
 	resp.Body.Close()
 	resp.StatusCode = status
 	resp.Status = fmt.Sprintf("%d %s", status, http.StatusText(status))
@@ -164,9 +165,4 @@ func pick(h http.Header, keep []string) http.Header {
 		}
 	}
 	return out
-}
-
-func jsonLine(v any) ([]byte, error) {
-	b, err := json.Marshal(v)
-	return append(b, '\n'), err
 }

@@ -13,7 +13,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"strconv"
 	"time"
 
 	"github.com/cqrs-knative/cqrs-knative/functions/serve"
@@ -89,11 +88,7 @@ func (s *UI) Start(context.Context, map[string]string) error {
 	s.client = &http.Client{Transport: s.transport, Timeout: cfg.ProxyTimeout + 5*time.Second,
 		// A function's redirect is answered as an error, never followed.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	types, err := jsonLine(map[string][]Type{"types": cfg.Types()})
-	if err != nil {
-		return err
-	}
-
+	types := map[string][]Type{"types": cfg.Types()}
 	static, err := fs.Sub(staticFiles, "static")
 	if err != nil {
 		return err
@@ -122,10 +117,8 @@ func (s *UI) Start(context.Context, map[string]string) error {
 	m.Handle("POST /search", s.logged(s.route("search", http.HandlerFunc(s.search))))
 	m.Handle("/search", methods("POST"))
 	m.Handle("GET /api/types", s.route("api_types", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Content-Length", strconv.Itoa(len(types)))
 		w.Header().Set("Cache-Control", "no-cache")
-		w.Write(types)
+		serve.JSON(w, http.StatusOK, types)
 	})))
 	m.Handle("/api/types", methods("GET, HEAD"))
 	m.Handle("POST /api/records", s.logged(s.route("api_write", write)))
