@@ -98,34 +98,29 @@ func (s *UI) Start(context.Context, map[string]string) error {
 
 	// Every path gets a JSON answer: the routes below, a 405 with Allow for a known
 	// path with another method, and a 404 for everything else.
-	methods := func(allow string) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			serve.Error(w, r, s.log, serve.MethodNotAllowed(r.Method, allow))
-		})
-	}
 	m := http.NewServeMux()
 	m.Handle("GET /{$}", s.route("page", s.fileHandler(static, "index.html")))
-	m.Handle("/{$}", methods("GET, HEAD"))
 	m.Handle("GET /static/{name}", s.route("static", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.serveFile(w, r, static, r.PathValue("name"))
 	})))
-	m.Handle("/static/{name}", methods("GET, HEAD"))
 	m.Handle("GET /favicon.ico", s.route("static", s.fileHandler(static, "favicon.svg")))
-	m.Handle("/favicon.ico", methods("GET, HEAD"))
 	m.Handle("POST /add", s.logged(s.route("add", http.HandlerFunc(s.add))))
-	m.Handle("/add", methods("POST"))
 	m.Handle("POST /search", s.logged(s.route("search", http.HandlerFunc(s.search))))
-	m.Handle("/search", methods("POST"))
 	m.Handle("GET /api/types", s.route("api_types", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-cache")
 		serve.JSON(w, http.StatusOK, types)
 	})))
-	m.Handle("/api/types", methods("GET, HEAD"))
 	m.Handle("POST /api/records", s.logged(s.route("api_write", write)))
 	m.Handle("GET /api/records", s.logged(s.route("api_read", read)))
-	m.Handle("/api/records", methods("GET, HEAD, POST"))
 	m.Handle("GET /api/records/{id}", s.logged(s.route("api_read", read)))
-	m.Handle("/api/records/{id}", methods("GET, HEAD"))
+	for path, allow := range map[string]string{
+		"/{$}": "GET, HEAD", "/static/{name}": "GET, HEAD", "/favicon.ico": "GET, HEAD", "/api/types": "GET, HEAD",
+		"/api/records/{id}": "GET, HEAD", "/api/records": "GET, HEAD, POST", "/add": "POST", "/search": "POST",
+	} {
+		m.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+			serve.Error(w, r, s.log, serve.MethodNotAllowed(r.Method, allow))
+		})
+	}
 	m.Handle("/", s.route("other", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		serve.Error(w, r, s.log, serve.NotFound(r.URL.Path))
 	})))
