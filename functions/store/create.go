@@ -102,14 +102,7 @@ func (s *Store) Create(ctx context.Context, r NewRecord, replicas int, wait time
 	args := []any{r.Tag, fields, ttl, fingerprint(r.Type, r.Text), newEpoch(), s.parts, s.maxBulk.Load(),
 		s.outboxCap, idPrefix, hasClaim}
 
-	cmds := s.run(ctx, []call{{p: p, script: createScript, build: func() []redis.Cmder {
-		cmds := []redis.Cmder{evalSha(ctx, createScript, false, keys, args...)}
-		if replicas > 0 {
-			// WAIT counts the writes of its own connection: the same pipeline.
-			cmds = append(cmds, redis.NewIntCmd(ctx, "wait", replicas, wait.Milliseconds()))
-		}
-		return cmds
-	}}})[0]
+	cmds := s.run(ctx, []call{evalCall(ctx, p, createScript, false, keys, args...).waiting(ctx, replicas, wait)})[0]
 	res := cmds[0].(*redis.Cmd)
 	if err := res.Err(); err != nil {
 		if sentUnanswered(err) {
@@ -149,13 +142,7 @@ func (s *Store) Create(ctx context.Context, r NewRecord, replicas int, wait time
 		return Created{}, &fail.Error{Code: fail.ECONFLICT, Field: "claim",
 			Message: fmt.Sprintf("already used for a different record (%v)", vals[1])}
 	}
-	if len(cmds) > 1 {
-		// The write is in whatever WAIT says; if WAIT itself failed, no replica is
-		// known to have it, and the record is reported unreplicated.
-		if n, err := cmds[1].(*redis.IntCmd).Result(); err == nil {
-			created.Acked = int(n)
-		}
-	}
+	created.Acked = acked(cmds)
 	return created, nil
 }
 

@@ -45,9 +45,7 @@ func (s *Store) GetDoc(ctx context.Context, id string, need Need) (Got, error) {
 	}
 	epoch, minSeq := need.Want(int(p))
 	keys := []string{p.key(seqName), p.key(epochName), p.key(docsName), p.key(aliasName)}
-	cmds := s.run(ctx, []call{{p: p, script: getScript, build: func() []redis.Cmder {
-		return []redis.Cmder{evalSha(ctx, getScript, true, keys, id, field, minSeq, epoch)}
-	}}})[0]
+	cmds := s.run(ctx, []call{evalCall(ctx, p, getScript, true, keys, id, field, minSeq, epoch)})[0]
 	vals, err := cmds[0].(*redis.Cmd).StringSlice()
 	if err != nil {
 		return Got{}, classify(err)

@@ -85,13 +85,7 @@ func (s *Store) Take(ctx context.Context, p int, owner string, lease time.Durati
 	pp := part(p)
 	keys := []string{pp.key(leaseName), pp.key(outboxName), pp.key(triesName), pp.key(docsName), pp.key(epochName)}
 	args := []any{owner, lease.Milliseconds(), n}
-	cmds := s.run(ctx, []call{{p: pp, script: takeScript, build: func() []redis.Cmder {
-		cmds := []redis.Cmder{evalSha(ctx, takeScript, false, keys, args...)}
-		if replicas > 0 {
-			cmds = append(cmds, redis.NewIntCmd(ctx, "wait", replicas, wait.Milliseconds()))
-		}
-		return cmds
-	}}})[0]
+	cmds := s.run(ctx, []call{evalCall(ctx, pp, takeScript, false, keys, args...).waiting(ctx, replicas, wait)})[0]
 	vals, err := cmds[0].(*redis.Cmd).Slice()
 	if err != nil {
 		return Batch{}, classify(err)
@@ -113,11 +107,7 @@ func (s *Store) Take(ctx context.Context, p int, owner string, lease time.Durati
 		e.Deliveries = int(toInt(vals[i+3]))
 		b.Entries = append(b.Entries, e)
 	}
-	if len(cmds) > 1 {
-		if n, err := cmds[1].(*redis.IntCmd).Result(); err == nil {
-			b.Acked = int(n)
-		}
-	}
+	b.Acked = acked(cmds)
 	return b, nil
 }
 
@@ -137,9 +127,7 @@ func (s *Store) Settle(ctx context.Context, p int, owner string, lease time.Dura
 			args = append(args, e.ID, e.Record, e.Deliveries)
 		}
 	}
-	cmds := s.run(ctx, []call{{p: pp, script: doneScript, build: func() []redis.Cmder {
-		return []redis.Cmder{evalSha(ctx, doneScript, false, keys, args...)}
-	}}})[0]
+	cmds := s.run(ctx, []call{evalCall(ctx, pp, doneScript, false, keys, args...)})[0]
 	n, err := cmds[0].(*redis.Cmd).Int64()
 	if err != nil {
 		return 0, classify(err)
@@ -151,9 +139,7 @@ func (s *Store) Settle(ctx context.Context, p int, owner string, lease time.Dura
 // take over at once rather than when it runs out.
 func (s *Store) Release(ctx context.Context, p int, owner string) error {
 	keys := []string{part(p).key(leaseName)}
-	cmds := s.run(ctx, []call{{p: part(p), script: releaseScript, build: func() []redis.Cmder {
-		return []redis.Cmder{evalSha(ctx, releaseScript, false, keys, owner)}
-	}}})[0]
+	cmds := s.run(ctx, []call{evalCall(ctx, part(p), releaseScript, false, keys, owner)})[0]
 	return classify(cmds[0].Err())
 }
 

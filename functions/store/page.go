@@ -119,9 +119,7 @@ func (s *Store) PageDocs(ctx context.Context, q Query, need Need) (DocPage, erro
 	calls := make([]call, s.parts)
 	for i := range s.parts {
 		keys, args := s.pageArgs(part(i), q, need)
-		calls[i] = call{p: part(i), script: pageScript, build: func() []redis.Cmder {
-			return []redis.Cmder{evalSha(ctx, pageScript, true, keys, args...)}
-		}}
+		calls[i] = evalCall(ctx, part(i), pageScript, true, keys, args...)
 	}
 	parts := make([]partPage, s.parts)
 	for i, cmds := range s.run(ctx, calls) {

@@ -144,8 +144,9 @@ func (s *Store) sendTo(ctx context.Context, c redis.UniversalClient, calls []cal
 	}
 }
 
-// evalSha is the command that runs sc by its SHA (EVALSHA_RO when readOnly).
-func evalSha(ctx context.Context, sc *redis.Script, readOnly bool, keys []string, args ...any) *redis.Cmd {
+// evalCall is the call that runs sc by its SHA in partition p (EVALSHA_RO when
+// readOnly).
+func evalCall(ctx context.Context, p part, sc *redis.Script, readOnly bool, keys []string, args ...any) call {
 	name := "evalsha"
 	if readOnly {
 		name = "evalsha_ro"
@@ -156,7 +157,37 @@ func evalSha(ctx context.Context, sc *redis.Script, readOnly bool, keys []string
 		cmdArgs = append(cmdArgs, k)
 	}
 	cmdArgs = append(cmdArgs, args...)
-	return redis.NewCmd(ctx, cmdArgs...)
+	return call{p: p, script: sc, build: func() []redis.Cmder {
+		return []redis.Cmder{redis.NewCmd(ctx, cmdArgs...)}
+	}}
+}
+
+// waiting makes c wait, when replicas > 0, up to wait for that many replicas to
+// acknowledge its writes: WAIT counts the writes of its own connection, so it goes
+// in the same pipeline, right after them.
+func (c call) waiting(ctx context.Context, replicas int, wait time.Duration) call {
+	if replicas <= 0 {
+		return c
+	}
+	build := c.build
+	c.build = func() []redis.Cmder {
+		return append(build(), redis.NewIntCmd(ctx, "wait", replicas, wait.Milliseconds()))
+	}
+	return c
+}
+
+// acked is the number of replicas that the WAIT of a waiting call's commands
+// counted: 0 when it was not asked for, or failed (then no replica is known to have
+// the writes).
+func acked(cmds []redis.Cmder) int {
+	if len(cmds) < 2 {
+		return 0
+	}
+	n, err := cmds[1].(*redis.IntCmd).Result()
+	if err != nil {
+		return 0
+	}
+	return int(n)
 }
 
 func sleep(ctx context.Context, d time.Duration) {
