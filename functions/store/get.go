@@ -90,19 +90,15 @@ func (s *Store) Positions(ctx context.Context) ([]Position, error) {
 	if err := s.checkPartitionsOnce(ctx); err != nil {
 		return nil, err
 	}
-	calls := make([]call, s.parts)
-	for i := range s.parts {
-		p := part(i)
-		calls[i] = call{p: p, build: func() []redis.Cmder {
-			return []redis.Cmder{redis.NewSliceCmd(ctx, "mget", p.key(seqName), p.key(epochName))}
-		}}
+	res, err := s.runAll(ctx, s.perPartition(func(p part) []redis.Cmder {
+		return []redis.Cmder{redis.NewSliceCmd(ctx, "mget", p.key(seqName), p.key(epochName))}
+	}))
+	if err != nil {
+		return nil, err
 	}
 	out := make([]Position, s.parts)
-	for i, cmds := range s.run(ctx, calls) {
-		v, err := cmds[0].(*redis.SliceCmd).Result()
-		if err != nil {
-			return nil, classify(err)
-		}
+	for i, cmds := range res {
+		v := cmds[0].(*redis.SliceCmd).Val()
 		out[i] = Position{Part: i, Seq: toInt(v[0]), Epoch: asString(v[1])}
 	}
 	return out, nil

@@ -152,21 +152,12 @@ type OutboxStats struct {
 
 // Outbox reads the outbox of every partition: one pipeline.
 func (s *Store) Outbox(ctx context.Context) (OutboxStats, error) {
-	calls := make([]call, s.parts)
-	for i := range s.parts {
-		p := part(i)
-		calls[i] = call{p: p, build: func() []redis.Cmder {
-			return []redis.Cmder{redis.NewIntCmd(ctx, "xlen", p.key(outboxName)), redis.NewIntCmd(ctx, "xlen", p.key(deadName)),
-				redis.NewXMessageSliceCmd(ctx, "xrange", p.key(outboxName), "-", "+", "count", 1)}
-		}}
-	}
-	res := s.run(ctx, calls)
-	for _, cmds := range res {
-		for _, c := range cmds {
-			if err := c.Err(); err != nil {
-				return OutboxStats{}, classify(err)
-			}
-		}
+	res, err := s.runAll(ctx, s.perPartition(func(p part) []redis.Cmder {
+		return []redis.Cmder{redis.NewIntCmd(ctx, "xlen", p.key(outboxName)), redis.NewIntCmd(ctx, "xlen", p.key(deadName)),
+			redis.NewXMessageSliceCmd(ctx, "xrange", p.key(outboxName), "-", "+", "count", 1)}
+	}))
+	if err != nil {
+		return OutboxStats{}, err
 	}
 	var st OutboxStats
 	for _, cmds := range res {

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -70,6 +71,30 @@ func (s *Store) run(ctx context.Context, calls []call) [][]redis.Cmder {
 		todo = again
 	}
 	return out
+}
+
+// runAll is run for calls whose every command must succeed (redis.Nil, a nil reply,
+// is an answer): it returns the first error instead.
+func (s *Store) runAll(ctx context.Context, calls []call) ([][]redis.Cmder, error) {
+	res := s.run(ctx, calls)
+	for _, cmds := range res {
+		for _, c := range cmds {
+			if err := c.Err(); err != nil && !errors.Is(err, redis.Nil) {
+				return nil, classify(err)
+			}
+		}
+	}
+	return res, nil
+}
+
+// perPartition is one call per partition, its commands made by build.
+func (s *Store) perPartition(build func(p part) []redis.Cmder) []call {
+	calls := make([]call, s.parts)
+	for i := range calls {
+		p := part(i)
+		calls[i] = call{p: p, build: func() []redis.Cmder { return build(p) }}
+	}
+	return calls
 }
 
 // send sends the calls at indexes todo, grouped by Redis, and fills out.

@@ -82,10 +82,8 @@ func (s *Store) anyPartition() part {
 // them, is not one the store can use) and checks that the store has the number of
 // partitions this Store was made for.
 func (s *Store) Ping(ctx context.Context) error {
-	for _, cmds := range s.run(ctx, s.everyNode(ctx, func() []redis.Cmder { return []redis.Cmder{redis.NewStatusCmd(ctx, "ping")} })) {
-		if err := cmds[0].Err(); err != nil {
-			return classify(err)
-		}
+	if _, err := s.runAll(ctx, s.everyNode(ctx, func() []redis.Cmder { return []redis.Cmder{redis.NewStatusCmd(ctx, "ping")} })); err != nil {
+		return err
 	}
 	if !s.loaded.Load() {
 		if err := s.Load(ctx); err != nil {
@@ -100,24 +98,20 @@ func (s *Store) checkPartitionsOnce(ctx context.Context) error {
 	if s.partsOK.Load() {
 		return nil
 	}
-	if err := s.CheckPartitions(ctx); err != nil {
-		return err
-	}
-	s.partsOK.Store(true)
-	return nil
+	return s.CheckPartitions(ctx)
 }
 
 // Load puts the scripts into the script cache of every Redis the store uses, so the
 // first request pays no EVAL.
 func (s *Store) Load(ctx context.Context) error {
-	for _, src := range []string{createLua, pageLua, getLua} {
-		for _, cmds := range s.run(ctx, s.everyNode(ctx, func() []redis.Cmder {
-			return []redis.Cmder{redis.NewStringCmd(ctx, "script", "load", src)}
-		})) {
-			if err := cmds[0].Err(); err != nil {
-				return classify(err)
-			}
+	if _, err := s.runAll(ctx, s.everyNode(ctx, func() []redis.Cmder {
+		return []redis.Cmder{
+			redis.NewStringCmd(ctx, "script", "load", createLua),
+			redis.NewStringCmd(ctx, "script", "load", pageLua),
+			redis.NewStringCmd(ctx, "script", "load", getLua),
 		}
+	})); err != nil {
+		return err
 	}
 	s.loaded.Store(true)
 	return nil
@@ -126,9 +120,6 @@ func (s *Store) Load(ctx context.Context) error {
 // everyNode is one call per partition whose Redis no earlier partition shares: the
 // calls that reach every Redis the store uses once.
 func (s *Store) everyNode(ctx context.Context, build func() []redis.Cmder) []call {
-	if s.cluster == nil {
-		return []call{{p: 0, build: build}}
-	}
 	seen := map[redis.UniversalClient]bool{}
 	var calls []call
 	for i := range s.parts {
@@ -152,32 +143,23 @@ func (s *Store) everyNode(ctx context.Context, build func() []redis.Cmder) []cal
 func (s *Store) CheckPartitions(ctx context.Context) error {
 	claim := s.cluster != nil && s.writer
 	want := strconv.Itoa(s.parts)
-	calls := make([]call, s.parts)
-	for i := range calls {
-		p := part(i)
-		calls[i] = call{p: p, build: func() []redis.Cmder {
-			get := redis.NewStringCmd(ctx, "get", p.key(partsName))
-			if !claim {
-				return []redis.Cmder{get}
-			}
-			return []redis.Cmder{redis.NewCmd(ctx, "set", p.key(partsName), want, "nx"), get}
-		}}
-	}
-	for _, cmds := range s.run(ctx, calls) {
-		for _, c := range cmds[:len(cmds)-1] {
-			if err := c.Err(); err != nil && !errors.Is(err, redis.Nil) {
-				return classify(err)
-			}
+	res, err := s.runAll(ctx, s.perPartition(func(p part) []redis.Cmder {
+		get := redis.NewStringCmd(ctx, "get", p.key(partsName))
+		if !claim {
+			return []redis.Cmder{get}
 		}
-		v, err := cmds[len(cmds)-1].(*redis.StringCmd).Result()
-		switch {
-		case errors.Is(err, redis.Nil):
-		case err != nil:
-			return classify(err)
-		case v != want:
+		return []redis.Cmder{redis.NewCmd(ctx, "set", p.key(partsName), want, "nx"), get}
+	}))
+	if err != nil {
+		return err
+	}
+	for _, cmds := range res {
+		// A partition without the count (redis.Nil) passes.
+		if v, err := cmds[len(cmds)-1].(*redis.StringCmd).Result(); err == nil && v != want {
 			return partitionsDiffer(v, s.parts)
 		}
 	}
+	s.partsOK.Store(true)
 	return nil
 }
 
