@@ -75,9 +75,9 @@ func (s *Store) Create(ctx context.Context, r NewRecord, replicas int, wait time
 		return Created{}, err
 	}
 	p := s.anyPartition()
-	claimKey := p.key(noClaimName)
+	claimKey, hasClaim := p.key(noClaimName), "0"
 	if r.Claim != "" {
-		p, claimKey = r.Claim.partition(s.parts), r.Claim.Key(s.parts)
+		p, claimKey, hasClaim = r.Claim.partition(s.parts), r.Claim.Key(s.parts), "1"
 	}
 	words := record.Tokenize(r.Text)
 	keys := make([]string, 0, 10+len(words))
@@ -90,14 +90,7 @@ func (s *Store) Create(ctx context.Context, r NewRecord, replicas int, wait time
 	if ttl <= 0 {
 		ttl = (24 * time.Hour).Milliseconds()
 	}
-	fields, err := docFields(r.Type, r.Text)
-	if err != nil {
-		return Created{}, err
-	}
-	hasClaim := "0"
-	if r.Claim != "" {
-		hasClaim = "1"
-	}
+	fields := docFields(r.Type, r.Text)
 	idPrefix := recordIDPrefix(p, s.parts)
 	args := []any{r.Tag, fields, ttl, fingerprint(r.Type, r.Text), newEpoch(), s.parts, s.maxBulk.Load(),
 		s.outboxCap, idPrefix, hasClaim}
@@ -148,31 +141,18 @@ func (s *Store) Create(ctx context.Context, r NewRecord, replicas int, wait time
 
 // fingerprint identifies a create command's content for its idempotency claim.
 func fingerprint(typ, text string) string {
-	h := sha256.New()
-	h.Write([]byte(typ))
-	h.Write([]byte{0})
-	h.Write([]byte(text))
-	return hex.EncodeToString(h.Sum(nil)[:12])
+	sum := sha256.Sum256([]byte(typ + "\x00" + text))
+	return hex.EncodeToString(sum[:12])
 }
 
 // docFields returns the type and text members of a record's JSON document,
-// `"type":...,"text":...`, encoded as encoding/json encodes strings.
-func docFields(typ, text string) (string, error) {
-	t, err := json.Marshal(typ)
-	if err != nil {
-		return "", fmt.Errorf("encode record type: %w", err)
-	}
-	x, err := json.Marshal(text)
-	if err != nil {
-		return "", fmt.Errorf("encode record text: %w", err)
-	}
-	var b strings.Builder
-	b.Grow(len(t) + len(x) + 16)
-	b.WriteString(`"type":`)
-	b.Write(t)
-	b.WriteString(`,"text":`)
-	b.Write(x)
-	return b.String(), nil
+// `"type":...,"text":...`, as encoding/json encodes them (it cannot fail on strings).
+func docFields(typ, text string) string {
+	b, _ := json.Marshal(struct {
+		Type string `json:"type"`
+		Text string `json:"text"`
+	}{typ, text})
+	return string(b[1 : len(b)-1]) // without the braces: the script puts the other members around them
 }
 
 // buildDoc is the document create.lua stores, built the same way from its parts.
@@ -203,14 +183,7 @@ func newEpoch() string {
 // plainTag reports whether tag can go into an id as is: in a URL path, a JSON string
 // and a Redis reply, without escaping.
 func plainTag(tag string) bool {
-	if tag == "" || len(tag) > 64 {
-		return false
-	}
-	for i := 0; i < len(tag); i++ {
-		c := tag[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.' || c == '~') {
-			return false
-		}
-	}
-	return true
+	return tag != "" && len(tag) <= 64 && !strings.ContainsFunc(tag, func(c rune) bool {
+		return !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.' || c == '~')
+	})
 }
