@@ -120,15 +120,9 @@ func parseID(id string, parts int) (p part, seq int64, ok bool) {
 
 // decimal parses s, a decimal number without sign or leading zero, up to max.
 func decimal(s string, max int64) (int64, bool) {
-	if s == "" || len(s) > 10 || (s[0] == '0' && len(s) > 1) {
+	if len(s) > 1 && s[0] == '0' {
 		return 0, false
 	}
-	var n int64
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return 0, false
-		}
-		n = n*10 + int64(s[i]-'0')
-	}
-	return n, n <= max
+	n, err := strconv.ParseUint(s, 10, 63)
+	return int64(n), err == nil && int64(n) <= max
 }

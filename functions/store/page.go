@@ -156,7 +156,7 @@ func (s *Store) pageArgs(p part, q Query, need Need) ([]string, []any) {
 		}
 	}
 	budget := max(s.budget/s.parts, 1)
-	micros := max(s.searchTime.Microseconds()/int64(s.parts), 50)
+	micros := max(searchTime.Microseconds()/int64(s.parts), 50)
 	return keys, []any{before, q.Limit, budget, micros, minSeq, epoch}
 }
 

@@ -63,7 +63,10 @@ func (s *Store) run(ctx context.Context, calls []call) [][]redis.Cmder {
 		}
 		// A redirection means the slot is moving or has moved; the nodes learn of it
 		// by gossip, so the map is read again after a pause, not at once.
-		sleep(ctx, pause)
+		select {
+		case <-ctx.Done():
+		case <-time.After(pause):
+		}
 		pause = min(2*pause, 200*time.Millisecond)
 		if reload {
 			s.cluster.reload(ctx)
@@ -213,13 +216,4 @@ func acked(cmds []redis.Cmder) int {
 		return 0
 	}
 	return int(n)
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
 }

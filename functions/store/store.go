@@ -11,7 +11,6 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"sync/atomic"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -21,15 +20,14 @@ import (
 // Store reads and writes records in one Redis (a master or a replica), or in a Redis
 // Cluster (its masters, or, for reading, its replicas).
 type Store struct {
-	rdb        redis.UniversalClient // the one Redis; nil in a cluster
-	cluster    *Cluster              // nil on one Redis
-	replica    bool                  // in a cluster: reads go to replicas
-	parts      int                   // partitions of the store
-	budget     int                   // units one search page may spend, shared by its partitions
-	searchTime time.Duration         // time one search page may take in Redis, shared likewise
-	outboxCap  int                   // outbox entries at which creates are refused; 0: no outbox
-	partsOK    atomic.Bool           // the store's partition count was found to be parts
-	writer     bool                  // the write function's (ForWrites)
+	rdb       redis.UniversalClient // the one Redis; nil in a cluster
+	cluster   *Cluster              // nil on one Redis
+	replica   bool                  // in a cluster: reads go to replicas
+	parts     int                   // partitions of the store
+	budget    int                   // units one search page may spend, shared by its partitions
+	outboxCap int                   // outbox entries at which creates are refused; 0: no outbox
+	partsOK   atomic.Bool           // the store's partition count was found to be parts
+	writer    bool                  // the write function's (ForWrites)
 	// configRefused: Redis refused CONFIG GET to this user once; Limits no longer asks.
 	configRefused atomic.Bool
 	// maxBulk is the Redis' proto-max-bulk-len: the longest string an index may grow
@@ -43,7 +41,7 @@ const defaultMaxBulk = 512 << 20
 
 // New returns a Store of one partition on rdb; the caller owns and closes rdb.
 func New(rdb redis.UniversalClient) *Store {
-	s := &Store{rdb: rdb, parts: 1, budget: scanBudget, searchTime: searchTime}
+	s := &Store{rdb: rdb, parts: 1, budget: scanBudget}
 	s.maxBulk.Store(defaultMaxBulk)
 	return s
 }
@@ -70,12 +68,7 @@ func (s *Store) Partitions() int { return s.parts }
 
 // anyPartition is the partition of a create without a claim: any will do, and
 // spreading them spreads the work over the shards.
-func (s *Store) anyPartition() part {
-	if s.parts == 1 {
-		return 0
-	}
-	return part(rand.IntN(s.parts))
-}
+func (s *Store) anyPartition() part { return part(rand.IntN(s.parts)) }
 
 // Ping checks that every Redis the store uses answers; until they have once, it
 // loads the scripts (a Redis that answers but refuses them, an ACL user without

@@ -114,15 +114,9 @@ func parsePositions(s string, parts int, cursor bool) ([]Position, error) {
 // validEpoch reports whether e can be an epoch: 1 to maxEpochLen digits and
 // lower-case letters.
 func validEpoch(e string) bool {
-	if e == "" || len(e) > maxEpochLen {
-		return false
-	}
-	for i := 0; i < len(e); i++ {
-		if c := e[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'z') {
-			return false
-		}
-	}
-	return true
+	return e != "" && len(e) <= maxEpochLen && !strings.ContainsFunc(e, func(c rune) bool {
+		return !('0' <= c && c <= '9' || 'a' <= c && c <= 'z')
+	})
 }
 
 // At returns the position t holds for partition p; ok is false when it holds none.
