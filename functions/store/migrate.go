@@ -215,33 +215,16 @@ func (s *Store) writeBatch(ctx context.Context, recs []oldRecord) error {
 
 // copyAliases copies layout 2's alias hash (ids of layout 1) into the partition's.
 func (s *Store) copyAliases(ctx context.Context) error {
-	var cursor uint64
-	for {
-		kv, next, err := s.rdb.HScan(ctx, v2AliasKey, cursor, "*", 1000).Result()
-		if err != nil {
-			return classify(err)
-		}
-		if len(kv) > 0 {
-			if err := s.rdb.HSet(ctx, part(0).key(aliasName), kv).Err(); err != nil {
-				return classify(err)
-			}
-		}
-		if cursor = next; cursor == 0 {
-			return nil
-		}
-	}
+	return scanEach(func(cursor uint64) *redis.ScanCmd { return s.rdb.HScan(ctx, v2AliasKey, cursor, "*", 1000) },
+		func(kv []string) error { return s.rdb.HSet(ctx, part(0).key(aliasName), kv).Err() })
 }
 
 // copyClaims copies the old layouts' idempotency claims into the partition, each with
-// the time it has left.
+// the time it has left: COPY keeps it, and copies nothing of a claim that expired
+// meanwhile.
 func (s *Store) copyClaims(ctx context.Context) (int, error) {
 	n := 0
-	var cursor uint64
-	for {
-		keys, next, err := s.rdb.Scan(ctx, cursor, oldClaimPrefix+"*", 1000).Result()
-		if err != nil {
-			return n, classify(err)
-		}
+	err := scanEach(func(cursor uint64) *redis.ScanCmd { return s.rdb.Scan(ctx, cursor, oldClaimPrefix+"*", 1000) }, func(keys []string) error {
 		for _, k := range keys {
 			var c Claim
 			switch rest := strings.TrimPrefix(k, oldClaimPrefix); {
@@ -252,47 +235,45 @@ func (s *Store) copyClaims(ctx context.Context) (int, error) {
 			default:
 				continue
 			}
-			v, err := s.rdb.Get(ctx, k).Result()
-			if errors.Is(err, redis.Nil) {
-				continue // expired meanwhile
+			copied, err := s.rdb.Copy(ctx, k, c.Key(1), 0, true).Result()
+			if err != nil {
+				return err
 			}
-			ttl, terr := s.rdb.PTTL(ctx, k).Result()
-			if err = errors.Join(err, terr); err != nil {
-				return n, classify(err)
-			}
-			switch {
-			case ttl == -1: // no expiry (go-redis passes Redis' -1 on as is): set none
-				ttl = 0
-			case ttl <= 0: // expired meanwhile
-				continue
-			}
-			if err := s.rdb.Set(ctx, c.partition(1).key(claimPrefix+string(c)), v, ttl).Err(); err != nil {
-				return n, classify(err)
-			}
-			n++
+			n += int(copied)
 		}
-		if cursor = next; cursor == 0 {
-			return n, nil
-		}
-	}
+		return nil
+	})
+	return n, err
 }
 
 func (s *Store) unlinkAll(ctx context.Context, pattern string) (int, error) {
 	n := 0
+	err := scanEach(func(cursor uint64) *redis.ScanCmd { return s.rdb.Scan(ctx, cursor, pattern, 1000) }, func(keys []string) error {
+		if err := s.rdb.Unlink(ctx, keys...).Err(); err != nil {
+			return err
+		}
+		n += len(keys)
+		return nil
+	})
+	return n, err
+}
+
+// scanEach runs scan, a SCAN or HSCAN from cursor, to its end, and hands each
+// batch that is not empty to do.
+func scanEach(scan func(cursor uint64) *redis.ScanCmd, do func(batch []string) error) error {
 	var cursor uint64
 	for {
-		keys, next, err := s.rdb.Scan(ctx, cursor, pattern, 1000).Result()
+		batch, next, err := scan(cursor).Result()
 		if err != nil {
-			return n, classify(err)
+			return classify(err)
 		}
-		if len(keys) > 0 {
-			if err := s.rdb.Unlink(ctx, keys...).Err(); err != nil {
-				return n, classify(err)
+		if len(batch) > 0 {
+			if err := do(batch); err != nil {
+				return classify(err)
 			}
-			n += len(keys)
 		}
 		if cursor = next; cursor == 0 {
-			return n, nil
+			return nil
 		}
 	}
 }
