@@ -13,37 +13,20 @@ import (
 // TLS on that port, and waits for the rest of what it takes for a command.
 var errHandshakeTimeout = errors.New("no TLS handshake within the dial timeout")
 
-// tlsDialer connects over TLS in two steps, so that a handshake that never ends can
-// be told from a server that does not accept: the TCP connection, then the
-// handshake, both within dialTimeout. An empty ServerName in cfg is the host
-// dialled, as crypto/tls does it.
+// tlsDialer connects over TLS (tls.Dialer: an empty ServerName in cfg is the host
+// dialled), the TCP connection and the handshake both within dialTimeout, and tells
+// a handshake that never ended from a server that did not accept: the dial's own
+// timeout is a net.OpError of op "dial", the handshake's the bare context error.
 func tlsDialer(cfg *tls.Config) func(context.Context, string, string) (net.Conn, error) {
+	d := &tls.Dialer{Config: cfg}
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
 		ctx, cancel := context.WithTimeout(ctx, dialTimeout)
 		defer cancel()
-		var d net.Dialer
-		raw, err := d.DialContext(ctx, network, addr)
-		if err != nil {
-			return nil, err
+		conn, err := d.DialContext(ctx, network, addr)
+		var oe *net.OpError
+		if errors.Is(err, context.DeadlineExceeded) && !(errors.As(err, &oe) && oe.Op == "dial") {
+			return nil, fmt.Errorf("%w: %w", errHandshakeTimeout, err)
 		}
-		c := cfg
-		if c.ServerName == "" {
-			host, _, err := net.SplitHostPort(addr)
-			if err != nil {
-				raw.Close()
-				return nil, err
-			}
-			c = cfg.Clone()
-			c.ServerName = host
-		}
-		conn := tls.Client(raw, c)
-		if err := conn.HandshakeContext(ctx); err != nil {
-			raw.Close()
-			if errors.Is(err, context.DeadlineExceeded) {
-				return nil, fmt.Errorf("%w: %w", errHandshakeTimeout, err)
-			}
-			return nil, err
-		}
-		return conn, nil
+		return conn, err
 	}
 }
