@@ -63,10 +63,6 @@ func NewClient(o Options) redis.UniversalClient {
 	if pool <= 0 {
 		pool = 64
 	}
-	rt := ioTimeout
-	if o.ReadTimeout > rt {
-		rt = o.ReadTimeout
-	}
 	uo := &redis.UniversalOptions{
 		Username:         o.Username,
 		Password:         o.Password,
@@ -77,7 +73,7 @@ func NewClient(o Options) redis.UniversalClient {
 		// round trip fewer per connection.
 		DisableIdentity: true,
 		DialTimeout:     dialTimeout,
-		ReadTimeout:     rt,
+		ReadTimeout:     max(ioTimeout, o.ReadTimeout),
 		WriteTimeout:    ioTimeout,
 		PoolTimeout:     poolTimeout,
 		PoolSize:        pool,

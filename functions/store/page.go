@@ -6,6 +6,7 @@ import (
 	_ "embed"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -88,12 +89,7 @@ type DocPage struct {
 
 // Served reports whether every partition could serve the read.
 func (p DocPage) Served() bool {
-	for _, s := range p.Status {
-		if s != Served {
-			return false
-		}
-	}
-	return true
+	return !slices.ContainsFunc(p.Status, func(s Status) bool { return s != Served })
 }
 
 // scanBudget bounds the work of one search page in units (entries walked, indexes
