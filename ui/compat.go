@@ -216,7 +216,7 @@ func decodeSearch(w http.ResponseWriter, r *http.Request, in *SearchRequest) err
 // A redirect is never passed on (the client follows none, see Start).
 func (s *UI) relayError(w http.ResponseWriter, resp *http.Response, function string, fields map[string]string) {
 	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
-		s.metrics.upstream.WithLabelValues(function, "redirect").Inc()
+		s.upstream.WithLabelValues(function, "redirect").Inc()
 		serve.JSON(w, http.StatusBadGateway, redirectError(function, resp))
 		return
 	}

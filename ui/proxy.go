@@ -57,7 +57,7 @@ func (s *UI) proxy(function string, target *url.URL) http.Handler {
 			case resp.StatusCode >= 300 && resp.StatusCode < 400:
 				// A redirect would send the browser to a path the UI never checked,
 				// or to the function's own host; the UI never passes one on.
-				s.metrics.upstream.WithLabelValues(function, "redirect").Inc()
+				s.upstream.WithLabelValues(function, "redirect").Inc()
 				replaceBody(resp, http.StatusBadGateway, redirectError(function, resp))
 			case resp.StatusCode >= 400 && !serve.IsJSON(resp.Header.Get("Content-Type")):
 				// An ingress or activator error page is HTML from another service;
@@ -138,14 +138,14 @@ func (s *UI) upstreamError(w http.ResponseWriter, r *http.Request, function stri
 	switch {
 	case r.Context().Err() != nil:
 		// The browser went away; nobody reads this answer.
-		s.metrics.upstream.WithLabelValues(function, "canceled").Inc()
+		s.upstream.WithLabelValues(function, "canceled").Inc()
 		w.WriteHeader(http.StatusBadGateway)
 		return
 	case errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()):
-		s.metrics.upstream.WithLabelValues(function, "timeout").Inc()
+		s.upstream.WithLabelValues(function, "timeout").Inc()
 		serve.Error(w, r, s.log, fail.Unavailable(fmt.Sprintf("the %s function did not answer within %s; retry shortly", function, s.cfg.ProxyTimeout), err))
 	default:
-		s.metrics.upstream.WithLabelValues(function, "unreachable").Inc()
+		s.upstream.WithLabelValues(function, "unreachable").Inc()
 		s.log.Warn("function unreachable", "function", function, "path", r.URL.Path, "err", err)
 		badGateway(w, fmt.Sprintf("the %s function is unreachable", function))
 	}

@@ -43,24 +43,21 @@ type UI struct {
 	transport   *http.Transport
 	client      *http.Client
 	mux         *http.ServeMux
-	metrics     metrics
-}
-
-type metrics struct {
-	requests *prometheus.CounterVec
-	upstream *prometheus.CounterVec
+	requests    *prometheus.CounterVec // by route, method and status
+	upstream    *prometheus.CounterVec // requests to a function that got no answer
 }
 
 // New returns the UI; it reads its configuration from the environment in Start.
 func New() *UI {
-	return &UI{log: slog.Default(), metrics: metrics{
+	return &UI{
+		log: slog.Default(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ui_http_requests_total", Help: "HTTP requests handled, by route, method and status code.",
 		}, []string{"route", "method", "code"}),
 		upstream: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ui_upstream_errors_total", Help: "Requests to a function that got no answer, by function and reason.",
 		}, []string{"function", "reason"}),
-	}}
+	}
 }
 
 // Start checks the configuration and builds the proxies and routes.
@@ -161,7 +158,7 @@ func (s *UI) Stop(context.Context) error {
 
 // Collectors returns the UI's own metrics; the runtime adds its request metrics.
 func (s *UI) Collectors() []prometheus.Collector {
-	return []prometheus.Collector{s.metrics.requests, s.metrics.upstream}
+	return []prometheus.Collector{s.requests, s.upstream}
 }
 
 // PrivateMetrics keeps the UI's /metrics (Go version, process and traffic figures)
@@ -194,7 +191,7 @@ func (s *UI) Handle(w http.ResponseWriter, r *http.Request) {
 // route counts a route's requests under a fixed label, so paths with ids do not
 // grow the metric's cardinality.
 func (s *UI) route(name string, h http.Handler) http.Handler {
-	return promhttp.InstrumentHandlerCounter(s.metrics.requests.MustCurryWith(prometheus.Labels{"route": name}), h)
+	return promhttp.InstrumentHandlerCounter(s.requests.MustCurryWith(prometheus.Labels{"route": name}), h)
 }
 
 // logged writes one JSON line per API request; static files and probes stay quiet.
