@@ -2,6 +2,7 @@ package ui
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -175,12 +176,10 @@ func maxCount(raw jsontext.Value) (int, bool) {
 // sent with the form content type (what curl -d does by default) is read as JSON; no
 // Content-Type at all means JSON.
 func decodeSearch(w http.ResponseWriter, r *http.Request, in *SearchRequest) error {
-	mt := "application/json"
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		var err error
-		if mt, _, err = mime.ParseMediaType(ct); err != nil {
-			return serve.UnsupportedType("Content-Type", ct)
-		}
+	ct := cmp.Or(r.Header.Get("Content-Type"), "application/json")
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil {
+		mt = ct // refused below, named whole
 	}
 	isForm := mt == "application/x-www-form-urlencoded"
 	if !isForm && !serve.IsJSON(mt) {

@@ -456,3 +456,34 @@ func TestCompatBadBodies(t *testing.T) {
 		}
 	}
 }
+
+// TestSearchContentTypes: /search takes JSON (any +json type, and no Content-Type at
+// all) and forms; any other type is a 415 that names the media type without its
+// parameters, and a header that does not parse is named whole.
+func TestSearchContentTypes(t *testing.T) {
+	ui := newUI(t, closedURL(t), closedURL(t), time.Second)
+	for _, tt := range []struct {
+		contentType, body string
+		wantStatus        int
+		wantInError       string
+	}{
+		{"", `{"sd_type":"bp"}`, http.StatusBadGateway, "read function"},
+		{"application/json; charset=utf-8", `{"sd_type":"bp"}`, http.StatusBadGateway, "read function"},
+		{"application/merge-patch+json", `{"sd_type":"bp"}`, http.StatusBadGateway, "read function"},
+		{"application/x-www-form-urlencoded", "sd_type=bp", http.StatusBadGateway, "read function"},
+		{"text/plain; charset=utf-8", `{"sd_type":"bp"}`, http.StatusUnsupportedMediaType, `content type "text/plain" is not supported`},
+		{"application/json; =x", `{"sd_type":"bp"}`, http.StatusUnsupportedMediaType, `content type "application/json; =x" is not supported`},
+		{"application/x-www-form-urlencoded; =x", "sd_type=bp", http.StatusUnsupportedMediaType, `"application/x-www-form-urlencoded; =x"`},
+		{"no/such type", `{"sd_type":"bp"}`, http.StatusUnsupportedMediaType, `content type "no/such type" is not supported`},
+	} {
+		resp, body := do(t, http.MethodPost, ui.URL+"/search", tt.contentType, tt.body, nil)
+		var e serve.ErrorBody
+		json.Unmarshal([]byte(body), &e)
+		if resp.StatusCode != tt.wantStatus || !strings.Contains(e.Error, tt.wantInError) {
+			t.Errorf("POST /search as %q: got %d %s, want %d with %s", tt.contentType, resp.StatusCode, body, tt.wantStatus, tt.wantInError)
+		}
+		if tt.wantStatus == http.StatusUnsupportedMediaType && e.Field != "Content-Type" {
+			t.Errorf("POST /search as %q: got field %q, want Content-Type", tt.contentType, e.Field)
+		}
+	}
+}
