@@ -5,6 +5,7 @@
 package ui
 
 import (
+	"cmp"
 	"context"
 	"embed"
 	"io"
@@ -175,13 +176,9 @@ func (s *UI) SetHeaders(h http.Header) {
 
 // Handle serves the page, the proxy and the original sample's endpoints. A Host the
 // UI does not serve, and a path that another program could read as another path, are
-// refused before any route.
+// refused before any route, the Host first.
 func (s *UI) Handle(w http.ResponseWriter, r *http.Request) {
-	err := s.allowedHost(r)
-	if err == nil {
-		err = checkPath(r.URL.EscapedPath())
-	}
-	if err != nil {
+	if err := cmp.Or(s.allowedHost(r), checkPath(r.URL.EscapedPath())); err != nil {
 		serve.Error(w, r, s.log, err)
 		return
 	}
