@@ -38,11 +38,10 @@ type pathKey struct{}
 func (s *UI) proxy(function string, target *url.URL) http.Handler {
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
+			// The function knows /records, not /api/records: SetURL joins target's
+			// path with the checked path.
+			pr.Out.URL.Path, pr.Out.URL.RawPath = pr.In.Context().Value(pathKey{}).(string), ""
 			pr.SetURL(target)
-			// SetURL joins the paths; the function knows /records, not /api/records.
-			path := pr.In.Context().Value(pathKey{}).(string)
-			pr.Out.URL.Path = strings.TrimSuffix(target.Path, "/") + path
-			pr.Out.URL.RawPath = strings.TrimSuffix(target.EscapedPath(), "/") + path
 			pr.Out.URL.RawQuery = pr.In.URL.RawQuery
 			pr.Out.Header = pick(pr.In.Header, requestHeaders)
 			if pr.Out.Header.Get("User-Agent") == "" {

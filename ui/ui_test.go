@@ -487,3 +487,34 @@ func TestSearchContentTypes(t *testing.T) {
 		}
 	}
 }
+
+// TestProxyJoinsTheTargetPath: the function path goes after the path of WRITE_URL and
+// READ_URL with one slash between them, and what that path escapes stays escaped.
+func TestProxyJoinsTheTargetPath(t *testing.T) {
+	uris := make(chan string, 1)
+	fn := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		uris <- r.RequestURI
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"records":[]}`)
+	}))
+	t.Cleanup(fn.Close)
+	for _, tt := range []struct{ base, target, want string }{
+		{"", "/api/records?q=a", "/records?q=a"},
+		{"/", "/api/records/abc", "/records/abc"},
+		{"/prefix", "/api/records", "/prefix/records"},
+		{"/prefix/", "/api/records/abc?minSeq=1", "/prefix/records/abc?minSeq=1"},
+		{"/pre%2Ffix", "/api/records/abc", "/pre%2Ffix/records/abc"},
+		{"/pre%2Ffix/", "/api/records", "/pre%2Ffix/records"},
+	} {
+		ui := newUI(t, fn.URL+tt.base, fn.URL+tt.base, 5*time.Second)
+		resp, body := do(t, http.MethodGet, ui.URL+tt.target, "", "", nil)
+		select {
+		case got := <-uris:
+			if got != tt.want || resp.StatusCode != http.StatusOK {
+				t.Errorf("READ_URL %s, GET %s: the function got %s (answer %d %s), want %s", fn.URL+tt.base, tt.target, got, resp.StatusCode, body, tt.want)
+			}
+		default:
+			t.Errorf("READ_URL %s, GET %s: got %d %s and no request at the function, want %s", fn.URL+tt.base, tt.target, resp.StatusCode, body, tt.want)
+		}
+	}
+}
