@@ -41,12 +41,8 @@ func Mux(f Handler, cfg Config) http.Handler {
 	reg.MustRegister(requests, duration)
 
 	mux := http.NewServeMux()
-	mux.HandleFunc("/health/readiness", func(w http.ResponseWriter, r *http.Request) {
-		probe(w, r, f, true)
-	})
-	mux.HandleFunc("/health/liveness", func(w http.ResponseWriter, r *http.Request) {
-		probe(w, r, f, false)
-	})
+	mux.Handle("/health/readiness", probe(f, true))
+	mux.Handle("/health/liveness", probe(f, false))
 	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	if _, private := f.(PrivateMetrics); cfg.MetricsPort == 0 && !private {
 		mux.Handle("/metrics", metrics)
@@ -173,28 +169,30 @@ func localPort(r *http.Request) int {
 // probe answers a health probe. The reason of a failed one is the message of its
 // fail.Error (such as "redis is unavailable"), never its cause: probes may be public,
 // and a cause can name addresses.
-func probe(w http.ResponseWriter, r *http.Request, f Handler, readiness bool) {
-	ok, err := true, error(nil)
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	defer cancel()
-	if rr, has := f.(ReadinessReporter); readiness && has {
-		ok, err = rr.Ready(ctx)
-	}
-	if lr, has := f.(LivenessReporter); !readiness && has {
-		ok, err = lr.Alive(ctx)
-	}
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	if !ok || err != nil {
-		w.WriteHeader(http.StatusServiceUnavailable)
-		var e *fail.Error
-		if errors.As(err, &e) {
-			fmt.Fprintln(w, "not ready:", e.Message)
-		} else {
-			fmt.Fprintln(w, "not ready")
+func probe(f Handler, readiness bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ok, err := true, error(nil)
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if rr, has := f.(ReadinessReporter); readiness && has {
+			ok, err = rr.Ready(ctx)
 		}
-		return
+		if lr, has := f.(LivenessReporter); !readiness && has {
+			ok, err = lr.Alive(ctx)
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if !ok || err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			var e *fail.Error
+			if errors.As(err, &e) {
+				fmt.Fprintln(w, "not ready:", e.Message)
+			} else {
+				fmt.Fprintln(w, "not ready")
+			}
+			return
+		}
+		fmt.Fprintln(w, "ok")
 	}
-	fmt.Fprintln(w, "ok")
 }
 
 // cleanPath reports whether p has no empty, "." or ".." segment (a trailing slash
