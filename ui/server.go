@@ -5,10 +5,10 @@
 package ui
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"embed"
-	"io"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -132,21 +132,15 @@ func (s *UI) fileHandler(static fs.FS, name string) http.Handler {
 }
 
 // serveFile serves the embedded file name, or a JSON 404: there are no directory
-// listings and no plain-text errors.
+// listings and no plain-text errors. Embedded files have no modification time, so
+// none is sent.
 func (s *UI) serveFile(w http.ResponseWriter, r *http.Request, static fs.FS, name string) {
-	f, err := static.Open(name)
+	b, err := fs.ReadFile(static, name)
 	if err != nil {
 		serve.Error(w, r, s.log, serve.NotFound(r.URL.Path))
 		return
 	}
-	defer f.Close()
-	st, err := f.Stat()
-	rs, seekable := f.(io.ReadSeeker)
-	if err != nil || st.IsDir() || !seekable {
-		serve.Error(w, r, s.log, serve.NotFound(r.URL.Path))
-		return
-	}
-	http.ServeContent(w, r, name, st.ModTime(), rs)
+	http.ServeContent(w, r, name, time.Time{}, bytes.NewReader(b))
 }
 
 // Stop closes the idle connections to the functions.
