@@ -238,8 +238,6 @@ func endpoint(base *url.URL, path string, q url.Values) string {
 	u := *base
 	u.Path = strings.TrimSuffix(base.Path, "/") + path
 	u.RawPath = ""
-	if q != nil {
-		u.RawQuery = q.Encode()
-	}
+	u.RawQuery = q.Encode() // "" for nil, and base has no query (baseURL)
 	return u.String()
 }
