@@ -78,11 +78,11 @@ func (l Limits) worse(o Limits) bool {
 	if l.Evicts() != o.Evicts() {
 		return l.Evicts()
 	}
-	return l.ratio() > o.ratio()
+	return l.Ratio() > o.Ratio()
 }
 
-// ratio is used_memory / maxmemory, 0 without maxmemory.
-func (l Limits) ratio() float64 {
+// Ratio is used_memory / maxmemory, 0 without maxmemory.
+func (l Limits) Ratio() float64 {
 	if l.MaxMemory <= 0 {
 		return 0
 	}

@@ -64,11 +64,7 @@ func (g *guard) update(ctx context.Context) {
 	if err != nil {
 		return
 	}
-	ratio := 0.0
-	if l.MaxMemory > 0 {
-		ratio = float64(l.UsedMemory) / float64(l.MaxMemory)
-	}
-	g.memory.Set(ratio)
+	g.memory.Set(l.Ratio())
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	switch evicting := l.Evicts(); {
