@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -77,18 +78,16 @@ func (c *Cluster) node(ctx context.Context, slot int64, replica bool) (redis.Uni
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, sh := range c.shards {
-		for _, r := range sh.slots {
-			if slot < r[0] || slot > r[1] {
-				continue
-			}
-			if !replica {
-				return c.client(sh.master, false), nil
-			}
-			if len(sh.replicas) == 0 {
-				return nil, fmt.Errorf("%w: slot %d (master %s) has no replica online", errNoReplica, slot, sh.master)
-			}
-			return c.client(sh.replicas[rand.IntN(len(sh.replicas))], true), nil
+		if !slices.ContainsFunc(sh.slots, func(r [2]int64) bool { return r[0] <= slot && slot <= r[1] }) {
+			continue
 		}
+		if !replica {
+			return c.client(sh.master, false), nil
+		}
+		if len(sh.replicas) == 0 {
+			return nil, fmt.Errorf("%w: slot %d (master %s) has no replica online", errNoReplica, slot, sh.master)
+		}
+		return c.client(sh.replicas[rand.IntN(len(sh.replicas))], true), nil
 	}
 	return nil, fmt.Errorf("%w: no node serves slot %d", errClusterDown, slot)
 }
