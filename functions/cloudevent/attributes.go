@@ -48,7 +48,7 @@ func structuredAttributes(body []byte) (attributes, error) {
 		return a, err
 	}
 	for name, v := range a.Extensions {
-		if !isAttributeName(name) {
+		if !IsAttributeName(name) {
 			return a, notAName(name)
 		}
 		if k := v.Kind(); k != '"' && k != '0' && k != 't' && k != 'f' && k != 'n' {
@@ -85,7 +85,7 @@ func binaryAttributes(h http.Header, body []byte) (attributes, error) {
 			return a, fail.Invalidf(name, "%s is given %d times; give it once", key, len(vals))
 		case !utf8.ValidString(vals[0]):
 			return a, fail.Invalidf(name, "%s is not valid UTF-8", key)
-		case !isAttributeName(name):
+		case !IsAttributeName(name):
 			return a, notAName(name)
 		}
 	}
@@ -101,8 +101,8 @@ func notAName(name string) error {
 	return fail.Invalidf(name, "%q is no CloudEvents attribute name (lower-case letters and digits)", name)
 }
 
-// isAttributeName reports whether name is a CloudEvents attribute name: lower-case
+// IsAttributeName reports whether name is a CloudEvents attribute name: lower-case
 // ASCII letters and digits. (Header names come lower-cased.)
-func isAttributeName(name string) bool {
+func IsAttributeName(name string) bool {
 	return name != "" && strings.Trim(name, "abcdefghijklmnopqrstuvwxyz0123456789") == ""
 }

@@ -9,14 +9,16 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
-	"sort"
+	"slices"
 	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/cqrs-knative/cqrs-knative/functions/cloudevent"
 	"github.com/cqrs-knative/cqrs-knative/functions/record"
 	"github.com/cqrs-knative/cqrs-knative/functions/store"
 )
@@ -35,12 +37,10 @@ import (
 type relay struct {
 	log       *slog.Logger
 	store     *store.Store
-	cfg       Outbox
+	cfg       Config // the outbox's settings; WRITE_REPLICAS: publish only what that many replicas have
 	source    string
 	overrides map[string]string
-	replicas  int           // WRITE_REPLICAS: publish only what that many replicas have
-	wait      time.Duration // WRITE_WAIT_TIMEOUT
-	owner     string        // this instance, as leases name it
+	owner     string // this instance, as leases name it
 	client    *http.Client
 	wake      chan struct{}
 	metrics   relayMetrics
@@ -94,10 +94,9 @@ func (m relayMetrics) collectors() []prometheus.Collector {
 
 func newRelay(log *slog.Logger, st *store.Store, cfg Config, source string, m relayMetrics) *relay {
 	overrides, _ := parseOverrides(cfg.Overrides) // checked with the configuration
-	owner := rand.Text()
 	return &relay{
-		log: log.With("component", "outbox"), store: st, cfg: cfg.Outbox, source: source, overrides: overrides,
-		replicas: cfg.WriteReplicas, wait: cfg.WriteWaitTimeout, owner: owner, metrics: m,
+		log: log.With("component", "outbox"), store: st, cfg: cfg, source: source, overrides: overrides,
+		owner: rand.Text(), metrics: m,
 		client: &http.Client{Timeout: cfg.SendTimeout, CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse
 		}},
@@ -128,7 +127,9 @@ func (r *relay) run(ctx context.Context) {
 		next := time.Now().Add(r.cfg.PollEvery)
 		for p := range r.store.Partitions() {
 			if at := r.retryAt[p]; time.Now().Before(at) {
-				next = minTime(next, at)
+				if at.Before(next) {
+					next = at
+				}
 				continue
 			}
 			if r.drain(ctx, p) {
@@ -148,24 +149,19 @@ func (r *relay) run(ctx context.Context) {
 	}
 }
 
-// readFailed logs that partition p's outbox cannot be read, once for each reason:
-// a cause that lasts (a refused command, Redis down) fails the same way at every
-// retry, each second, and would bury the log.
-func (r *relay) readFailed(p int, err error) {
-	if msg := err.Error(); msg != r.failing[p] {
-		r.failing[p] = msg
-		r.log.Warn("cannot read the outbox; trying again every second", "partition", p, "err", err)
-	}
-}
-
 // drain takes one batch of partition p and publishes it, in order, and reports
 // whether it published anything.
 func (r *relay) drain(ctx context.Context, p int) bool {
 	taken := time.Now()
-	b, err := r.store.Take(ctx, p, r.owner, r.cfg.Lease, batch, r.replicas, r.wait)
+	b, err := r.store.Take(ctx, p, r.owner, r.cfg.Lease, batch, r.cfg.WriteReplicas, r.cfg.WriteWaitTimeout)
 	if err != nil {
 		if ctx.Err() == nil {
-			r.readFailed(p, err)
+			// Logged once for each reason: a cause that lasts (a refused command, Redis
+			// down) fails the same way at every retry, each second, and would bury the log.
+			if msg := err.Error(); msg != r.failing[p] {
+				r.failing[p] = msg
+				r.log.Warn("cannot read the outbox; trying again every second", "partition", p, "err", err)
+			}
 			r.retryAt[p] = time.Now().Add(time.Second)
 		}
 		return false
@@ -183,51 +179,55 @@ func (r *relay) drain(ctx context.Context, p int) bool {
 	if len(b.Entries) == 0 {
 		return false
 	}
-	if r.replicas > 0 && b.Acked < r.replicas {
+	if r.cfg.WriteReplicas > 0 && b.Acked < r.cfg.WriteReplicas {
 		// Published now, a record a failover loses would be an event of nothing.
 		r.settle(p, nil, b.Entries, nil, "")
-		r.retryAt[p] = time.Now().Add(r.wait)
+		r.retryAt[p] = time.Now().Add(r.cfg.WriteWaitTimeout)
 		return false
 	}
-	for i, e := range b.Entries {
+	n, reason, err := r.publish(ctx, b.Entries, taken)
+	published, untried := b.Entries[:n], b.Entries[n:]
+	if err == nil || ctx.Err() != nil {
+		// All sent, the lease near its end, or stopping: the rest stays for the next take.
+		r.settle(p, published, untried, nil, "")
+		return n > 0
+	}
+	e := untried[0]
+	r.metrics.failures.WithLabelValues(reason).Inc()
+	switch {
+	case reason == sinkUnavailable:
+		// Not this event's fault: it does not count toward its attempts.
+		r.settle(p, published, untried, nil, "")
+		r.backoff(p, 0, err)
+	case e.Deliveries >= r.cfg.Attempts:
+		r.metrics.deadLetters.Inc()
+		r.log.Error("event refused too often: moved to the dead-letter stream", "id", e.Record, "attempts", e.Deliveries, "err", err)
+		r.settle(p, published, untried[1:], untried[:1], err.Error())
+		return true
+	default:
+		r.settle(p, published, untried[1:], nil, "")
+		r.backoff(p, e.Deliveries, err)
+	}
+	return n > 0
+}
+
+// publish sends entries in order until one fails, or until the lease would not
+// outlast another send, and returns how many it sent and, if one failed, why.
+func (r *relay) publish(ctx context.Context, entries []store.Entry, taken time.Time) (int, string, error) {
+	for i, e := range entries {
 		if time.Since(taken)+r.cfg.SendTimeout > r.cfg.Lease*3/4 {
 			// The lease must outlast the batch: settle what is done and take again.
-			r.settle(p, b.Entries[:i], b.Entries[i:], nil, "")
-			return i > 0
+			return i, "", nil
 		}
-		err := r.send(ctx, e)
-		if err == nil {
-			r.metrics.published.Inc()
-			if e.Deliveries > 1 {
-				r.metrics.redelivered.Inc()
-			}
-			continue
+		if reason, err := r.send(ctx, e); err != nil {
+			return i, reason, err
 		}
-		var down unavailable
-		switch {
-		case ctx.Err() != nil:
-			// Stopping: the entries stay for the next relay.
-			r.settle(p, b.Entries[:i], b.Entries[i:], nil, "")
-		case errors.As(err, &down):
-			// Not this event's fault: it does not count toward its attempts.
-			r.metrics.failures.WithLabelValues("unavailable").Inc()
-			r.settle(p, b.Entries[:i], b.Entries[i:], nil, "")
-			r.backoff(p, 0, err)
-		case e.Deliveries >= r.cfg.Attempts:
-			r.metrics.failures.WithLabelValues(failureReason(err)).Inc()
-			r.metrics.deadLetters.Inc()
-			r.log.Error("event refused too often: moved to the dead-letter stream", "id", e.Record, "attempts", e.Deliveries, "err", err)
-			r.settle(p, b.Entries[:i], b.Entries[i+1:], []store.Entry{e}, err.Error())
-			return true
-		default:
-			r.metrics.failures.WithLabelValues(failureReason(err)).Inc()
-			r.settle(p, b.Entries[:i], b.Entries[i+1:], nil, "")
-			r.backoff(p, e.Deliveries, err)
+		r.metrics.published.Inc()
+		if e.Deliveries > 1 {
+			r.metrics.redelivered.Inc()
 		}
-		return i > 0
 	}
-	r.settle(p, b.Entries, nil, nil, "")
-	return true
+	return len(entries), "", nil
 }
 
 // settle records what became of a batch; if that fails, the entries are taken again
@@ -240,30 +240,36 @@ func (r *relay) settle(p int, published, untried, dead []store.Entry, reason str
 		r.log.Warn("cannot settle outbox entries; they will be taken again", "partition", p, "err", err)
 		return
 	}
-	r.pending[p] = n
-	r.metrics.pending.Set(float64(sum(r.pending)))
+	r.setPending(p, n)
 }
 
 // backoff waits before partition p is taken again: 0.5 s doubling with each delivery
-// of the event that failed, at most 8 s.
+// of the event that failed, at most 8 s (0.5 s doubled 4 times).
 func (r *relay) backoff(p, deliveries int, err error) {
-	d := 500 * time.Millisecond
-	for i := 1; i < deliveries && d < 8*time.Second; i++ {
-		d *= 2
-	}
-	r.retryAt[p] = time.Now().Add(min(d, 8*time.Second))
+	d := 500 * time.Millisecond << min(max(deliveries-1, 0), 4)
+	r.retryAt[p] = time.Now().Add(d)
 	r.log.Warn("cannot publish to K_SINK; trying again", "partition", p, "in", d.String(), "err", err)
 }
 
 // gauge updates the pending and oldest-age metrics from a batch.
 func (r *relay) gauge(p int, b store.Batch) {
-	r.pending[p] = b.Pending
-	r.metrics.pending.Set(float64(sum(r.pending)))
+	total := r.setPending(p, b.Pending)
 	if len(b.Entries) > 0 {
 		r.metrics.oldest.Set(time.Since(b.Entries[0].Created).Seconds())
-	} else if sum(r.pending) == 0 {
+	} else if total == 0 {
 		r.metrics.oldest.Set(0)
 	}
+}
+
+// setPending records that partition p holds n entries, as last seen, and sets the
+// pending gauge to the total, which it returns.
+func (r *relay) setPending(p int, n int64) (total int64) {
+	r.pending[p] = n
+	for _, n := range r.pending {
+		total += n
+	}
+	r.metrics.pending.Set(float64(total))
+	return total
 }
 
 // stats sets the gauges from the whole outbox, whichever partitions this relay holds.
@@ -293,16 +299,17 @@ func (r *relay) release() {
 	}
 }
 
-// unavailable is a send that failed because the sink cannot take events now.
-type unavailable struct{ err error }
+// sinkUnavailable is the reason of a send that failed because the sink cannot take
+// events now, which is waited for and does not count toward OUTBOX_ATTEMPTS.
+const sinkUnavailable = "unavailable"
 
-func (u unavailable) Error() string { return u.err.Error() }
-
-// send posts e as a binary-mode CloudEvent to the sink.
-func (r *relay) send(ctx context.Context, e store.Entry) error {
+// send posts e as a binary-mode CloudEvent to the sink. A failure comes with its
+// reason, as cqrs_outbox_send_failures_total labels it: sinkUnavailable, timeout or
+// refused.
+func (r *relay) send(ctx context.Context, e store.Entry) (reason string, err error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.cfg.Sink, bytes.NewReader(e.Doc))
 	if err != nil {
-		return err
+		return "refused", err
 	}
 	h := req.Header
 	for k, v := range r.overrides {
@@ -320,29 +327,20 @@ func (r *relay) send(ctx context.Context, e store.Entry) error {
 	if err != nil {
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
-			return fmt.Errorf("no answer within OUTBOX_SEND_TIMEOUT (%s): %w", r.cfg.SendTimeout, err)
+			return "timeout", fmt.Errorf("no answer within OUTBOX_SEND_TIMEOUT (%s): %w", r.cfg.SendTimeout, err)
 		}
-		return unavailable{err}
+		return sinkUnavailable, err
 	}
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
 	switch c := resp.StatusCode; {
 	case c >= 200 && c < 300:
-		return nil
+		return "", nil
 	case c == http.StatusTooManyRequests || c == http.StatusBadGateway || c == http.StatusServiceUnavailable || c == http.StatusGatewayTimeout:
-		return unavailable{fmt.Errorf("the sink answered %s", resp.Status)}
+		return sinkUnavailable, fmt.Errorf("the sink answered %s", resp.Status)
 	default:
-		return fmt.Errorf("the sink refused the event: %s", resp.Status)
+		return "refused", fmt.Errorf("the sink refused the event: %s", resp.Status)
 	}
-}
-
-// failureReason labels a counted failure for cqrs_outbox_send_failures_total.
-func failureReason(err error) string {
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		return "timeout"
-	}
-	return "refused"
 }
 
 // parseOverrides reads K_CE_OVERRIDES, {"extensions":{"name":"value",...}}, which a
@@ -358,12 +356,7 @@ func parseOverrides(s string) (map[string]string, error) {
 		return nil, fmt.Errorf("not the JSON {\"extensions\":{...}} Knative writes: %w", err)
 	}
 	out := make(map[string]string, len(o.Extensions))
-	names := make([]string, 0, len(o.Extensions))
-	for k := range o.Extensions {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	for _, k := range names {
+	for _, k := range slices.Sorted(maps.Keys(o.Extensions)) {
 		if !extensionName(k) {
 			return nil, fmt.Errorf("extension name %q is not 1 to 20 lower-case letters and digits", k)
 		}
@@ -381,33 +374,13 @@ func parseOverrides(s string) (map[string]string, error) {
 	return out, nil
 }
 
+// extensionName reports whether k may name an extension of the events sent: a
+// CloudEvents attribute name of at most 20 characters that is no attribute of the
+// event itself.
 func extensionName(k string) bool {
 	switch k {
-	case "", "specversion", "id", "source", "type", "subject", "time", "datacontenttype", "dataschema", "data":
-		return false // attributes of the event itself, not extensions
-	}
-	if len(k) > 20 {
+	case "specversion", "id", "source", "type", "subject", "time", "datacontenttype", "dataschema", "data":
 		return false
 	}
-	for i := 0; i < len(k); i++ {
-		if c := k[i]; !('a' <= c && c <= 'z' || '0' <= c && c <= '9') {
-			return false
-		}
-	}
-	return true
-}
-
-func sum(xs []int64) int64 {
-	var n int64
-	for _, x := range xs {
-		n += x
-	}
-	return n
-}
-
-func minTime(a, b time.Time) time.Time {
-	if b.Before(a) {
-		return b
-	}
-	return a
+	return len(k) <= 20 && cloudevent.IsAttributeName(k)
 }
