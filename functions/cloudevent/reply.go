@@ -2,7 +2,6 @@ package cloudevent
 
 import (
 	"crypto/rand"
-	"fmt"
 	"os"
 	"time"
 
@@ -10,18 +9,18 @@ import (
 )
 
 // NewReply returns a reply event of type typ from source, with a fresh id, time now
-// and data encoded as JSON. data must be a value, not bytes: the SDK would send bytes
-// as data_base64.
-func NewReply(source, typ string, now time.Time, data any) (*event.Event, error) {
+// and data, one compact JSON document as encoding/json writes it, as its data. The
+// data goes out as it is: the SDK's SetData would encode JSON bytes again, or send
+// plain bytes as data_base64.
+func NewReply(source, typ string, now time.Time, data []byte) *event.Event {
 	out := event.New()
 	out.SetID(rand.Text())
 	out.SetSource(source)
 	out.SetType(typ)
 	out.SetTime(now)
-	if err := out.SetData(event.ApplicationJSON, data); err != nil {
-		return nil, fmt.Errorf("set reply data: %w", err)
-	}
-	return &out, nil
+	out.SetDataContentType(event.ApplicationJSON)
+	out.DataEncoded = data
+	return &out
 }
 
 // Source is the source of a function's reply events: K_SERVICE, which Knative sets

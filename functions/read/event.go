@@ -3,7 +3,6 @@ package read
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"net/http"
 	"strconv"
 	"time"
@@ -37,10 +36,7 @@ func (f *Function) handleQueryEvent(ctx context.Context, h http.Header, ev *clou
 	if err != nil {
 		return nil, "", cloudevent.DataError(err)
 	}
-	out, err := cloudevent.NewReply(f.source, record.EventResult, time.Now(), json.RawMessage(res.JSON()))
-	if err != nil {
-		return nil, "", err
-	}
+	out := cloudevent.NewReply(f.source, record.EventResult, time.Now(), res.JSON())
 	out.SetExtension(ExtServedBy, served.By)
 	if served.HasSeq {
 		out.SetExtension(ExtReplicaSeq, strconv.FormatInt(served.Seq, 10))

@@ -23,16 +23,10 @@ type Result struct {
 	Token store.Token `json:"-"`
 }
 
-// JSON is res as encoding/json would write it (with "token"), one line, without
-// re-validating documents that the write side encoded. Cursors and tokens hold only
-// digits, letters, ':', '.' and ',': nothing to escape.
-func (res Result) JSON() []byte {
-	token := ""
-	if len(res.Token) > 0 {
-		token = res.Token.String()
-	}
-	return res.appendJSON(nil, token)
-}
+// JSON is res as encoding/json would write it (with "token"), without re-validating
+// documents that the write side encoded. Cursors and tokens hold only digits,
+// letters, ':', '.' and ',': nothing to escape.
+func (res Result) JSON() []byte { return res.appendJSON(nil, res.Token.String()) }
 
 // appendJSON appends JSON with token, res.Token as a string, which the caller has
 // already formatted for its header, to b.
@@ -63,7 +57,7 @@ func (res Result) appendJSON(b []byte, token string) []byte {
 		b = append(b, token...)
 		b = append(b, '"')
 	}
-	return append(b, "}\n"...)
+	return append(b, '}')
 }
 
 // answers are buffers for pages' answers: a page is several kilobytes, and its
@@ -77,7 +71,7 @@ const maxPooled = 64 << 10
 // ResponseWriter copies what it is given and keeps none of it.
 func (res Result) writeJSON(w http.ResponseWriter, token string) {
 	buf := answers.Get().(*[]byte)
-	b := res.appendJSON((*buf)[:0], token)
+	b := append(res.appendJSON((*buf)[:0], token), '\n')
 	serve.RawJSON(w, http.StatusOK, b)
 	if cap(b) <= maxPooled {
 		*buf = b[:0]

@@ -2,7 +2,6 @@ package write
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 
 	"github.com/cloudevents/sdk-go/v2/event"
@@ -51,10 +50,7 @@ func (f *Function) handleCreateEvent(ctx context.Context, _ http.Header, ev *clo
 	if err != nil {
 		return nil, "", cloudevent.DataError(err)
 	}
-	out, err := cloudevent.NewReply(f.source, record.EventCreated, f.now(), json.RawMessage(ans.JSON()))
-	if err != nil {
-		return nil, "", err
-	}
+	out := cloudevent.NewReply(f.source, record.EventCreated, f.now(), ans.JSON())
 	// The id names the record, so a consumer that drops events it has seen sees each
 	// record once, however often its create was delivered.
 	out.SetID(ans.ID)
