@@ -2,7 +2,6 @@ package read
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/cqrs-knative/cqrs-knative/functions/fail"
@@ -30,9 +29,12 @@ type outcome struct {
 }
 
 func pageOutcome(p store.DocPage) outcome {
+	// The worst partition decides what to do, and store.Status rises with what a
+	// partition asks: one behind is waited for, one of another history needs the
+	// master's word, one moving is asked again.
 	o := outcome{status: store.Served, at: p.At}
 	for _, s := range p.Status {
-		o.status = worse(o.status, s)
+		o.status = max(o.status, s)
 	}
 	if pos, ok := p.At.At(0); ok {
 		o.seq = pos.Seq
@@ -46,17 +48,6 @@ func gotOutcome(g store.Got) outcome {
 		o.at = store.Token{g.At}
 	}
 	return o
-}
-
-// worse is the status that decides what to do when partitions answered a and b:
-// one moving is asked again, one of another history needs the master's word, one
-// behind is waited for.
-func worse(a, b store.Status) store.Status {
-	rank := map[store.Status]int{store.Served: 0, store.Behind: 1, store.OtherHistory: 2, store.Moving: 3}
-	if rank[b] > rank[a] {
-		return b
-	}
-	return a
 }
 
 // Reasons the replica could not serve a query, as cqrs_read_fallbacks_total counts them.
@@ -90,7 +81,7 @@ func (f *Function) consistent(parent context.Context, need store.Need, search bo
 	if err == nil && f.master != nil {
 		// Before waiting: what the master has not got either never comes.
 		if ps, merr := f.master.Positions(ctx); merr == nil {
-			if err := beyondMaster(need, ps); err != nil {
+			if err := missing(need, ps); err != nil {
 				return f.at(ServedByMaster, ps[0].Seq), err
 			}
 		}
@@ -185,7 +176,7 @@ func (f *Function) waitFor(ctx context.Context, need store.Need, until time.Time
 			}
 			return false, err
 		}
-		if meets(need, ps) {
+		if missing(need, ps) == nil {
 			return true, nil
 		}
 		if pause < 10*time.Millisecond {
@@ -194,20 +185,10 @@ func (f *Function) waitFor(ctx context.Context, need store.Need, until time.Time
 	}
 }
 
-// meets reports whether positions ps have what need asks of every partition.
-func meets(need store.Need, ps []store.Position) bool {
-	for _, p := range ps {
-		epoch, seq := need.Want(p.Part)
-		if (epoch != "" && p.Epoch != epoch) || p.Seq < seq {
-			return false
-		}
-	}
-	return true
-}
-
-// beyondMaster is the error of a need that the master's positions ps cannot meet,
-// or nil.
-func beyondMaster(need store.Need, ps []store.Position) error {
+// missing is the refusal of need by a Redis at positions ps, or nil when they have
+// what need asks of every partition. From the master, the refusal is final: what
+// the master has not got never comes.
+func missing(need store.Need, ps []store.Position) error {
 	for _, p := range ps {
 		epoch, seq := need.Want(p.Part)
 		switch {
@@ -239,6 +220,3 @@ func beyondError(need store.Need, newest int64) error {
 	return fail.Invalidf("minSeq",
 		"minSeq %d is beyond the newest seq of this store (%d): it comes from another store or a write lost in a failover; read without it", need.MinSeq, newest)
 }
-
-// String makes Served readable in test failures.
-func (s Served) String() string { return fmt.Sprintf("%s@%d %s", s.By, s.Seq, s.Token) }

@@ -26,7 +26,6 @@ type Function struct {
 	clients []io.Closer
 	replica *store.Store
 	master  *store.Store // nil unless READ_FALLBACK=master
-	types   map[string]bool
 	// searches holds a slot for each search running in Redis; see searchSlot.
 	searches  chan struct{}
 	parts     int  // partitions of the store
@@ -79,10 +78,6 @@ func (f *Function) Start(ctx context.Context, _ map[string]string) error {
 	f.source = cloudevent.Source(DefaultEventSource)
 	f.events = cloudevent.NewEndpoint(record.EventQuery, "plain queries go to GET /records", f.log, f.metrics.events, f.handleQueryEvent)
 	f.searches = make(chan struct{}, f.cfg.ReadSearchSlots)
-	f.types = make(map[string]bool)
-	for _, t := range f.cfg.RecordTypes {
-		f.types[t] = true
-	}
 	if c := f.cfg.Cluster(f.cfg.replica()); c != nil {
 		// One set of clients: the replicas for reads, the masters for the fallback.
 		f.clients = append(f.clients, c)
@@ -139,23 +134,19 @@ func (f *Function) Collectors() []prometheus.Collector {
 	return []prometheus.Collector{f.metrics.served, f.metrics.fallbacks, f.metrics.waits, f.metrics.events}
 }
 
-// Handle serves GET /records and GET /records/{id}.
+// Handle serves GET /records and GET /records/{id}, and query events on POST /.
 func (f *Function) Handle(w http.ResponseWriter, r *http.Request) {
-	path := r.URL.Path
+	id, isRecord := strings.CutPrefix(r.URL.Path, "/records/")
 	switch {
 	case r.URL.Path == "/":
 		f.events.ServeHTTP(w, r)
-	case path == "/records" || strings.HasPrefix(path, "/records/"):
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			serve.Error(w, r, f.log, serve.MethodNotAllowed(r.Method, "GET, HEAD"))
-			return
-		}
-		if path == "/records" {
-			f.list(w, r)
-			return
-		}
-		f.get(w, r, strings.TrimPrefix(path, "/records/"))
+	case r.URL.Path != "/records" && !isRecord:
+		serve.Error(w, r, f.log, serve.NotFound(r.URL.Path))
+	case r.Method != http.MethodGet && r.Method != http.MethodHead:
+		serve.Error(w, r, f.log, serve.MethodNotAllowed(r.Method, "GET, HEAD"))
+	case isRecord:
+		f.get(w, r, id)
 	default:
-		serve.Error(w, r, f.log, serve.NotFound(path))
+		f.list(w, r)
 	}
 }

@@ -40,7 +40,7 @@ func checkQuery(t *testing.T, f *Function, q Query) {
 	switch {
 	case q.Limit < 1 || q.Limit > MaxLimit:
 		t.Fatalf("limit %d outside 1..%d", q.Limit, MaxLimit)
-	case q.Type != "" && !f.types[q.Type]:
+	case q.Type != "" && !slices.Contains(f.cfg.RecordTypes, q.Type):
 		t.Fatalf("unknown type %q accepted", q.Type)
 	case len(q.Words) > maxQueryWords:
 		t.Fatalf("%d words accepted, at most %d", len(q.Words), maxQueryWords)

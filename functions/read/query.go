@@ -2,6 +2,7 @@ package read
 
 import (
 	"context"
+	"slices"
 	"strings"
 
 	"github.com/cqrs-knative/cqrs-knative/functions/fail"
@@ -41,7 +42,7 @@ type input struct {
 // query validates in as a read of a page.
 func (f *Function) query(in input) (Query, error) {
 	q := Query{Query: store.Query{Limit: DefaultLimit, Type: in.Type}}
-	if q.Type != "" && !f.types[q.Type] {
+	if q.Type != "" && !slices.Contains(f.cfg.RecordTypes, q.Type) {
 		return q, fail.Invalidf("type", "unknown type %q; known: %s", q.Type, strings.Join(f.cfg.RecordTypes, ", "))
 	}
 	if in.Q != "" {
@@ -136,9 +137,5 @@ func (f *Function) Query(ctx context.Context, q Query) (Result, Served, error) {
 	if err != nil {
 		return Result{}, served, err
 	}
-	res := Result{Records: page.Docs, Partial: page.Cut, Token: served.Token}
-	if page.Next != nil {
-		res.NextCursor = page.Next.String()
-	}
-	return res, served, nil
+	return Result{Records: page.Docs, NextCursor: page.Next.String(), Partial: page.Cut, Token: served.Token}, served, nil
 }
