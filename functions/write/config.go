@@ -36,11 +36,6 @@ type Outbox struct {
 	SendTimeout time.Duration `envconfig:"OUTBOX_SEND_TIMEOUT"`
 }
 
-// defaultOutbox is the outbox's configuration with every variable unset.
-func defaultOutbox() Outbox {
-	return Outbox{MaxPending: 100000, Attempts: 5, Lease: 10 * time.Second, PollEvery: 250 * time.Millisecond, SendTimeout: 5 * time.Second}
-}
-
 // check returns an error naming the first outbox variable that cannot work.
 func (o Outbox) check() error {
 	if o.Sink != "" {
@@ -75,7 +70,7 @@ func DefaultConfig() Config {
 		MaxTextBytes:     record.DefaultMaxTextBytes,
 		WriteWaitTimeout: 500 * time.Millisecond,
 		IdempotencyTTL:   24 * time.Hour,
-		Outbox:           defaultOutbox(),
+		Outbox:           Outbox{MaxPending: 100000, Attempts: 5, Lease: 10 * time.Second, PollEvery: 250 * time.Millisecond, SendTimeout: 5 * time.Second},
 	}
 }
 

@@ -14,8 +14,7 @@ import (
 
 // Answer is a stored record as the write side returns it.
 type Answer struct {
-	ID  string
-	Seq int64
+	ID string
 	// Doc is the record's JSON document as stored, as the read side serves it.
 	Doc []byte
 	// Replicated is set only when WRITE_REPLICAS > 0.
@@ -66,7 +65,7 @@ func (f *Function) Create(ctx context.Context, in record.Create, claim store.Cla
 	if err != nil {
 		return Answer{}, false, err
 	}
-	ans = Answer{ID: res.ID, Seq: res.Seq, Doc: res.Doc, Token: seen.Join(store.Token{res.At})}
+	ans = Answer{ID: res.ID, Doc: res.Doc, Token: seen.Join(store.Token{res.At})}
 	if !res.New {
 		f.metrics.replays.Inc()
 		f.log.Info("create replayed", "id", res.ID, "seq", res.Seq)

@@ -34,10 +34,7 @@ func decodeCreate(w http.ResponseWriter, r *http.Request) (record.Create, error)
 }
 
 // DecodeCreate parses a create command from a JSON body.
-func DecodeCreate(body []byte) (record.Create, error) {
-	var c record.Create
-	if err := createBody.Decode(body, &c); err != nil {
-		return record.Create{}, err
-	}
-	return c, nil
+func DecodeCreate(body []byte) (c record.Create, err error) {
+	err = createBody.Decode(body, &c)
+	return c, err
 }

@@ -3,6 +3,7 @@ package write
 import (
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/cqrs-knative/cqrs-knative/functions/fail"
 	"github.com/cqrs-knative/cqrs-knative/functions/record"
@@ -21,18 +22,10 @@ func (f *Function) create(w http.ResponseWriter, r *http.Request) {
 		f.fail(w, r, err)
 		return
 	}
-	var claim store.Claim
-	if ks := r.Header.Values("Idempotency-Key"); len(ks) > 0 {
-		k := ks[0]
-		if len(ks) > 1 {
-			f.fail(w, r, fail.Invalid("Idempotency-Key", "Idempotency-Key is given more than once; give it once"))
-			return
-		}
-		if err := checkIdempotencyKey(k); err != nil {
-			f.fail(w, r, err)
-			return
-		}
-		claim = store.HTTPClaim(k)
+	claim, err := idempotencyClaim(r.Header.Values("Idempotency-Key"))
+	if err != nil {
+		f.fail(w, r, err)
+		return
 	}
 	ans, created, err := f.Create(r.Context(), in, claim, seen)
 	if fail.Code(err) == fail.ECONFLICT {
@@ -66,11 +59,10 @@ func (f *Function) create(w http.ResponseWriter, r *http.Request) {
 // token also covers what the client read or wrote before.
 func (f *Function) seenToken(h http.Header) (store.Token, error) {
 	vs := h.Values(record.TokenHeader)
-	switch len(vs) {
-	case 0:
+	if len(vs) == 0 {
 		return nil, nil
-	case 1:
-	default:
+	}
+	if len(vs) > 1 {
 		return nil, fail.Invalidf(record.TokenHeader, "%s is given %d times; send the newest token once", record.TokenHeader, len(vs))
 	}
 	t, err := store.ParseToken(vs[0], f.store.Partitions())
@@ -85,16 +77,18 @@ func (f *Function) fail(w http.ResponseWriter, r *http.Request, err error) {
 	serve.Error(w, r, f.log, err)
 }
 
-// checkIdempotencyKey bounds the header to what fits a Redis key comfortably and
-// prints cleanly in logs.
-func checkIdempotencyKey(k string) error {
-	if k == "" || len(k) > 255 {
-		return fail.Invalid("Idempotency-Key", "Idempotency-Key must be 1 to 255 characters")
+// idempotencyClaim is the claim of the Idempotency-Key header ks, "" for none. The
+// key is bounded to what fits a Redis key comfortably and prints cleanly in logs.
+func idempotencyClaim(ks []string) (store.Claim, error) {
+	switch {
+	case len(ks) == 0:
+		return "", nil
+	case len(ks) > 1:
+		return "", fail.Invalid("Idempotency-Key", "Idempotency-Key is given more than once; give it once")
+	case ks[0] == "" || len(ks[0]) > 255:
+		return "", fail.Invalid("Idempotency-Key", "Idempotency-Key must be 1 to 255 characters")
+	case strings.ContainsFunc(ks[0], func(r rune) bool { return r < 0x21 || r > 0x7e }):
+		return "", fail.Invalid("Idempotency-Key", "Idempotency-Key must be printable ASCII without spaces")
 	}
-	for i := 0; i < len(k); i++ {
-		if k[i] < 0x21 || k[i] > 0x7e {
-			return fail.Invalid("Idempotency-Key", "Idempotency-Key must be printable ASCII without spaces")
-		}
-	}
-	return nil
+	return store.HTTPClaim(ks[0]), nil
 }
