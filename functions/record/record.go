@@ -78,18 +78,13 @@ func CheckTypes(types []string) error {
 
 // Validator checks create commands against the configured types and text limit.
 type Validator struct {
-	types        map[string]bool
-	known        string // the types, for messages
+	types        []string
 	maxTextBytes int
 }
 
 // NewValidator returns a Validator for the given record types and text limit.
 func NewValidator(types []string, maxTextBytes int) *Validator {
-	v := &Validator{types: make(map[string]bool, len(types)), known: strings.Join(types, ", "), maxTextBytes: maxTextBytes}
-	for _, t := range types {
-		v.types[t] = true
-	}
-	return v
+	return &Validator{types: slices.Clone(types), maxTextBytes: maxTextBytes}
 }
 
 // Check validates c and returns it normalised (text trimmed), or an invalid error
@@ -98,8 +93,8 @@ func (v *Validator) Check(c Create) (Create, error) {
 	if c.Type == "" {
 		return c, fail.Invalid("type", "type is required")
 	}
-	if !v.types[c.Type] {
-		return c, fail.Invalidf("type", "unknown type %q; known: %s", c.Type, v.known)
+	if !slices.Contains(v.types, c.Type) {
+		return c, fail.Invalidf("type", "unknown type %q; known: %s", c.Type, strings.Join(v.types, ", "))
 	}
 	if !utf8.ValidString(c.Text) {
 		return c, fail.Invalid("text", "text is not valid UTF-8")
