@@ -25,7 +25,6 @@ type Handler func(ctx context.Context, h http.Header, ev *Event) (out *event.Eve
 // Endpoint serves events on POST /: one type of the function's own, and any others
 // added with Also.
 type Endpoint struct {
-	typ      string
 	hint     string
 	log      *slog.Logger
 	total    *prometheus.CounterVec
@@ -43,7 +42,7 @@ func NewCounter() *prometheus.CounterVec {
 // NewEndpoint returns an endpoint for events of type typ. hint tells senders of
 // plain requests where those go instead.
 func NewEndpoint(typ, hint string, log *slog.Logger, total *prometheus.CounterVec, handle Handler) *Endpoint {
-	return &Endpoint{typ: typ, hint: hint, log: log, total: total, handlers: map[string]Handler{typ: handle}, types: []string{typ}}
+	return &Endpoint{hint: hint, log: log, total: total, handlers: map[string]Handler{typ: handle}, types: []string{typ}}
 }
 
 // Also makes the endpoint take events of type typ too, handled by handle. A handler
