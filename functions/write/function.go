@@ -39,7 +39,7 @@ type Function struct {
 
 type metrics struct {
 	created       *prometheus.CounterVec
-	createdByType *sync.Map // type -> its child of created
+	createdByType sync.Map // type -> its child of created
 	replays       prometheus.Counter
 	unreplicated  prometheus.Counter
 	failures      *prometheus.CounterVec
@@ -65,8 +65,7 @@ func New() *Function {
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cqrs_create_failures_total", Help: "Creates refused, by error code.",
 		}, []string{"code"}),
-		events:        cloudevent.NewCounter(),
-		createdByType: &sync.Map{},
+		events: cloudevent.NewCounter(),
 	}
 	f.metrics.refusing, f.metrics.memory = newGuardMetrics()
 	f.metrics.relay = newRelayMetrics()
@@ -154,13 +153,11 @@ func (f *Function) Handle(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.URL.Path == "/":
 		f.events.ServeHTTP(w, r)
-	case r.URL.Path == "/records":
-		if r.Method != http.MethodPost {
-			serve.Error(w, r, f.log, serve.MethodNotAllowed(r.Method, http.MethodPost))
-			return
-		}
-		f.create(w, r)
-	default:
+	case r.URL.Path != "/records":
 		serve.Error(w, r, f.log, serve.NotFound(r.URL.Path))
+	case r.Method != http.MethodPost:
+		serve.Error(w, r, f.log, serve.MethodNotAllowed(r.Method, http.MethodPost))
+	default:
+		f.create(w, r)
 	}
 }
