@@ -81,7 +81,8 @@ func TestBinaries(t *testing.T) {
 	if _, body = do(t, http.MethodGet, w.URL()+"/metrics", ""); !strings.Contains(body, `cqrs_records_created_total{type="cmt"} 1`) {
 		t.Errorf("write /metrics lacks the create")
 	}
-	if !strings.Contains(w.Output(), `"msg":"record created"`) || !strings.Contains(w.Output(), rec.ID) {
+	testenv.WaitOutput(t, w, `"msg":"record created"`, 10*time.Second)
+	if !strings.Contains(w.Output(), rec.ID) {
 		t.Errorf("write logs lack a JSON line for the create of %s:\n%s", rec.ID, w.Output())
 	}
 

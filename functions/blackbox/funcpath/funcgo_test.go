@@ -114,9 +114,7 @@ func TestFuncGoWrite(t *testing.T) {
 			t.Errorf("/metrics (%d) lacks %s", resp.StatusCode, want)
 		}
 	}
-	if !strings.Contains(w.Output(), `"msg":"record created"`) {
-		t.Errorf("no JSON log line for the creates:\n%s", w.Output())
-	}
+	testenv.WaitOutput(t, w, `"msg":"record created"`, 10*time.Second)
 
 	// Readiness follows the master: down is not ready (func-go answers 500 with the
 	// reason), liveness stays; back on the same port is ready again.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -100,5 +101,19 @@ func Ready(tb testing.TB, p *launch.Proc, timeout time.Duration) {
 	tb.Helper()
 	if err := p.WaitReady(context.Background(), timeout); err != nil {
 		tb.Fatalf("%v\n%s", err, p.Output())
+	}
+}
+
+// WaitOutput waits up to timeout until p has printed want, failing the test
+// otherwise. A process writes its log lines after it answers (a create's line
+// follows its 201), so a test that reads the log right after an answer must wait.
+func WaitOutput(tb testing.TB, p *launch.Proc, want string, timeout time.Duration) {
+	tb.Helper()
+	deadline := time.Now().Add(timeout)
+	for !strings.Contains(p.Output(), want) {
+		if time.Now().After(deadline) {
+			tb.Fatalf("%s did not print %q within %s:\n%s", p.Name, want, timeout, p.Output())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -29,20 +29,8 @@ func runStack(t *testing.T, env ...string) (p *launch.Proc, writeURL, readURL st
 	p = testenv.StartOnPort(t, bin, ports[0], append([]string{"UI_PORT=" + strconv.Itoa(ports[0]),
 		"WRITE_PORT=" + strconv.Itoa(ports[1]), "READ_PORT=" + strconv.Itoa(ports[2])}, env...)...)
 	testenv.Ready(t, p, 30*time.Second)
-	waitOutput(t, p, "Press Ctrl-C to stop everything.")
+	testenv.WaitOutput(t, p, "Press Ctrl-C to stop everything.", 15*time.Second)
 	return p, "http://127.0.0.1:" + strconv.Itoa(ports[1]), "http://127.0.0.1:" + strconv.Itoa(ports[2])
-}
-
-// waitOutput waits up to 15 s until p has printed want.
-func waitOutput(t *testing.T, p *launch.Proc, want string) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !strings.Contains(p.Output(), want) {
-		if time.Now().After(deadline) {
-			t.Fatalf("cqrs-local did not print %q within 15s:\n%s", want, p.Output())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // pidOf is the pid cqrs-local printed for what ("redis-master", "write", ...), the
@@ -177,8 +165,8 @@ func TestMasterKilledUnderLoadLosesNothing(t *testing.T) {
 		}
 	}()
 	<-killed
-	waitOutput(t, p, fmt.Sprintf("redis-master pid=%d died (signal: killed)", master))
-	waitOutput(t, p, "restarted redis-master pid=")
+	testenv.WaitOutput(t, p, fmt.Sprintf("redis-master pid=%d died (signal: killed)", master), 15*time.Second)
+	testenv.WaitOutput(t, p, "restarted redis-master pid=", 15*time.Second)
 	wg.Wait()
 	if failed.Load() > 0 {
 		t.FailNow()
@@ -269,8 +257,8 @@ func TestDeadChildrenAreRestarted(t *testing.T) {
 		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
-		waitOutput(t, p, fmt.Sprintf("%s pid=%d died (signal: killed)", what, pid))
-		waitOutput(t, p, "restarted "+what+" pid=")
+		testenv.WaitOutput(t, p, fmt.Sprintf("%s pid=%d died (signal: killed)", what, pid), 15*time.Second)
+		testenv.WaitOutput(t, p, "restarted "+what+" pid=", 15*time.Second)
 	}
 	var rec record.Record
 	for try := 0; ; try++ {
